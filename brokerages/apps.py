@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BrokeragesConfig(AppConfig):
+    name = "brokerages"
+    verbose_name = "Brokerages and mailboxes"

@@ -1,0 +1,199 @@
+"""Engage Sync settings: every value comes from the environment, read once, here.
+
+The helpers below fail loudly (ImproperlyConfigured) on a value they cannot parse, so a typo in a
+deployment stops the process at start-up instead of surfacing as odd behaviour hours later.
+Secrets accept a ``NAME_FILE`` variant (a path whose content is the value), for Docker/K8s secrets.
+The configuration reference is in README.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str | None = None) -> str:
+    """The variable's value, or the content of the file named by ``NAME_FILE``; required without a default."""
+    file_path = os.environ.get(f"{name}_FILE")
+    if file_path:
+        try:
+            return Path(file_path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={file_path!r} cannot be read: {exc.strerror}") from None
+    value = os.environ.get(name)
+    if value is None:
+        if default is None:
+            raise ImproperlyConfigured(f"The environment variable {name} (or {name}_FILE) is required.")
+        return default
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if value.strip().lower() in _TRUE:
+        return True
+    if value.strip().lower() in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use 1/0, true/false, yes/no or on/off.")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")
+    return number
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    """A comma-separated list; blank entries are dropped."""
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# --- Core -----------------------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", False)
+# Outside DEBUG a missing key is fatal; in DEBUG a fixed development key keeps `manage.py` usable.
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-development-key-do-not-use" if DEBUG else None)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "brokerages",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "engage_sync.urls"
+WSGI_APPLICATION = "engage_sync.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Data stores ------------------------------------------------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/engage_sync")
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {exc}") from None
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Credentials encryption -------------------------------------------------------------------------
+# Comma-separated Fernet keys, newest first: the first encrypts, all decrypt (see brokerages/crypto.py
+# and `manage.py rotate_encryption_key`). Generate one with `manage.py generate_encryption_key`.
+ENCRYPTION_KEYS = env_list("ENGAGE_ENCRYPTION_KEYS", "")
+
+# --- Auth, i18n, static -----------------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+
+# --- Celery (read by engage_sync/celery.py through the CELERY_ namespace) ----------------------------
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = env_int("CELERY_BROKER_CONNECTION_MAX_RETRIES", 100, minimum=0)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 15 * 60, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 10 * 60, minimum=1)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower's live view
+CELERY_TASK_SEND_SENT_EVENT = True
+
+# One queue per kind of work, so each can get its own workers, pool and concurrency. The sync queue
+# carries priorities: a CRM-side change publishes a high-priority sync that overtakes the polling backlog.
+TASK_QUEUE_NAMES = ("dispatch", "sync", "mail", "verify", "maintenance")
+_exchange = Exchange("engage", type="direct")
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, _exchange, routing_key=name, queue_arguments={"x-max-priority": 10} if name == "sync" else None)
+    for name in TASK_QUEUE_NAMES
+)
+CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+CELERY_TASK_DEFAULT_EXCHANGE = "engage"
+CELERY_TASK_DEFAULT_ROUTING_KEY = "maintenance"
+# Tasks live in tasks/<queue>.py and are routed by module: tasks.sync.* go to "sync", and so on.
+CELERY_TASK_ROUTES = {f"tasks.{name}.*": {"queue": name, "routing_key": name} for name in TASK_QUEUE_NAMES}
+
+# --- Logging ----------------------------------------------------------------------------------------
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import path
+
+admin.site.site_header = "Engage Sync"
+admin.site.site_title = "Engage Sync"
+admin.site.index_title = "Brokerages, mailboxes and sync health"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Run the whole service locally against the Microsoft 365 simulator: no Microsoft account needed.
+# Generates its keys once into var/demo.env, migrates, creates the admin login, then runs every process
+# in the foreground (Ctrl-C stops them all).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p var
+
+if [ ! -f var/demo.env ]; then
+  echo "[demo] generating var/demo.env (keys and the admin password for this checkout)"
+  .venv/bin/python - > var/demo.env <<'PY'
+import secrets
+from cryptography.fernet import Fernet
+print(f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}")
+print(f"ENGAGE_ENCRYPTION_KEYS={Fernet.generate_key().decode()}")
+print(f"DEMO_ADMIN_PASSWORD={secrets.token_urlsafe(12)}")
+PY
+  chmod 600 var/demo.env
+fi
+set -a
+# shellcheck disable=SC1091
+. var/demo.env
+DEBUG=1
+SESSION_COOKIE_SECURE=0
+CSRF_COOKIE_SECURE=0
+DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/engage_sync}
+set +a
+
+db_name=${DATABASE_URL##*/}
+if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db_name'" | grep -q 1; then
+  echo "[demo] creating database $db_name"
+  createdb -h 127.0.0.1 -U postgres "$db_name"
+fi
+.venv/bin/python manage.py migrate --no-input -v 0
+.venv/bin/python manage.py demo_setup --admin-password "$DEMO_ADMIN_PASSWORD"
+
+cat <<MSG
+
+  Engage Sync is starting.
+    Admin:   http://127.0.0.1:${WEB_PORT:-8000}/admin/   user: admin   password: $DEMO_ADMIN_PASSWORD
+    Flower:  http://127.0.0.1:${FLOWER_PORT:-5555}/      user: admin   password: $DEMO_ADMIN_PASSWORD
+  (the password is kept in var/demo.env). Ctrl-C stops every process.
+
+MSG
+exec .venv/bin/honcho start -f Procfile

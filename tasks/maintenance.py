@@ -1,0 +1,16 @@
+"""Housekeeping tasks on the "maintenance" queue."""
+
+import socket
+
+from celery import shared_task
+from django.db import connection
+from django.utils import timezone
+
+
+@shared_task(ignore_result=False)
+def health_check() -> dict:
+    """Prove a worker can take a task, reach PostgreSQL and answer; returns who answered and when."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        (database_ok,) = cursor.fetchone()
+    return {"host": socket.gethostname(), "database": database_ok == 1, "at": timezone.now().isoformat()}
