@@ -81,6 +81,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "django_celery_beat",
     "brokerages",
 ]
@@ -186,6 +189,24 @@ CELERY_TASK_DEFAULT_EXCHANGE = "engage"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "maintenance"
 # Tasks live in tasks/<queue>.py and are routed by module: tasks.sync.* go to "sync", and so on.
 CELERY_TASK_ROUTES = {f"tasks.{name}.*": {"queue": name, "routing_key": name} for name in TASK_QUEUE_NAMES}
+
+# --- CRM API (Django REST framework) ----------------------------------------------------------------
+# CRM clients authenticate with a token (admin: Auth Token → Tokens); the OpenAPI schema is /api/schema/.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Engage Sync CRM API",
+    "DESCRIPTION": "Contacts, calendar events and outgoing email of agents' mailboxes.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
 
 # --- Logging ----------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
 
 admin.site.site_header = "Engage Sync"
 admin.site.site_title = "Engage Sync"
@@ -7,4 +8,5 @@ admin.site.index_title = "Brokerages, mailboxes and sync health"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
