@@ -206,6 +206,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Contacts, calendar events and outgoing email of agents' mailboxes.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # --- Logging ----------------------------------------------------------------------------------------
