@@ -1,0 +1,1 @@
+"""The Exchange Web Services (EWS) front of the simulator, over the protocol-neutral mail store."""

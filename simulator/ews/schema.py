@@ -1,0 +1,53 @@
+"""Microsoft's EWS schema (reference/ews-schema/patched) loaded once into lxml, for strict mode and the tests."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from lxml import etree
+
+_HERE = Path(__file__).resolve().parent
+# The schema is the team's reference data beside the repository (../shared); the variable points elsewhere.
+SCHEMA_DIR = Path(os.environ.get("SIMULATOR_EWS_SCHEMA_DIR", _HERE.parents[2] / "shared/reference/ews-schema/patched"))
+
+_lock = threading.Lock()
+_schema: etree.XMLSchema | None = None
+
+
+class _LocalSchemas(etree.Resolver):
+    """Serve types.xsd with an import of the XML namespace (types.xsd uses xml:lang without importing it)."""
+
+    def __init__(self, types_xsd: bytes) -> None:
+        super().__init__()
+        self._types = types_xsd
+
+    def resolve(self, url: str, pubid: str | None, context: object) -> object:
+        if url.endswith("types.xsd"):
+            return self.resolve_string(self._types, context)
+        return None
+
+
+def schema() -> etree.XMLSchema:
+    """Return the compiled messages.xsd (+ types.xsd) schema, loading it on first use (~0.2 s)."""
+    global _schema
+    with _lock:
+        if _schema is None:
+            types = etree.parse(str(SCHEMA_DIR / "types.xsd"))
+            types.getroot().insert(0, etree.Element(
+                "{http://www.w3.org/2001/XMLSchema}import",
+                namespace="http://www.w3.org/XML/1998/namespace", schemaLocation=(_HERE / "xml.xsd").as_uri()))
+            parser = etree.XMLParser()
+            parser.resolvers.add(_LocalSchemas(etree.tostring(types)))
+            _schema = etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "messages.xsd"), parser))
+        return _schema
+
+
+def violation(element: etree._Element) -> tuple[int, int, str] | None:
+    """Return (line, column, message) of the first schema violation in `element`, or None if it is valid."""
+    checker = schema()
+    if checker.validate(element):
+        return None
+    error = checker.error_log[0]
+    return error.line, error.column, error.message
