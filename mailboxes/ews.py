@@ -1,0 +1,277 @@
+"""The mailbox gateway on Exchange Web Services (exchangelib), with app-only impersonation.
+
+Every call checks the address against the brokerage's domains before anything leaves the process, and turns
+whatever exchangelib, requests or ssl raise into one classified ``mailboxes.errors`` exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from exchangelib import IMPERSONATION, Account, CalendarItem
+from exchangelib import Contact as EwsContact
+from exchangelib.errors import EWSError
+from exchangelib.items import HARD_DELETE, ID_ONLY, NEVER_OVERWRITE, SAVE_ONLY, SEND_TO_NONE
+from exchangelib.services import SyncFolderItems
+
+from mailboxes import ews_mapping as mapping
+from mailboxes.connection import ConnectionDetails
+from mailboxes.errors import (
+    ConflictError,
+    ConsentMissing,
+    GatewayError,
+    ItemNotFound,
+    TokenRejected,
+    classify_exception,
+)
+from mailboxes.ews_transport import BrokerageRegistry, install_log_redaction
+from mailboxes.gateway import Change, ChangeKind, ChangePage, ItemRef, SentMessage, StoredItem, TokenCheck
+from mailboxes.items import Collection, Contact, Event, MessageFolder, OutgoingMessage
+from mailboxes.tokens import EXCHANGE_ROLE, TokenProvider
+
+install_log_redaction()
+
+REGISTRY = BrokerageRegistry()
+FETCH_BATCH = 50
+_CHANGE_KINDS = {"create": ChangeKind.CREATED, "update": ChangeKind.UPDATED, "delete": ChangeKind.DELETED}
+_FOLDERS = {Collection.CONTACTS: "contacts", Collection.CALENDAR: "calendar"}
+_MESSAGE_FOLDERS = {MessageFolder.DRAFTS: "drafts", MessageFolder.SENT: "sent"}
+
+
+class EwsGateway:
+    """MailboxGateway over EWS for one brokerage; cheap to build (its exchangelib objects are shared per process)."""
+
+    def __init__(self, details: ConnectionDetails, tokens: TokenProvider, *, max_accounts: int = 64) -> None:
+        self.details = details
+        self.tokens = tokens
+        self._ews = REGISTRY.get(details, tokens)
+        self._accounts: OrderedDict[str, Account] = OrderedDict()
+        self._accounts_lock = threading.Lock()
+        self._max_accounts = max_accounts
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _classified(self) -> Iterator[None]:
+        try:
+            yield
+        except GatewayError as exc:
+            if isinstance(exc, TokenRejected):
+                self._ews.credentials.discard_current()
+            raise
+        except (EWSError, OSError, ValueError, TypeError, KeyError) as exc:
+            error = classify_exception(exc, secrets=self.details.secret_values())
+            if isinstance(error, TokenRejected):
+                self._ews.credentials.discard_current()
+            raise error from None
+
+    def _account(self, mailbox: str, *, fresh: bool = False) -> Account:
+        address = self.details.require_allowed(mailbox)  # invariant 6: refused before any request
+        if fresh:
+            return self._new_account(address)
+        with self._accounts_lock:
+            account = self._accounts.get(address)
+            if account is not None:
+                self._accounts.move_to_end(address)
+                return account
+            account = self._accounts[address] = self._new_account(address)
+            while len(self._accounts) > self._max_accounts:
+                self._accounts.popitem(last=False)
+            return account
+
+    def _new_account(self, address: str) -> Account:
+        # IMPERSONATION makes exchangelib send the ExchangeImpersonation header and X-AnchorMailbox.
+        return Account(
+            primary_smtp_address=address, access_type=IMPERSONATION, config=self._ews.config, autodiscover=False,
+            default_timezone=mapping.EWSTimeZone("UTC"), locale="en_US",
+        )  # fmt: skip
+
+    def _folder(self, account: Account, collection: Collection) -> Any:
+        return getattr(account, _FOLDERS[collection])
+
+    @staticmethod
+    def _raise_item_result(result: Any) -> Any:
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def read_changes(
+        self, mailbox: str, collection: Collection, watermark: str | None, *, page_size: int = 100
+    ) -> Iterator[ChangePage]:
+        account = self._account(mailbox)  # checked now, not when the caller starts iterating
+        return self._change_pages(account, collection, watermark, page_size)
+
+    def _change_pages(
+        self, account: Account, collection: Collection, watermark: str | None, page_size: int
+    ) -> Iterator[ChangePage]:
+        state = watermark
+        for _page in range(1_000_000):  # bounded; a mailbox has far fewer pages
+            with self._classified():
+                folder = self._folder(account, collection)
+                service = SyncFolderItems(account=account)
+                raw = list(
+                    service.call(
+                        folder=folder, shape=ID_ONLY, additional_fields=None, sync_state=state, ignore=None,
+                        max_changes_returned=page_size, sync_scope=None,
+                    )
+                )  # fmt: skip
+                for entry in raw:
+                    self._raise_item_result(entry)
+                fetch_ids = [value.id for kind, value in raw if kind in ("create", "update")]
+                fetched = dict(zip(fetch_ids, self._fetch(account, collection, fetch_ids), strict=True))
+            changes = []
+            for kind, value in raw:
+                if kind not in _CHANGE_KINDS:
+                    continue  # read-flag changes do not concern contacts or events
+                stored = fetched.get(value.id) if kind != "delete" else None
+                if kind != "delete" and stored is None:
+                    continue  # deleted between the two calls; its deletion arrives in a later page
+                changes.append(Change(kind=_CHANGE_KINDS[kind], item_id=value.id, stored=stored))
+            more = not service.includes_last_item_in_range and service.sync_state != state
+            state = service.sync_state
+            yield ChangePage(changes=tuple(changes), watermark=state, more=more)
+            if not more:
+                return
+
+    def fetch(self, mailbox: str, collection: Collection, item_ids: Sequence[str]) -> list[StoredItem | None]:
+        account = self._account(mailbox)
+        with self._classified():
+            return self._fetch(account, collection, list(item_ids))
+
+    def _fetch(self, account: Account, collection: Collection, item_ids: list[str]) -> list[StoredItem | None]:
+        results: list[StoredItem | None] = []
+        folder = self._folder(account, collection)
+        for start in range(0, len(item_ids), FETCH_BATCH):
+            batch = [(item_id, None) for item_id in item_ids[start : start + FETCH_BATCH]]
+            for result in account.fetch(ids=batch, folder=folder):
+                if isinstance(result, Exception):
+                    error = classify_exception(result, secrets=self.details.secret_values())
+                    if isinstance(error, ItemNotFound):
+                        results.append(None)
+                        continue
+                    raise error
+                results.append(_stored(result))
+        return results
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def create_contact(self, mailbox: str, contact: Contact, *, tag: str) -> ItemRef:
+        return self._create(mailbox, Collection.CONTACTS, mapping.contact_to_ews(contact, **{mapping.TAG_FIELD: tag}))
+
+    def create_event(self, mailbox: str, event: Event, *, tag: str) -> ItemRef:
+        return self._create(mailbox, Collection.CALENDAR, mapping.event_to_ews(event, **{mapping.TAG_FIELD: tag}))
+
+    def _create(self, mailbox: str, collection: Collection, item: Any) -> ItemRef:
+        account = self._account(mailbox)
+        with self._classified():
+            folder = self._folder(account, collection)
+            item.account, item.folder = account, folder
+            (result,) = account.bulk_create(folder=folder, items=[item], send_meeting_invitations=SEND_TO_NONE)
+            self._raise_item_result(result)
+            return ItemRef(result.id, result.changekey)
+
+    def update_contact(self, mailbox: str, ref: ItemRef, contact: Contact) -> ItemRef:
+        item = mapping.contact_to_ews(contact, id=ref.item_id, changekey=ref.version)
+        return self._update(mailbox, Collection.CONTACTS, item, mapping.CONTACT_FIELDS)
+
+    def update_event(self, mailbox: str, ref: ItemRef, event: Event) -> ItemRef:
+        item = mapping.event_to_ews(event, id=ref.item_id, changekey=ref.version)
+        return self._update(mailbox, Collection.CALENDAR, item, mapping.EVENT_FIELDS)
+
+    def _update(self, mailbox: str, collection: Collection, item: Any, fields: list[str]) -> ItemRef:
+        account = self._account(mailbox)
+        with self._classified():
+            item.account, item.folder = account, self._folder(account, collection)
+            (result,) = account.bulk_update(
+                items=[(item, fields)], conflict_resolution=NEVER_OVERWRITE,
+                send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+            )  # fmt: skip
+            self._raise_item_result(result)
+            return ItemRef(result[0], result[1])
+
+    def delete_item(self, mailbox: str, ref: ItemRef) -> None:
+        account = self._account(mailbox)
+        with self._classified():
+            # EWS DeleteItem does not enforce the change key, so compare it first: a stale version must not delete.
+            (current,) = account.fetch(ids=[(ref.item_id, None)], only_fields=["changekey"])
+            self._raise_item_result(current)
+            if current.changekey != ref.version:
+                raise ConflictError("the item changed since the version given")
+            (result,) = account.bulk_delete(ids=[(ref.item_id, ref.version)], delete_type=HARD_DELETE)
+            if result is not True:
+                self._raise_item_result(result)
+
+    def find_by_tag(self, mailbox: str, collection: Collection, tag: str) -> list[StoredItem]:
+        account = self._account(mailbox)
+        with self._classified():
+            folder = self._folder(account, collection)
+            ids = list(folder.filter(**{mapping.TAG_FIELD: tag}).values_list("id", flat=True))
+            return [s for s in self._fetch(account, collection, ids) if s is not None]
+
+    # --- messages ---------------------------------------------------------------------------------
+
+    def create_draft(self, mailbox: str, message: OutgoingMessage, *, tag: str) -> ItemRef:
+        account = self._account(mailbox)
+        with self._classified():
+            draft = mapping.message_to_ews(message, tag=tag, account=account, folder=account.drafts)
+            (result,) = account.bulk_create(folder=account.drafts, items=[draft], message_disposition=SAVE_ONLY)
+            self._raise_item_result(result)
+            return ItemRef(result.id, result.changekey)
+
+    def send_draft(self, mailbox: str, ref: ItemRef) -> None:
+        account = self._account(mailbox)
+        with self._classified():
+            (result,) = account.bulk_send(ids=[(ref.item_id, ref.version)], save_copy=True, copy_to_folder=account.sent)
+            if result is not True:
+                self._raise_item_result(result)
+
+    def find_messages_by_tag(self, mailbox: str, folder: MessageFolder, tag: str) -> list[SentMessage]:
+        account = self._account(mailbox)
+        with self._classified():
+            source = getattr(account, _MESSAGE_FOLDERS[folder])
+            rows = source.filter(**{mapping.TAG_FIELD: tag}).values_list("id", "changekey", "subject")
+            return [SentMessage(ItemRef(i, ck), tag, subject or "") for i, ck, subject in rows]
+
+    # --- checks (verification is a sequence of these, timed by the caller) ------------------------
+
+    def check_token(self, *, fresh: bool = False) -> TokenCheck:
+        token = self.tokens.get_token(self.details, fresh=fresh)
+        roles = token.roles()
+        check = TokenCheck(roles=roles, expires_at=token.expires_at_datetime, has_mailbox_access=EXCHANGE_ROLE in roles)
+        if not check.has_mailbox_access:
+            raise ConsentMissing(f"the token's roles are {sorted(roles) or 'empty'}; {EXCHANGE_ROLE} is missing")
+        return check
+
+    def check_mailbox(self, mailbox: str) -> None:
+        account = self._account(mailbox, fresh=True)  # a fresh Account, so the folder lookup really goes out
+        with self._classified():
+            if account.root is None:  # the GetFolder behind .root is the check
+                raise ItemNotFound("the mailbox has no folder root")
+
+    def check_collection(self, mailbox: str, collection: Collection) -> None:
+        account = self._account(mailbox, fresh=True)
+        with self._classified():
+            list(self._folder(account, collection).all().values_list("id", flat=True)[:1])
+
+
+def _stored(item: Any) -> StoredItem:
+    if isinstance(item, EwsContact):
+        value: Contact | Event = mapping.contact_from_ews(item)
+    elif isinstance(item, CalendarItem):
+        value = mapping.event_from_ews(item)
+    else:
+        raise ItemNotFound(f"item {item.id[:12]}… is a {type(item).__name__}, not a contact or event")
+    modified = item.last_modified_time
+    return StoredItem(
+        ref=ItemRef(item.id, item.changekey),
+        item=value,
+        tag=getattr(item, mapping.TAG_FIELD, None),
+        last_modified=dt.datetime.fromtimestamp(modified.timestamp(), tz=dt.UTC) if modified else None,
+    )

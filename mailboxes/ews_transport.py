@@ -1,0 +1,195 @@
+"""exchangelib plumbing: our tokens, per-brokerage TLS and timeouts, fail-fast errors, one Protocol per brokerage.
+
+exchangelib caches a Protocol per (endpoint, credentials) for the life of the process, so each brokerage gets
+exactly one credentials/Configuration/Protocol here, kept in a bounded LRU that also evicts exchangelib's cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from contextlib import suppress
+from queue import Empty
+from typing import Any
+
+from exchangelib import OAuth2Credentials
+from exchangelib.configuration import Configuration
+from exchangelib.errors import SessionPoolMaxSizeReached
+from exchangelib.protocol import CachingProtocol, FailFast, Protocol
+from exchangelib.transport import OAUTH2
+from exchangelib.version import EXCHANGE_2016, Version
+
+from mailboxes.connection import ConnectionDetails
+from mailboxes.errors import Throttled, classify_http_response, scrub
+from mailboxes.tokens import AccessToken, TokenProvider
+
+log = logging.getLogger(__name__)
+
+
+class _RedactingFilter(logging.Filter):
+    # exchangelib logs request headers (with the bearer token) at DEBUG; scrub any record before it is emitted.
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's problem, not ours
+            return True
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Keep tokens out of exchangelib's and its HTTP stack's log records, and their chatty DEBUG output off."""
+    redactor = _RedactingFilter()
+    names = ["exchangelib", "requests_oauthlib", "oauthlib", "urllib3", "msal"]
+    names += [n for n in logging.root.manager.loggerDict if n.split(".")[0] in {"exchangelib", "requests_oauthlib"}]
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
+            logger.addFilter(redactor)
+    logging.getLogger("exchangelib").setLevel(logging.INFO)
+    logging.getLogger("requests_oauthlib").setLevel(logging.INFO)
+
+
+class ProviderCredentials(OAuth2Credentials):
+    """OAuth2 credentials whose token always comes from our TokenProvider, never from exchangelib itself."""
+
+    def __init__(self, details: ConnectionDetails, tokens: TokenProvider) -> None:
+        # No client secret here: without one exchangelib cannot (and must not) fetch tokens on its own.
+        super().__init__(client_id=details.client_id, client_secret=None, tenant_id=details.tenant_id)
+        self._details = details
+        self._tokens = tokens
+        self.current: AccessToken | None = None
+
+    def session_params(self) -> dict[str, Any]:
+        token = self._tokens.get_token(self._details)
+        self.current = token
+        remaining = token.expires_at - time.time()
+        # requests-oauthlib raises TokenExpiredError past expires_at; exchangelib then calls refresh() and retries.
+        expires_at = token.expires_at - min(60.0, max(remaining, 0) / 4)
+        return {"token": {"access_token": token.value.reveal(), "token_type": "Bearer", "expires_at": expires_at}}
+
+    def refresh(self, session: Any) -> None:
+        # The next session_params() reads the shared cache, which has a newer token by the time this one expires.
+        self.access_token = None
+
+    def discard_current(self) -> None:
+        if self.current is not None:
+            self._tokens.discard(self._details, self.current)
+            self.current = None
+
+    def sig(self) -> int:
+        return hash(self.current.value.reveal() if self.current else None)
+
+    # exchangelib's own hash covers every attribute, including a client object it caches lazily, so the hash of
+    # one credentials object changes after first use and its Protocol cache misses. Identity is what we mean.
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __repr__(self) -> str:
+        return f"ProviderCredentials(brokerage={self._details.key!r})"
+
+
+class ClassifyingFailFast(FailFast):
+    """Fail fast (never sleep a worker) and classify HTTP-level failures at once, keeping Retry-After."""
+
+    def __init__(self, details: ConnectionDetails) -> None:
+        self._secrets = details.secret_values()
+
+    def raise_response_errors(self, response: Any) -> None:
+        status = response.status_code
+        if status == 200 or (status == 500 and response.content and response.content.lstrip().startswith(b"<")):
+            return  # SOAP faults arrive as HTTP 500 and are parsed (and classified) by the caller
+        raise classify_http_response(status, dict(response.headers), response.text, secrets=self._secrets)
+
+
+class BrokerageProtocol(Protocol):
+    """exchangelib's Protocol with this brokerage's CA bundle and a bounded wait for a pooled connection."""
+
+    ca_bundle_path: str | None = None
+    session_wait_seconds: float = 30.0
+
+    def create_session(self) -> Any:
+        session = super().create_session()
+        if self.ca_bundle_path:
+            session.verify = self.ca_bundle_path
+        return session
+
+    def get_session(self) -> Any:
+        # exchangelib waits forever for a free session; a worker should hear "busy" instead and reschedule.
+        try:
+            session = self._session_pool.get(block=False)
+        except Empty:
+            with suppress(SessionPoolMaxSizeReached):
+                self.increase_poolsize()
+            try:
+                session = self._session_pool.get(timeout=self.session_wait_seconds)
+            except Empty:
+                raise Throttled("all connections of this brokerage are busy", back_off_seconds=5) from None
+        session.usage_count += 1
+        return session
+
+
+class BrokerageEws:
+    """One brokerage's exchangelib objects for this process: credentials, Configuration and Protocol."""
+
+    def __init__(self, details: ConnectionDetails, tokens: TokenProvider, *, timeout: float, max_connections: int):
+        self.details = details
+        self.credentials = ProviderCredentials(details, tokens)
+        self.config = Configuration(
+            credentials=self.credentials,
+            service_endpoint=details.ews_url,
+            auth_type=OAUTH2,
+            version=Version(build=EXCHANGE_2016),  # given, so exchangelib never probes the server for it
+            retry_policy=ClassifyingFailFast(details),
+            max_connections=max_connections,
+        )
+        # Seeding exchangelib's Protocol cache with our subclass: every Account built on this config then finds it.
+        self.protocol = BrokerageProtocol(config=self.config)
+        self.protocol.TIMEOUT = timeout  # per instance: post_ratelimited reads protocol.TIMEOUT for every request
+        self.protocol.ca_bundle_path = details.ca_bundle_path
+
+    def close(self) -> None:
+        self.protocol.close()
+        with suppress(KeyError):
+            del Protocol[self.config]
+
+
+class BrokerageRegistry:
+    """A bounded LRU of BrokerageEws per process: reuse per brokerage, and free exchangelib's cache on eviction."""
+
+    def __init__(self, *, max_brokerages: int = 256, timeout: float = 30.0, max_connections: int = 4) -> None:
+        self._entries: OrderedDict[ConnectionDetails, BrokerageEws] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_brokerages
+        self._timeout = timeout
+        self._max_connections = max_connections
+
+    def get(self, details: ConnectionDetails, tokens: TokenProvider) -> BrokerageEws:
+        with self._lock:
+            entry = self._entries.get(details)
+            if entry is not None:
+                self._entries.move_to_end(details)
+                return entry
+            entry = BrokerageEws(details, tokens, timeout=self._timeout, max_connections=self._max_connections)
+            self._entries[details] = entry
+            evicted = []
+            while len(self._entries) > self._max:
+                evicted.append(self._entries.popitem(last=False)[1])
+        for old in evicted:
+            old.close()
+        return entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def protocol_cache_size() -> int:
+    """How many Protocols exchangelib holds in this process (it must not grow per call)."""
+    return len(CachingProtocol._protocol_cache)

@@ -1,0 +1,142 @@
+"""The mailbox gateway interface: what the sync engine, the mailer and verification need from a mailbox.
+
+Protocol-neutral: item ids, version tokens and watermarks are opaque strings; an EWS implementation
+(``mailboxes.ews``) exists today and a Microsoft Graph one slots in behind the same protocol.
+Every method raises only ``mailboxes.errors.GatewayError`` subclasses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from mailboxes.items import Collection, Contact, Event, MessageFolder, OutgoingMessage
+
+if TYPE_CHECKING:
+    from mailboxes.connection import ConnectionDetails
+    from mailboxes.tokens import TokenProvider
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    """Where an item is and which version of it we saw; a stale ``version`` makes writes raise ConflictError."""
+
+    item_id: str
+    version: str
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """An item as the mailbox holds it, with our tag when we created it."""
+
+    ref: ItemRef
+    item: Contact | Event
+    tag: str | None = None
+    last_modified: dt.datetime | None = None
+
+
+class ChangeKind(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change in a collection; ``stored`` is None for a deletion (only the id is known then)."""
+
+    kind: ChangeKind
+    item_id: str
+    stored: StoredItem | None = None
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """One page of changes. Store ``watermark`` only after applying the page; ``more`` says another page waits."""
+
+    changes: tuple[Change, ...]
+    watermark: str
+    more: bool
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """What the token says: which application roles it carries and when it expires."""
+
+    roles: frozenset[str]
+    expires_at: dt.datetime
+    has_mailbox_access: bool
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message we wrote, found again in Drafts or Sent Items."""
+
+    ref: ItemRef
+    tag: str
+    subject: str
+
+
+@runtime_checkable
+class MailboxGateway(Protocol):
+    """One brokerage's mailboxes. ``mailbox`` is an SMTP address inside the brokerage's domains."""
+
+    def read_changes(
+        self, mailbox: str, collection: Collection, watermark: str | None, *, page_size: int = 100
+    ) -> Iterator[ChangePage]:
+        """Pages of changes since ``watermark`` (None = everything), streamed; never the whole mailbox at once."""
+        ...
+
+    def fetch(self, mailbox: str, collection: Collection, item_ids: Sequence[str]) -> list[StoredItem | None]:
+        """The items with these ids, in order, fetched in batches; None where an item no longer exists."""
+        ...
+
+    def create_contact(self, mailbox: str, contact: Contact, *, tag: str) -> ItemRef: ...
+
+    def update_contact(self, mailbox: str, ref: ItemRef, contact: Contact) -> ItemRef:
+        """Replace the contact's fields if ``ref.version`` is current; ConflictError otherwise."""
+        ...
+
+    def create_event(self, mailbox: str, event: Event, *, tag: str) -> ItemRef: ...
+
+    def update_event(self, mailbox: str, ref: ItemRef, event: Event) -> ItemRef: ...
+
+    def delete_item(self, mailbox: str, ref: ItemRef) -> None:
+        """Delete if ``ref.version`` is current (ConflictError if not); ItemNotFound if it is already gone."""
+        ...
+
+    def find_by_tag(self, mailbox: str, collection: Collection, tag: str) -> list[StoredItem]:
+        """Items we created with this tag (normally zero or one): how idempotent creation finds its earlier try."""
+        ...
+
+    def create_draft(self, mailbox: str, message: OutgoingMessage, *, tag: str) -> ItemRef: ...
+
+    def send_draft(self, mailbox: str, ref: ItemRef) -> None:
+        """Send a draft; the sent copy lands in Sent Items, still carrying its tag."""
+        ...
+
+    def find_messages_by_tag(self, mailbox: str, folder: MessageFolder, tag: str) -> list[SentMessage]: ...
+
+    def check_token(self, *, fresh: bool = False) -> TokenCheck:
+        """Acquire a token (``fresh`` bypasses the shared cache, to prove the credential itself)."""
+        ...
+
+    def check_mailbox(self, mailbox: str) -> None:
+        """Reach the mailbox as the app (impersonation); raises the classified failure."""
+        ...
+
+    def check_collection(self, mailbox: str, collection: Collection) -> None:
+        """Read one item's worth of the collection; raises the classified failure."""
+        ...
+
+
+def open_gateway(details: ConnectionDetails, tokens: TokenProvider) -> MailboxGateway:
+    """The gateway implementation the brokerage's ``backend`` names (today: ``ews``)."""
+    if details.backend == "ews":
+        from mailboxes.ews import EwsGateway
+
+        return EwsGateway(details, tokens)
+    raise ValueError(f"Unknown mailbox backend {details.backend!r} for brokerage {details.key}")
