@@ -1,0 +1,318 @@
+"""The onboarding admin: brokerages with write-only credentials, their mailboxes, and the credential audit log.
+
+Who sees what: operators get BrokerageOperatorForm (no credential inputs, credential identity read-only);
+holders of brokerages.change_brokerage_credentials get BrokerageForm. See brokerages/roles.py.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters
+
+from brokerages import audit, mailbox_import
+from brokerages.forms import BrokerageForm, BrokerageOperatorForm
+from brokerages.models import Brokerage, CredentialAuditEntry, Mailbox
+
+EXPIRY_WARNING_DAYS = 30
+CREDENTIAL_PERMISSION = "brokerages.change_brokerage_credentials"
+# Inputs only BrokerageForm has: if one arrives from someone without the permission, it is refused and logged.
+CREDENTIAL_INPUTS = {
+    "new_client_secret": "client_secret",
+    "clear_client_secret": "client_secret",
+    "new_pending_client_secret": "pending_client_secret",
+    "clear_pending_client_secret": "pending_client_secret",
+    "new_certificate": "certificate",
+    "clear_certificate": "certificate",
+    **{name: name for name in audit.CREDENTIAL_FIELDS if name not in audit.SECRET_FIELDS},
+}
+
+_BADGE_COLOURS = {
+    Brokerage.Status.NEW: "#6c757d",
+    Brokerage.Status.VERIFYING: "#0d6efd",
+    Brokerage.Status.VERIFIED: "#0f766e",
+    Brokerage.Status.CANNOT_BE_VERIFIED: "#b91c1c",
+    Brokerage.Status.ACTIVE: "#15803d",
+    Brokerage.Status.PAUSED: "#b45309",
+    Brokerage.Status.DISABLED: "#374151",
+}
+
+
+def can_change_credentials(request) -> bool:
+    return request.user.has_perm(CREDENTIAL_PERMISSION)
+
+
+def describe_secret(is_set: bool, expires_on: datetime.date | None) -> str:
+    """“set, expires in N days” / “not set”: all the admin ever says about a stored secret."""
+    if not is_set:
+        return "not set"
+    if expires_on is None:
+        return "set, expiry unknown"
+    days = (expires_on - timezone.localdate()).days
+    if days < 0:
+        return f"set, EXPIRED {-days} day(s) ago"
+    return f"set, expires in {days} day(s)"
+
+
+class SecretExpiryFilter(admin.SimpleListFilter):
+    title = "client secret expiry"
+    parameter_name = "secret_expiry"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("expired", "Expired"),
+            ("soon", f"Within {EXPIRY_WARNING_DAYS} days"),
+            ("later", "Later"),
+            ("unset", "No expiry date"),
+        )
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        soon = today + datetime.timedelta(days=EXPIRY_WARNING_DAYS)
+        match self.value():
+            case "expired":
+                return queryset.filter(client_secret_expires_on__lt=today)
+            case "soon":
+                return queryset.filter(client_secret_expires_on__gte=today, client_secret_expires_on__lt=soon)
+            case "later":
+                return queryset.filter(client_secret_expires_on__gte=soon)
+            case "unset":
+                return queryset.filter(client_secret_expires_on__isnull=True)
+        return queryset
+
+
+class MailboxInline(admin.TabularInline):
+    model = Mailbox
+    fields = ("email", "display_name", "is_active", "contacts_enabled", "calendar_enabled", "email_enabled")
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Brokerage)
+class BrokerageAdmin(admin.ModelAdmin):
+    list_display = (
+        "name", "status_badge", "mailbox_backend", "tenant_id", "secret_expiry", "mailbox_count", "status_changed_at",
+    )  # fmt: skip
+    list_filter = ("status", "mailbox_backend", SecretExpiryFilter)
+    search_fields = ("name", "tenant_id", "mailboxes__email")
+    inlines = (MailboxInline,)
+    ordering = ("name",)
+    list_select_related = False  # no foreign keys; the mailbox count is one annotated query
+    change_form_template = "admin/brokerages/brokerage/change_form.html"
+
+    # --- who sees which form -------------------------------------------------------------------------
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = BrokerageForm if can_change_credentials(request) else BrokerageOperatorForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if can_change_credentials(request):
+            return (
+                (None, {"fields": ("name", "status")}),
+                ("App registration (from the brokerage's Entra ID)", {"fields": ("tenant_id", "client_id", "credential_kind")}),
+                ("Client secret", {"fields": ("client_secret_state", "new_client_secret", "client_secret_expires_on", "clear_client_secret")}),
+                ("Next client secret (zero-gap rotation)", {
+                    "classes": ("collapse",),
+                    "fields": ("pending_secret_state", "new_pending_client_secret", "pending_client_secret_expires_on", "clear_pending_client_secret"),
+                }),
+                ("Certificate", {
+                    "classes": ("collapse",),
+                    "fields": ("certificate_state", "certificate_thumbprint", "new_certificate", "clear_certificate"),
+                }),
+                ("Mailboxes", {"fields": ("test_mailbox", "email_domains")}),
+                ("Connection", {"fields": ("mailbox_backend", "ews_url", "authority_host", "ca_bundle_path")}),
+                ("History", {"fields": ("status_changed_at", "verified_at", "created_at", "updated_at")}),
+            )  # fmt: skip
+        return (
+            (None, {"fields": ("name", "status")}),
+            ("Credentials (credential managers only)", {
+                "fields": ("tenant_id", "client_id", "credential_kind", "client_secret_state", "pending_secret_state", "certificate_state"),
+            }),
+            ("Mailboxes", {"fields": ("test_mailbox", "email_domains")}),
+            ("Connection", {"fields": ("mailbox_backend", "ews_url", "authority_host", "ca_bundle_path")}),
+            ("History", {"fields": ("status_changed_at", "verified_at", "created_at", "updated_at")}),
+        )  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = ["client_secret_state", "pending_secret_state", "certificate_state", "certificate_thumbprint",
+                  "status_changed_at", "verified_at", "created_at", "updated_at"]  # fmt: skip
+        if not can_change_credentials(request):
+            fields += ["tenant_id", "client_id", "credential_kind", "ews_url", "authority_host", "ca_bundle_path"]
+        return fields
+
+    @method_decorator(sensitive_post_parameters(*CREDENTIAL_INPUTS))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and not can_change_credentials(request):
+            self._refuse_credential_inputs(request, object_id)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _refuse_credential_inputs(self, request, object_id) -> None:
+        """A credential input from someone without the permission: log who tried which fields, then 403."""
+        tried = sorted({field for name, field in CREDENTIAL_INPUTS.items() if request.POST.get(name)})
+        if not tried:
+            return
+        brokerage = Brokerage.objects.filter(pk=object_id).first() if object_id else None
+        CredentialAuditEntry.objects.create(
+            brokerage=brokerage,
+            brokerage_name=brokerage.name if brokerage else "(new brokerage)",
+            actor=request.user,
+            action=CredentialAuditEntry.Action.DENIED,
+            changes=dict.fromkeys(tried, "refused"),
+        )
+        raise PermissionDenied("Changing credentials needs the Credential managers role.")
+
+    def save_model(self, request, obj, form, change):
+        with audit.credential_actor(request.user):
+            super().save_model(request, obj, form, change)
+
+    # --- list ----------------------------------------------------------------------------------------
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(mailbox_total=Count("mailboxes"))
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().lower().lstrip("@")
+        if term:
+            results |= queryset.filter(email_domains__contains=[term])
+        return results, may_have_duplicates
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Brokerage):
+        return format_html(
+            '<span style="background:{};color:#fff;border-radius:8px;padding:1px 8px;white-space:nowrap">{}</span>',
+            _BADGE_COLOURS.get(obj.status, "#6c757d"),
+            obj.get_status_display(),
+        )
+
+    @admin.display(description="client secret expires", ordering="client_secret_expires_on")
+    def secret_expiry(self, obj: Brokerage):
+        expires = obj.client_secret_expires_on
+        if expires is None:
+            return "—"
+        days = (expires - timezone.localdate()).days
+        if days < EXPIRY_WARNING_DAYS:
+            text = f"EXPIRED {-days} day(s) ago" if days < 0 else f"in {days} day(s)"
+            return format_html('<strong style="color:#b91c1c">⚠ {} ({})</strong>', expires, text)
+        return format_html("{} (in {} days)", expires, days)
+
+    @admin.display(description="mailboxes", ordering="mailbox_total")
+    def mailbox_count(self, obj: Brokerage) -> int:
+        return obj.mailbox_total
+
+    # --- what the change page says about stored secrets (never the secret) -----------------------------
+
+    @admin.display(description="client secret")
+    def client_secret_state(self, obj: Brokerage) -> str:
+        return describe_secret(_is_stored(obj, "client_secret"), obj.client_secret_expires_on)
+
+    @admin.display(description="next client secret")
+    def pending_secret_state(self, obj: Brokerage) -> str:
+        return describe_secret(_is_stored(obj, "pending_client_secret"), obj.pending_client_secret_expires_on)
+
+    @admin.display(description="certificate")
+    def certificate_state(self, obj: Brokerage) -> str:
+        return describe_secret(_is_stored(obj, "certificate"), obj.certificate_expires_on)
+
+    # --- CSV import of mailboxes ---------------------------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_mailboxes_view)
+        return [path("<path:object_id>/import-mailboxes/", view, name="brokerages_brokerage_import_mailboxes"),
+                *super().get_urls()]  # fmt: skip
+
+    def import_mailboxes_view(self, request, object_id):
+        brokerage = get_object_or_404(Brokerage, pk=object_id)
+        if not (self.has_view_permission(request, brokerage) and request.user.has_perm("brokerages.add_mailbox")):
+            raise PermissionDenied
+        report = None
+        form = MailboxImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = mailbox_import.import_mailboxes(brokerage, form.cleaned_data["file"].read())
+            except mailbox_import.ImportRejected as exc:
+                form.add_error("file", str(exc))
+            else:
+                level = messages.WARNING if report.errors else messages.SUCCESS
+                self.message_user(
+                    request, f"{len(report.imported)} mailbox(es) imported, {len(report.errors)} row(s) rejected.", level
+                )
+                if not report.errors:
+                    return redirect(reverse("admin:brokerages_brokerage_change", args=[brokerage.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": brokerage,
+            "title": f"Import mailboxes into {brokerage.name}",
+            "form": form,
+            "report": report,
+            "columns": mailbox_import.COLUMNS,
+            "max_rows": mailbox_import.MAX_ROWS,
+        }
+        return TemplateResponse(request, "admin/brokerages/brokerage/import_mailboxes.html", context)
+
+
+def _is_stored(obj: Brokerage, field: str) -> bool:
+    return obj._meta.get_field(field).stored_value(obj) is not None
+
+
+class MailboxImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text=f"UTF-8 CSV, at most {mailbox_import.MAX_BYTES // 1_000_000} MB and {mailbox_import.MAX_ROWS} rows.",
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > mailbox_import.MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is larger than {mailbox_import.MAX_BYTES // 1_000_000} MB; split it into smaller files."
+            )
+        return upload
+
+
+@admin.register(Mailbox)
+class MailboxAdmin(admin.ModelAdmin):
+    list_display = ("email", "display_name", "brokerage", "is_active", "contacts_enabled", "calendar_enabled", "email_enabled")
+    list_filter = ("is_active", "contacts_enabled", "calendar_enabled", "email_enabled", "brokerage__status")
+    search_fields = ("email", "display_name", "brokerage__name")
+    list_select_related = ("brokerage",)
+    autocomplete_fields = ("brokerage",)
+    fields = ("brokerage", "email", "display_name", "is_active", "contacts_enabled", "calendar_enabled", "email_enabled")
+
+
+@admin.register(CredentialAuditEntry)
+class CredentialAuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("at", "brokerage_name", "actor_name", "action", "fields_changed")
+    list_filter = ("action",)
+    search_fields = ("brokerage_name", "actor__username")
+    list_select_related = ("actor", "brokerage")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="who")
+    def actor_name(self, obj: CredentialAuditEntry) -> str:
+        return obj.actor.get_username() if obj.actor else "system"
+
+    @admin.display(description="fields")
+    def fields_changed(self, obj: CredentialAuditEntry) -> str:
+        return ", ".join(f"{name} ({verb})" for name, verb in sorted(obj.changes.items()))

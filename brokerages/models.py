@@ -1,0 +1,211 @@
+"""Brokerages (one Microsoft tenant each), their agents' mailboxes, and the credential audit log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from brokerages import audit, domains
+from brokerages.fields import EncryptedSecretField
+
+MICROSOFT_365_EWS_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
+MICROSOFT_ENTRA_AUTHORITY = "https://login.microsoftonline.com"
+
+
+class Brokerage(models.Model):
+    """A customer: one Microsoft 365 tenant (or Exchange Server), its app registration and its domains."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        VERIFYING = "verifying", "Verifying"
+        VERIFIED = "verified", "Verified"
+        CANNOT_BE_VERIFIED = "cannot_be_verified", "Cannot be verified"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        DISABLED = "disabled", "Disabled"
+
+    class CredentialKind(models.TextChoices):
+        CLIENT_SECRET = "client_secret", "Client secret"
+        CERTIFICATE = "certificate", "Certificate"
+
+    class Backend(models.TextChoices):
+        EWS = "ews", "Exchange Web Services (EWS)"
+        GRAPH = "graph", "Microsoft Graph (not available yet)"
+
+    name = models.CharField("display name", max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW)
+    status_changed_at = models.DateTimeField(default=timezone.now, editable=False)
+    verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # The app registration in the brokerage's Entra ID (integration guide steps 11 and 13).
+    tenant_id = models.UUIDField("tenant ID", help_text="Directory (tenant) ID, from the app registration's Overview.")
+    client_id = models.UUIDField("client ID", help_text="Application (client) ID, from the same Overview page.")
+    credential_kind = models.CharField(max_length=20, choices=CredentialKind.choices, default=CredentialKind.CLIENT_SECRET)
+    client_secret = EncryptedSecretField()
+    client_secret_expires_on = models.DateField(null=True, blank=True)
+    certificate = EncryptedSecretField(help_text="PEM: the private key and its certificate.")
+    certificate_thumbprint = models.CharField(max_length=40, blank=True, editable=False)
+    certificate_expires_on = models.DateField(null=True, blank=True, editable=False)
+    # The next secret, entered and verified before it replaces client_secret, so rotation has no gap.
+    pending_client_secret = EncryptedSecretField()
+    pending_client_secret_expires_on = models.DateField(null=True, blank=True)
+
+    test_mailbox = models.EmailField(help_text="An ordinary (non-administrator) mailbox used to verify access.")
+    email_domains = ArrayField(
+        models.CharField(max_length=253),
+        help_text="The brokerage's own email domains; only mailboxes in them are synced.",
+    )
+
+    mailbox_backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.EWS)
+    ews_url = models.URLField("EWS URL", default=MICROSOFT_365_EWS_URL)
+    authority_host = models.URLField("Entra ID authority host", default=MICROSOFT_ENTRA_AUTHORITY)
+    ca_bundle_path = models.CharField(
+        "CA bundle path", max_length=500, blank=True, help_text="Only for a private CA (Exchange Server, the simulator)."
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("change_brokerage_credentials", "Can change brokerage credentials")]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<Brokerage id={self.pk} name={self.name!r} status={self.status}>"
+
+    def save(self, *args, **kwargs) -> None:
+        """Save, stamping status changes and writing a CredentialAuditEntry for credential changes."""
+        update_fields = kwargs.get("update_fields")
+        if self.status != getattr(self, "_loaded_status", None):
+            stamped = self._stamp_status_change()
+            if update_fields is not None and "status" in update_fields:
+                kwargs["update_fields"] = update_fields = [*update_fields, *stamped]
+        tracked = [
+            name
+            for name in audit.CREDENTIAL_FIELDS
+            if (update_fields is None or name in update_fields) and self._meta.get_field(name).attname in self.__dict__
+        ]
+        with transaction.atomic():
+            before = None
+            if tracked and not self._state.adding:
+                before = Brokerage.objects.select_for_update().filter(pk=self.pk).values(*tracked).first()
+            # A row that vanished meanwhile is written afresh: audit it as a creation.
+            adding = self._state.adding or before is None
+            super().save(*args, **kwargs)
+            self._loaded_status = self.status
+            changes = audit.describe_changes(before, {name: self._stored(name) for name in tracked})
+            if changes:
+                CredentialAuditEntry.objects.create(
+                    brokerage=self,
+                    brokerage_name=self.name,
+                    actor=audit.current_actor(),
+                    action=CredentialAuditEntry.Action.CREATED if adding else CredentialAuditEntry.Action.CHANGED,
+                    changes=changes,
+                )
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_status = instance.__dict__.get("status")
+        return instance
+
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self._loaded_status = self.__dict__.get("status")
+
+    def owns_address(self, address: str) -> bool:
+        """Whether address is in one of this brokerage's domains (exact domain, case-insensitive)."""
+        return domains.address_in_domains(address, self.email_domains or [])
+
+    def clean(self) -> None:
+        self.email_domains = [domains.normalize_domain(d) for d in self.email_domains or []]
+        if self.test_mailbox and not self.owns_address(self.test_mailbox):
+            raise ValidationError({"test_mailbox": "The test mailbox must be in one of the brokerage's email domains."})
+
+    def _stored(self, name: str):
+        field = self._meta.get_field(name)
+        value = self.__dict__[field.attname]
+        return value if isinstance(field, EncryptedSecretField) else field.to_python(value)
+
+    def _stamp_status_change(self) -> list[str]:
+        """Record when the status changed (and when it became verified); returns the fields stamped."""
+        self.status_changed_at = timezone.now()
+        if self.status != self.Status.VERIFIED:
+            return ["status_changed_at"]
+        self.verified_at = self.status_changed_at
+        return ["status_changed_at", "verified_at"]
+
+
+class Mailbox(models.Model):
+    """An agent's mailbox at a brokerage, and which kinds of data are synced for it."""
+
+    brokerage = models.ForeignKey(Brokerage, on_delete=models.CASCADE, related_name="mailboxes")
+    email = models.EmailField(
+        unique=True, error_messages={"unique": "This mailbox is already registered (email addresses are unique)."}
+    )
+    display_name = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField("active", default=True)
+    contacts_enabled = models.BooleanField(default=True)
+    calendar_enabled = models.BooleanField(default=True)
+    email_enabled = models.BooleanField("sending email enabled", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name_plural = "mailboxes"
+
+    def __str__(self) -> str:
+        return self.email
+
+    def __repr__(self) -> str:
+        return f"<Mailbox id={self.pk} email={self.email!r} brokerage_id={self.brokerage_id}>"
+
+    def save(self, *args, **kwargs) -> None:
+        # Exchange addresses are case-insensitive; one spelling keeps the unique constraint meaningful.
+        self.email = (self.email or "").strip().lower()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        self.email = (self.email or "").strip().lower()
+        if self.brokerage_id is not None and self.email and not self.brokerage.owns_address(self.email):
+            raise ValidationError(
+                {"email": f"{self.email} is not in the brokerage's email domains ({', '.join(self.brokerage.email_domains)})."}
+            )
+
+
+
+class CredentialAuditEntry(models.Model):
+    """One change to a brokerage's credentials: who, when, which fields. Never the values."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created with credentials"
+        CHANGED = "changed", "Credentials changed"
+        DENIED = "denied", "Change refused (no permission)"
+
+    brokerage = models.ForeignKey(Brokerage, on_delete=models.SET_NULL, null=True, related_name="credential_audit")
+    brokerage_name = models.CharField(max_length=200, help_text="Kept when the brokerage is deleted.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, help_text="Empty for the system."
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    changes = models.JSONField(help_text="Field name → set / changed / cleared (names only, never values).")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "credential audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.brokerage_name}: {self.get_action_display()} ({', '.join(sorted(self.changes))})"
+
+    @property
+    def changed_fields(self) -> list[str]:
+        return sorted(self.changes)
