@@ -103,3 +103,6 @@ def _database_url(database: dict) -> str:
 
     credentials = quote(database["USER"] or "") + (f":{quote(database['PASSWORD'])}" if database.get("PASSWORD") else "")
     return f"postgres://{credentials}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
+
+
+pytest_plugins = ["tests.fixtures.simulator"]  # the Microsoft 365 simulator: `simulator`, `sim_tenant`
