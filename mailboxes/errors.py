@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import requests
@@ -344,12 +344,13 @@ def classify_exception(exc: BaseException, *, secrets: Iterable[str] = ()) -> Ga
     return UnknownFailure(text, secrets=secrets)
 
 
-def classify_http_response(status: int, headers: dict[str, str], body: str, *, secrets: Iterable[str] = ()) -> AccessError:
+def classify_http_response(status: int, headers: Mapping[str, str], body: str, *, secrets: Iterable[str] = ()) -> AccessError:
     """The error class for a non-SOAP HTTP failure from the mail endpoint (401, 403, 429, 5xx)."""
     authenticate = headers.get("WWW-Authenticate", "")
-    text = f"HTTP {status}: {authenticate or body[:300]}"
+    diagnostics = headers.get("x-ms-diagnostics", "")  # Exchange Online says why it refused a token here
+    text = f"HTTP {status}: {diagnostics or authenticate or body[:300]}"
     retry_after = _retry_after_seconds(headers)
-    lowered = f"{authenticate} {body[:2000]}".lower()
+    lowered = f"{diagnostics} {authenticate} {body[:2000]}".lower()
     if status == 429 or (status == 503 and retry_after is not None):
         return Throttled(text, back_off_seconds=retry_after or 30, secrets=secrets)
     if status in (401, 403) and ("ews" in lowered and ("disabled" in lowered or "allow" in lowered or "block" in lowered)):
@@ -369,7 +370,7 @@ def classify_http_response(status: int, headers: dict[str, str], body: str, *, s
     return UnknownFailure(text, secrets=secrets)
 
 
-def _retry_after_seconds(headers: dict[str, str]) -> float | None:
+def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     value = headers.get("Retry-After")
     try:
         return max(float(value), 0.0) if value is not None else None

@@ -6,6 +6,7 @@ exactly one credentials/Configuration/Protocol here, kept in a bounded LRU that 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -106,7 +107,7 @@ class ClassifyingFailFast(FailFast):
         status = response.status_code
         if status == 200 or (status == 500 and response.content and response.content.lstrip().startswith(b"<")):
             return  # SOAP faults arrive as HTTP 500 and are parsed (and classified) by the caller
-        raise classify_http_response(status, dict(response.headers), response.text, secrets=self._secrets)
+        raise classify_http_response(status, response.headers, response.text, secrets=self._secrets)
 
 
 class BrokerageProtocol(Protocol):
@@ -118,7 +119,8 @@ class BrokerageProtocol(Protocol):
     def create_session(self) -> Any:
         session = super().create_session()
         if self.ca_bundle_path:
-            session.verify = self.ca_bundle_path
+            # Per request, not session.verify: requests lets REQUESTS_CA_BUNDLE override a session's verify.
+            session.request = functools.partial(session.request, verify=self.ca_bundle_path)
         return session
 
     def get_session(self) -> Any:

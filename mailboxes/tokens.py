@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 import logging
 import random
@@ -21,6 +22,7 @@ from typing import Protocol
 import msal
 import redis
 import requests
+import requests.adapters
 
 from mailboxes.connection import EXCHANGE_SCOPE, ConnectionDetails
 from mailboxes.errors import (
@@ -206,8 +208,7 @@ class TokenProvider:
             client_credential=_credential(details),
             authority=details.authority,
             instance_discovery=None if details.is_microsoft_authority else False,
-            verify=details.ca_bundle_path or True,
-            timeout=self._http_timeout,
+            http_client=_http_client(details.ca_bundle_path, self._http_timeout),
             token_cache=_NoStoreTokenCache(),
         )
         with self._apps_lock:
@@ -220,6 +221,15 @@ class TokenProvider:
     @property
     def app_count(self) -> int:
         return len(self._apps)
+
+
+def _http_client(ca_bundle_path: str | None, timeout: float) -> requests.Session:
+    """MSAL's HTTP client: a timeout on every call and this brokerage's CA bundle, passed per request because
+    requests lets REQUESTS_CA_BUNDLE override a session-wide ``verify``."""
+    session = requests.Session()
+    session.request = functools.partial(session.request, timeout=timeout, verify=ca_bundle_path or True)  # type: ignore[method-assign]
+    session.mount("https://", requests.adapters.HTTPAdapter(max_retries=0))  # our scheduler retries, not MSAL
+    return session
 
 
 def _credential(details: ConnectionDetails) -> str | dict[str, str]:
