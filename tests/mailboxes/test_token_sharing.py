@@ -1,0 +1,81 @@
+"""The whole fleet asks Entra ID for one token per brokerage per token lifetime (counted at the simulator)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+from mailboxes.secret import Secret
+from mailboxes.tokens import TokenProvider
+from tests.mailboxes.conftest import details_for
+from tests.mailboxes.fleet_worker import reach_mailboxes
+
+WORKERS = 4
+
+
+def token_requests(simulator, client_id: str) -> int:
+    return simulator.stats().get("token_app", {}).get(client_id, 0)
+
+
+def run_fleet(tenant, redis_url: str, key_prefix: str) -> list[int]:
+    plain = {
+        "key": "fleet", "tenant_id": tenant.tenant_id, "client_id": tenant.client_id,
+        "client_secret": tenant.client_secret, "authority_host": tenant.authority.rsplit("/", 1)[0],
+        "ews_url": tenant.ews_url, "ca_bundle_path": tenant.ca_path, "allowed_domains": [tenant.domain],
+    }
+    start_at = time.time() + 4.0  # enough for every spawned process to import exchangelib first
+    with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
+        jobs = [pool.apply_async(reach_mailboxes, (plain, tenant.mailboxes, redis_url, key_prefix, start_at))
+                for _ in range(WORKERS)]
+        return [job.get(timeout=60) for job in jobs]
+
+
+def test_worker_processes_share_one_token_per_lifetime(simulator, sim_tenant, redis_url, token_prefix):
+    # Given a brokerage with several mailboxes and short-lived tokens (12 s, refreshed 1.2 s before expiry)
+    simulator.settings(token_lifetime=12)
+    tenant = sim_tenant(mailboxes=3)
+    # When four worker processes reach every mailbox at the same moment
+    assert run_fleet(tenant, redis_url, token_prefix) == [3] * WORKERS
+    # Then Entra ID saw exactly one token request
+    assert token_requests(simulator, tenant.client_id) == 1
+    # And when the fleet works again after that token's lifetime, exactly one more
+    time.sleep(12)
+    assert run_fleet(tenant, redis_url, token_prefix) == [3] * WORKERS
+    assert token_requests(simulator, tenant.client_id) == 2
+
+
+def test_threads_of_one_process_and_repeated_calls_reuse_the_cached_token(simulator, sim_tenant, tokens, token_store):
+    # Given one provider and a brokerage
+    tenant = sim_tenant()
+    details = details_for(tenant)
+    # When it is asked for a token many times
+    values = {tokens.get_token(details).value.reveal() for _ in range(20)}
+    # Then one token was requested and stored once, and the MSAL app was built once
+    assert len(values) == 1 and token_requests(simulator, tenant.client_id) == 1
+    assert token_store.calls["set"] == 1 and tokens.app_count == 1
+
+
+def test_a_fresh_token_proves_the_credential_even_when_one_is_cached(simulator, sim_tenant, tokens):
+    tenant = sim_tenant()
+    details = details_for(tenant)
+    tokens.get_token(details)
+    tokens.get_token(details, fresh=True)
+    assert token_requests(simulator, tenant.client_id) == 2
+
+
+def test_a_rotated_secret_does_not_reuse_the_old_secrets_token(simulator, sim_tenant, tokens):
+    # Given a token cached for the current secret, and a new secret added in Entra ID
+    tenant = sim_tenant()
+    tokens.get_token(details_for(tenant))
+    new = simulator.add_secret(tenant.tenant_id, tenant.client_id, lifetime_days=30)
+    # When the pending secret is used
+    tokens.get_token(details_for(tenant, client_secret=Secret(new["value"])))
+    # Then it asked Entra ID itself (its own cache entry), proving the new secret works
+    assert token_requests(simulator, tenant.client_id) == 2
+
+
+def test_msal_apps_are_bounded_per_process(sim_tenant, token_store, token_prefix):
+    provider = TokenProvider(token_store, key_prefix=token_prefix, max_apps=2)
+    for _ in range(3):
+        provider.get_token(details_for(sim_tenant()))
+    assert provider.app_count == 2
