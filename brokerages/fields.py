@@ -61,8 +61,12 @@ class EncryptedSecretField(models.TextField):
         return None if value is None else Ciphertext(value)
 
     def pre_save(self, model_instance, add: bool):
-        # The raw stored state, so an unchanged secret is saved as the same ciphertext, not decrypted.
-        return model_instance.__dict__.get(self.attname)
+        # An unchanged secret is saved as the same ciphertext, never decrypted; a newly assigned one is
+        # encrypted once and the instance keeps the ciphertext, so it matches the row from now on.
+        value = model_instance.__dict__.get(self.attname)
+        if isinstance(value, Secret):
+            value = model_instance.__dict__[self.attname] = Ciphertext(crypto.encrypt(value.reveal()))
+        return value
 
     def get_prep_value(self, value: Any) -> str | None:
         value = self.to_python(value)

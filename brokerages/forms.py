@@ -120,6 +120,7 @@ class BrokerageForm(BrokerageOperatorForm):
     new_certificate = forms.CharField(
         label="Certificate and private key (PEM)",
         required=False,
+        strip=False,  # kept as pasted; stored with one final newline, as PEM files end
         widget=WriteOnlyTextarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"}),
         help_text="Only for certificate credentials. Write-only: leave empty to keep the stored one.",
     )
@@ -149,8 +150,9 @@ class BrokerageForm(BrokerageOperatorForm):
         return _checked_secret_value(self.cleaned_data["new_pending_client_secret"])
 
     def clean_new_certificate(self) -> str:
-        pem = self.cleaned_data["new_certificate"]
+        pem = self.cleaned_data["new_certificate"].strip()
         if pem:
+            pem += "\n"
             try:
                 self._certificate_facts = certificates.inspect_pem(pem)
             except certificates.CertificateProblem as exc:
@@ -186,9 +188,9 @@ class BrokerageForm(BrokerageOperatorForm):
         if data.get("new_certificate") and data.get("clear_certificate"):
             self.add_error("clear_certificate", "Either paste a new certificate or remove the stored one, not both.")
         kind = data.get("credential_kind")
-        if kind == Brokerage.CredentialKind.CLIENT_SECRET and not self._will_have("client_secret"):
+        if kind == Brokerage.CredentialKind.CLIENT_SECRET and not self._will_have("client_secret") and "new_client_secret" not in self.errors:
             self.add_error("new_client_secret", "Enter the client secret's Value (guide step 36); this brokerage uses a client secret.")
-        if kind == Brokerage.CredentialKind.CERTIFICATE and not self._will_have("certificate"):
+        if kind == Brokerage.CredentialKind.CERTIFICATE and not self._will_have("certificate") and "new_certificate" not in self.errors:
             self.add_error("new_certificate", "Paste the certificate and private key; this brokerage uses a certificate.")
         return data
 

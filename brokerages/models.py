@@ -127,7 +127,10 @@ class Brokerage(models.Model):
     def clean(self) -> None:
         self.email_domains = [domains.normalize_domain(d) for d in self.email_domains or []]
         if self.test_mailbox and not self.owns_address(self.test_mailbox):
-            raise ValidationError({"test_mailbox": "The test mailbox must be in one of the brokerage's email domains."})
+            raise ValidationError({"test_mailbox": (
+                f"{self.test_mailbox} is not in this brokerage's email domains ({', '.join(self.email_domains)}). "
+                "Use a mailbox in one of them, or add its domain to the email domains."
+            )})  # fmt: skip
 
     def _stored(self, name: str):
         field = self._meta.get_field(name)

@@ -56,6 +56,8 @@ def test_secret_round_trips_and_reads_back_as_a_redacting_secret(make_brokerage)
     assert isinstance(loaded.client_secret, Secret)
     assert loaded.client_secret.reveal() == PLAINTEXT_SECRET
     assert loaded.pending_client_secret is None
+    # ... and the saved instance itself still reads its secret (it now holds the stored ciphertext)
+    assert brokerage.client_secret.reveal() == PLAINTEXT_SECRET
 
 
 def test_saving_other_fields_keeps_the_stored_ciphertext_unchanged(make_brokerage):

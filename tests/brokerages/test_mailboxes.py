@@ -1,0 +1,78 @@
+"""Agents' mailboxes belong to their brokerage's domains, exactly, and are registered once."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from brokerages.models import Brokerage, Mailbox
+
+from .conftest import change_form_data
+
+
+@pytest.mark.parametrize(
+    ("address", "owned"),
+    [
+        ("agent@acme-realty.com", True),
+        ("Agent.Name@ACME-Realty.COM", True),
+        ("agent@acme-realty.com.", False),  # not a well-formed address
+        ("agent@mail.acme-realty.com", False),  # a subdomain is another domain
+        ("agent@acme-realty.com.evil.org", False),
+        ("agent@notacme-realty.com", False),
+        ("agent@acme-realty.co", False),
+        ("acme-realty.com", False),
+        ("agent@evil.org@acme-realty.com", False),
+        ("", False),
+    ],
+)
+def test_owns_address_matches_the_exact_domain_only(address, owned):
+    brokerage = Brokerage(email_domains=["acme-realty.com", "acme.co.uk"])
+    assert brokerage.owns_address(address) is owned
+
+
+def test_agent_email_outside_the_domains_is_refused(make_brokerage):
+    brokerage = make_brokerage(email_domains=["acme-realty.com"], test_mailbox="t@acme-realty.com")
+    with pytest.raises(ValidationError) as excinfo:
+        Mailbox(brokerage=brokerage, email="agent@gmail.com").full_clean()
+    assert excinfo.value.message_dict["email"] == ["agent@gmail.com is not in the brokerage's email domains (acme-realty.com)."]
+
+
+def test_duplicate_agent_is_refused_whatever_the_letter_case(make_brokerage):
+    # Given an agent already registered
+    brokerage = make_brokerage(email_domains=["acme-realty.com"], test_mailbox="t@acme-realty.com")
+    Mailbox.objects.create(brokerage=brokerage, email="agent@acme-realty.com")
+
+    # When the same address is entered again in other letter case, then it is refused
+    with pytest.raises(ValidationError) as excinfo:
+        Mailbox(brokerage=brokerage, email="Agent@ACME-realty.com").full_clean()
+    assert "already registered" in excinfo.value.message_dict["email"][0]
+
+
+def test_inline_mailbox_rows_are_validated_against_the_domains_being_saved(make_brokerage, client, db):
+    # Given a superuser editing a brokerage and adding two agents inline, one outside its domains
+    client.force_login(User.objects.create_superuser("root", password="pw-for-tests"))
+    brokerage = make_brokerage(email_domains=["acme-realty.com"], test_mailbox="t@acme-realty.com")
+    data = change_form_data(brokerage)
+    data.update({
+        "mailboxes-TOTAL_FORMS": "2",
+        "mailboxes-0-email": "Good.Agent@acme-realty.com", "mailboxes-0-display_name": "Good Agent",
+        "mailboxes-0-is_active": "on", "mailboxes-0-contacts_enabled": "on",
+        "mailboxes-1-email": "stray@other.com", "mailboxes-1-is_active": "on",
+    })  # fmt: skip
+
+    # When the page is saved, then it is refused with the reason, and nothing was written
+    url = reverse("admin:brokerages_brokerage_change", args=[brokerage.pk])
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "stray@other.com is not in the brokerage&#x27;s email domains" in response.content.decode()
+    assert not Mailbox.objects.exists()
+
+    # ... and with only the good row it is saved, address normalised, unticked flags off
+    data.update({"mailboxes-TOTAL_FORMS": "1"})
+    assert client.post(url, data).status_code == 302
+    agent = Mailbox.objects.get()
+    assert (agent.email, agent.display_name, agent.contacts_enabled, agent.calendar_enabled) == (
+        "good.agent@acme-realty.com", "Good Agent", True, False,
+    )  # fmt: skip

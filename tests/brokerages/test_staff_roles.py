@@ -1,0 +1,137 @@
+"""Operators see status but never credentials; credential managers change them; both are on record."""
+
+from __future__ import annotations
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from brokerages.audit import credential_actor
+from brokerages.models import Brokerage, CredentialAuditEntry
+from brokerages.roles import CREDENTIAL_MANAGERS, OPERATORS
+
+from .conftest import PLAINTEXT_SECRET, change_form_data, operator_form_data
+
+NEW_SECRET = "Nw9S~brand.new-secret_value-0123456789ab"
+CREDENTIAL_INPUT_NAMES = ("new_client_secret", "new_pending_client_secret", "new_certificate", "clear_client_secret")
+
+
+def test_the_data_migration_created_both_roles_with_their_permissions(db):
+    operators = set(Group.objects.get(name=OPERATORS).permissions.values_list("codename", flat=True))
+    managers = set(Group.objects.get(name=CREDENTIAL_MANAGERS).permissions.values_list("codename", flat=True))
+    assert {"view_brokerage", "view_mailbox", "add_mailbox", "view_credentialauditentry"} <= operators
+    assert "change_brokerage_credentials" not in operators
+    assert "add_brokerage" not in operators
+    assert {"change_brokerage_credentials", "add_brokerage"} <= managers
+
+
+def test_operator_sees_status_but_no_credential_inputs(client, operator, make_brokerage):
+    # Given an operator
+    brokerage = make_brokerage()
+    client.force_login(operator)
+
+    # When they open the brokerage, then they see its status and secret state but no credential input
+    html = client.get(reverse("admin:brokerages_brokerage_change", args=[brokerage.pk])).content.decode()
+    assert "set, expires in 365 day(s)" in html
+    assert 'name="name"' in html
+    for name in (*CREDENTIAL_INPUT_NAMES, "tenant_id", "client_id", "authority_host", "ews_url"):
+        assert f'name="{name}"' not in html
+    assert PLAINTEXT_SECRET not in html
+    # ... and they cannot add a brokerage (that means entering credentials)
+    assert client.get(reverse("admin:brokerages_brokerage_add")).status_code == 403
+
+
+def test_operator_posting_a_secret_is_refused_and_the_attempt_audited(client, operator, make_brokerage):
+    # Given an operator who crafts a POST with a new secret and a new authority host
+    brokerage = make_brokerage()
+    client.force_login(operator)
+    data = operator_form_data(brokerage, new_client_secret=NEW_SECRET, authority_host="https://evil.example.com")
+
+    # When it is sent
+    response = client.post(reverse("admin:brokerages_brokerage_change", args=[brokerage.pk]), data)
+
+    # Then it is forbidden, nothing changed, and the refusal is on record with who and which fields
+    assert response.status_code == 403
+    stored = Brokerage.objects.get(pk=brokerage.pk)
+    assert stored.client_secret.reveal() == PLAINTEXT_SECRET
+    assert stored.authority_host == "https://login.microsoftonline.com"
+    entry = CredentialAuditEntry.objects.get(action="denied")
+    assert entry.actor == operator
+    assert entry.brokerage == brokerage
+    assert entry.changes == {"client_secret": "refused", "authority_host": "refused"}
+    assert NEW_SECRET not in str(entry.changes)
+
+
+def test_operator_may_edit_non_credential_fields_which_the_admin_history_records(client, operator, make_brokerage):
+    # Given an operator pausing a brokerage
+    brokerage = make_brokerage()
+    client.force_login(operator)
+    data = operator_form_data(brokerage, status="paused")
+
+    # When they save
+    response = client.post(reverse("admin:brokerages_brokerage_change", args=[brokerage.pk]), data)
+
+    # Then the status changed, the history says who changed which field, and no credential changed
+    assert response.status_code == 302
+    assert Brokerage.objects.get(pk=brokerage.pk).status == "paused"
+    log = LogEntry.objects.get(object_id=str(brokerage.pk))
+    assert log.user == operator
+    assert "Status" in log.get_change_message()
+    assert not CredentialAuditEntry.objects.exclude(action="created").exists()
+
+
+def test_credential_manager_changes_the_secret_and_the_change_is_audited(client, credential_manager, make_brokerage):
+    # Given a credential manager entering the brokerage's new secret
+    brokerage = make_brokerage()
+    client.force_login(credential_manager)
+    data = change_form_data(brokerage, new_client_secret=NEW_SECRET)
+
+    # When they save
+    response = client.post(reverse("admin:brokerages_brokerage_change", args=[brokerage.pk]), data)
+
+    # Then the new secret is stored, and the audit log has who, when and which field (not the value)
+    assert response.status_code == 302
+    assert Brokerage.objects.get(pk=brokerage.pk).client_secret.reveal() == NEW_SECRET
+    entry = CredentialAuditEntry.objects.get(action="changed")
+    assert (entry.actor, entry.brokerage, entry.changes) == (credential_manager, brokerage, {"client_secret": "changed"})
+    assert NEW_SECRET not in str(entry.changes) and PLAINTEXT_SECRET not in str(entry.changes)
+
+
+def test_credential_manager_clearing_the_pending_secret_and_changing_the_tenant_is_audited(client, credential_manager, make_brokerage):
+    # Given a brokerage with a pending secret
+    brokerage = make_brokerage(pending_client_secret=NEW_SECRET)
+    brokerage.pending_client_secret_expires_on = brokerage.client_secret_expires_on
+    brokerage.save()
+    client.force_login(credential_manager)
+    data = change_form_data(brokerage, clear_pending_client_secret="on", tenant_id="11111111-2222-4333-8444-555555555555")
+
+    # When the credential manager clears it and corrects the Tenant ID
+    response = client.post(reverse("admin:brokerages_brokerage_change", args=[brokerage.pk]), data)
+
+    # Then both are recorded by name and kind of change
+    assert response.status_code == 302
+    entry = CredentialAuditEntry.objects.filter(action="changed").latest("at")
+    assert entry.actor == credential_manager
+    assert entry.changes == {
+        "pending_client_secret": "cleared", "pending_client_secret_expires_on": "cleared", "tenant_id": "changed",
+    }  # fmt: skip
+
+
+def test_credential_change_by_code_is_audited_as_the_system_or_the_named_actor(make_brokerage, operator):
+    # Given a brokerage changed outside the admin (a script, a task)
+    brokerage = Brokerage.objects.get(pk=make_brokerage().pk)
+    brokerage.client_secret = NEW_SECRET
+    brokerage.save()
+    # ... and once on behalf of a named person
+    with credential_actor(operator):
+        brokerage.client_id = "11111111-2222-4333-8444-555555555555"
+        brokerage.save()
+    # ... and once touching only non-credential fields
+    brokerage.status = "active"
+    brokerage.save(update_fields=["status"])
+
+    # Then two entries were written: the system's and the named person's
+    system, named = CredentialAuditEntry.objects.filter(action="changed").order_by("id")
+    assert (system.actor, system.changes) == (None, {"client_secret": "changed"})
+    assert (named.actor, named.changes) == (operator, {"client_id": "changed"})
+    assert CredentialAuditEntry.objects.filter(action="changed").count() == 2
