@@ -125,9 +125,12 @@ def _impersonated_address(header: etree._Element | None) -> str:
 
 def _check_mailbox(world: Any, claims: Any, address: str) -> None:
     owner = world.directory.tenant_of_mailbox(address)
-    if owner is None or not world.mailstore.mailbox_exists(address):
+    if owner is None:
         raise soap.SoapFault("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.",
                              {"SmtpAddress": address})
     if owner.tenant_id.lower() != str(claims.tenant_id).lower():
         raise soap.SoapFault("ErrorImpersonateUserDenied",
                              "The account does not have permission to impersonate the requested user.")
+    if not world.mailstore.mailbox_exists(address):
+        # Every licensed user in the directory has a mailbox; create it empty on first use.
+        world.mailstore.ensure_mailbox(address)

@@ -91,8 +91,8 @@ def fault_envelope(fault: SoapFault) -> bytes:
     text.set("{http://www.w3.org/XML/1998/namespace}lang", "en-US")
     text.text = fault.message
     detail = etree.SubElement(node, "detail")
-    sub(detail, f"{{{E}}}ResponseCode", fault.code)
-    sub(detail, f"{{{E}}}Message", fault.message)
+    etree.SubElement(detail, f"{{{E}}}ResponseCode", nsmap={"e": E}).text = fault.code
+    etree.SubElement(detail, f"{{{E}}}Message", nsmap={"e": E}).text = fault.message
     if fault.values or fault.schema_violation:
         xml = etree.SubElement(detail, t("MessageXml"), nsmap={"t": T})
         if fault.schema_violation:

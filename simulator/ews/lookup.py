@@ -1,0 +1,124 @@
+"""Resolving request ids (ItemId, OccurrenceItemId, RecurringMasterItemId) to store items and render views."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import timedelta
+
+from lxml import etree
+
+from simulator.mailstore import Item
+from simulator.mailstore.recurrence import occurrences
+
+from .context import RequestContext
+from .occurrence_ids import occurrence_id, parse_occurrence_id, parse_z
+from .render import View, view_of
+from .soap import t
+
+
+class ItemError(Exception):
+    """An item-level error answered in the item's response message (not a SOAP fault)."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(text)
+        self.code, self.text = code, text
+
+
+NOT_FOUND = ("ErrorItemNotFound", "The specified object was not found in the store., The process failed to get the "
+             "correct properties.")
+
+
+@dataclass(slots=True)
+class Target:
+    """A resolved id: the stored item, and the original start when it names one occurrence of it."""
+
+    item: Item
+    original_start_key: str | None = None  # "...Z" of the occurrence's original start
+
+
+def _check_id(item_id: str) -> None:
+    try:
+        base64.b64decode(item_id, validate=True)
+    except (binascii.Error, ValueError):
+        raise ItemError("ErrorInvalidIdMalformed", "Id is malformed.") from None
+
+
+def resolve(context: RequestContext, node: etree._Element) -> Target:
+    """Resolve an ItemId / OccurrenceItemId / RecurringMasterItemId element; raise ItemError when it names nothing."""
+    name = etree.QName(node).localname
+    if name == "OccurrenceItemId":
+        master = _item(context, node.get("RecurringMasterId", ""))
+        index = int(node.get("InstanceIndex", "0"))
+        if not master.fields.get("recurrence"):
+            raise ItemError("ErrorItemNotFound", "The specified object was not found in the store.")
+        start = parse_z(master.fields["start"])
+        found = [o for o in occurrences(master.fields, start - timedelta(days=1), start + timedelta(days=366 * 30))
+                 if o.index == index]
+        if not found:
+            raise ItemError("ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
+                            "The occurrence index is out of the recurrence range.")
+        return Target(master, found[0].original_start.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if name == "RecurringMasterItemId":
+        parsed = parse_occurrence_id(node.get("OccurrenceId", ""))
+        return Target(_item(context, parsed[0] if parsed else node.get("OccurrenceId", "")))
+    item_id = node.get("Id", "")
+    parsed = parse_occurrence_id(item_id)
+    if parsed is not None:
+        master_id, original = parsed
+        key = original.strftime("%Y-%m-%dT%H:%M:%SZ")
+        master = _item(context, master_id)
+        if key in (master.fields.get("deleted_occurrences") or []):
+            raise ItemError(*NOT_FOUND)
+        return Target(master, key)
+    return Target(_item(context, item_id))
+
+
+def _item(context: RequestContext, item_id: str) -> Item:
+    _check_id(item_id)
+    item = context.store.item(context.address, item_id)
+    if item is None:
+        raise ItemError(*NOT_FOUND)
+    return item
+
+
+def view_for(context: RequestContext, target: Target) -> View:
+    """Return the render view of a target: the item itself, or the occurrence (with its exception's overrides)."""
+    mailbox = context.store.mailbox(context.address)
+    if target.original_start_key is None:
+        return view_of(target.item, mailbox.display_name, mailbox.address)
+    return occurrence_view(target.item, target.original_start_key, mailbox.display_name, mailbox.address)
+
+
+def occurrence_view(master: Item, original_key: str, owner_name: str, owner_address: str) -> View:
+    """Return the view of one occurrence of a series, applying its exception's overrides."""
+    fields = master.fields
+    overrides = (fields.get("modified_occurrences") or {}).get(original_key)
+    original = parse_z(original_key)
+    length = parse_z(fields["end"]) - parse_z(fields["start"])
+    merged = {k: v for k, v in fields.items() if k not in ("recurrence", "modified_occurrences", "deleted_occurrences")}
+    start = original
+    end = original + length
+    if overrides:
+        merged.update({k: v for k, v in overrides.items() if k not in ("start", "end")})
+        start = parse_z(overrides.get("start", original_key))
+        end = parse_z(overrides["end"]) if "end" in overrides else start + length
+    return View(master, merged, owner_name, owner_address, occurrence_id(master.id, original),
+                "Exception" if overrides else "Occurrence", original,
+                start.strftime("%Y-%m-%dT%H:%M:%SZ"), end.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def item_ids(container: etree._Element | None) -> list[etree._Element]:
+    """Return the id elements of an ItemIds container (empty for None)."""
+    if container is None:
+        return []
+    return [n for n in container if etree.QName(n).localname in ("ItemId", "OccurrenceItemId", "RecurringMasterItemId")]
+
+
+def change_key_of(node: etree._Element) -> str | None:
+    """Return the ChangeKey an id element carries, if any."""
+    return node.get("ChangeKey")
+
+
+ITEM_ID = t("ItemId")
