@@ -14,7 +14,7 @@ from django.core.management.base import CommandError, SystemCheckError
 from django.db import connection
 
 from brokerages import crypto
-from brokerages.models import Brokerage
+from brokerages.models import Brokerage, CredentialAuditEntry
 from mailboxes.secret import Secret
 
 from .conftest import PLAINTEXT_PENDING_SECRET, PLAINTEXT_SECRET, certificate_pem
@@ -90,12 +90,15 @@ def test_rotation_reencrypts_every_row_and_then_the_old_key_can_be_dropped(make_
 
     # When the new key is put first and the rotation runs in batches of two
     settings.ENCRYPTION_KEYS = [new_key, old_key]
+    audit_entries_before = CredentialAuditEntry.objects.count()
     out = io.StringIO()
     call_command("rotate_encryption_key", batch_size=2, stdout=out)
 
     # Then it printed its progress per batch and re-encrypted all seven values
     assert "brokerages.Brokerage (client_secret, certificate, pending_client_secret): 2/5 rows checked" in out.getvalue()
     assert "5/5 rows checked, 7 value(s) re-encrypted" in out.getvalue()
+    # ... re-encryption is not a credential change, so the audit log is untouched
+    assert CredentialAuditEntry.objects.count() == audit_entries_before
     # ... every stored value is now a token of the new key
     newest = Fernet(new_key)
     for brokerage in brokerages:

@@ -129,3 +129,22 @@ def test_exception_messages_carry_no_secret(make_brokerage, settings):
 
     # Then none of the messages holds it
     assert all(PLAINTEXT_SECRET not in message for message in messages)
+
+
+def test_admin_save_with_sql_logging_on_logs_no_secret(superuser_client, make_brokerage, settings, caplog):
+    # Given SQL logging on (DEBUG makes django.db.backends log every statement with its parameters)
+    brokerage = make_brokerage()
+    settings.DEBUG = True
+
+    # When a new secret is entered through the admin
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="django.db.backends"):
+        response = superuser_client.post(
+            reverse("admin:brokerages_brokerage_change", args=[brokerage.pk]),
+            change_form_data(brokerage, new_client_secret=NEW_SECRET),
+        )
+
+    # Then the UPDATE was logged, carrying ciphertext only
+    assert response.status_code == 302
+    assert 'UPDATE "brokerages_brokerage"' in caplog.text
+    assert NEW_SECRET not in caplog.text
+    assert PLAINTEXT_SECRET not in caplog.text
