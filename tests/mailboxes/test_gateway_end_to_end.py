@@ -1,0 +1,167 @@
+"""A good tenant end to end through the gateway: real MSAL and exchangelib against the simulator over HTTPS."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mailboxes import errors
+from mailboxes.gateway import ChangeKind, MailboxGateway
+from mailboxes.items import (
+    AddressType,
+    Attendee,
+    Collection,
+    Contact,
+    Event,
+    MessageFolder,
+    OutgoingMessage,
+    PhoneType,
+    PostalAddress,
+    Recurrence,
+    RecurrenceFrequency,
+)
+
+CONTACT = Contact(
+    given_name="Ada",
+    surname="Lovelace",
+    display_name="Ada Lovelace",
+    emails=("ada@client.example", "ada.home@client.example"),
+    phones={PhoneType.MOBILE: "+1 206 555 0100", PhoneType.BUSINESS: "+1 206 555 0199"},
+    addresses={AddressType.HOME: PostalAddress("1 Main St", "Seattle", "WA", "98101", "United States")},
+    company="Analytical Engines",
+    job_title="Buyer",
+    notes="Wants a view of the sound.",
+    birthday=dt.date(1985, 12, 10),
+)
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def all_changes(gateway, mailbox, collection, watermark=None, page_size=100):
+    changes, pages = [], 0
+    for page in gateway.read_changes(mailbox, collection, watermark, page_size=page_size):
+        changes.extend(page.changes)
+        watermark, pages = page.watermark, pages + 1
+    return changes, watermark, pages
+
+
+def test_a_good_tenant_passes_every_access_check(sim_tenant, gateway_for):
+    tenant = sim_tenant()
+    gateway = gateway_for(tenant)
+    assert isinstance(gateway, MailboxGateway)
+    check = gateway.check_token(fresh=True)
+    gateway.check_mailbox(tenant.mailboxes[0])
+    gateway.check_collection(tenant.mailboxes[0], Collection.CONTACTS)
+    gateway.check_collection(tenant.mailboxes[0], Collection.CALENDAR)
+    assert check.has_mailbox_access and check.expires_at > dt.datetime.now(dt.UTC)
+
+
+def test_contact_lifecycle_with_changes_tags_and_optimistic_concurrency(sim_tenant, gateway_for):
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    _, watermark, _ = all_changes(gateway, mailbox, Collection.CONTACTS)
+    # Given a contact we create with our tag
+    ref = gateway.create_contact(mailbox, CONTACT, tag="engage:contact:42")
+    # Then it reads back as a change, with every field and our tag
+    changes, watermark, _ = all_changes(gateway, mailbox, Collection.CONTACTS, watermark)
+    assert [(c.kind, c.item_id) for c in changes] == [(ChangeKind.CREATED, ref.item_id)]
+    stored = changes[0].stored
+    assert stored.tag == "engage:contact:42" and stored.ref == ref
+    assert stored.item == CONTACT
+    # And our tag finds it again (idempotent creation after a crash)
+    assert [s.ref.item_id for s in gateway.find_by_tag(mailbox, Collection.CONTACTS, "engage:contact:42")] == [ref.item_id]
+    assert gateway.find_by_tag(mailbox, Collection.CONTACTS, "engage:contact:43") == []
+    # When it is updated with the current version, the version moves on
+    updated = gateway.update_contact(mailbox, ref, CONTACT.__class__(**{**CONTACT.__dict__, "job_title": "Seller"}))
+    assert updated.item_id == ref.item_id and updated.version != ref.version
+    (fetched,) = gateway.fetch(mailbox, Collection.CONTACTS, [ref.item_id])
+    assert fetched.item.job_title == "Seller"
+    # When a writer holds the old version, it neither updates nor deletes
+    with pytest.raises(errors.ConflictError):
+        gateway.update_contact(mailbox, ref, CONTACT)
+    with pytest.raises(errors.ConflictError):
+        gateway.delete_item(mailbox, ref)
+    # And with the current version the delete works and reads back as a deletion
+    gateway.delete_item(mailbox, updated)
+    changes, _, _ = all_changes(gateway, mailbox, Collection.CONTACTS, watermark)
+    assert (ChangeKind.DELETED, ref.item_id) in [(c.kind, c.item_id) for c in changes]
+    assert gateway.fetch(mailbox, Collection.CONTACTS, [ref.item_id]) == [None]
+    with pytest.raises(errors.ItemNotFound):
+        gateway.delete_item(mailbox, updated)
+
+
+def test_changes_stream_in_pages_and_resume_from_a_watermark(simulator, sim_tenant, gateway_for):
+    # Given a mailbox with 7 contacts its user created in Outlook
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    simulator.seed_contacts(mailbox, [{"given_name": f"C{n}", "surname": "Seed", "display_name": f"C{n} Seed"}
+                                      for n in range(7)])
+    # When read in pages of 3
+    changes, watermark, pages = all_changes(gateway, mailbox, Collection.CONTACTS, page_size=3)
+    # Then all 7 arrive over 3 pages, each a creation with its fields
+    assert pages == 3 and len(changes) == 7
+    assert {c.stored.item.given_name for c in changes} == {f"C{n}" for n in range(7)}
+    # And after the user edits one, reading from the watermark shows just that update
+    simulator.user_update(mailbox, changes[0].item_id, {"job_title": "Landlord"})
+    later, _, _ = all_changes(gateway, mailbox, Collection.CONTACTS, watermark)
+    assert [(c.kind, c.stored.item.job_title) for c in later] == [(ChangeKind.UPDATED, "Landlord")]
+
+
+def test_event_lifecycle_keeps_its_own_time_zone_all_day_and_recurrence(sim_tenant, gateway_for):
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    meeting = Event(
+        subject="Showing at 1 Main St",
+        start=dt.datetime(2026, 12, 3, 10, 0, tzinfo=NEW_YORK),
+        end=dt.datetime(2026, 12, 3, 11, 30, tzinfo=NEW_YORK),
+        time_zone="America/New_York",
+        location="1 Main St",
+        body="Bring the keys.",
+        attendees=(Attendee("ada@client.example", "Ada Lovelace"), Attendee("bob@client.example", "Bob", required=False)),
+    )
+    weekly = Event(
+        subject="Team call",
+        start=dt.datetime(2026, 12, 7, 9, 0, tzinfo=NEW_YORK),
+        end=dt.datetime(2026, 12, 7, 9, 30, tzinfo=NEW_YORK),
+        time_zone="America/New_York",
+        recurrence=Recurrence(RecurrenceFrequency.WEEKLY, weekdays=(1,), start_date=dt.date(2026, 12, 7), count=4),
+    )
+    holiday = Event(
+        subject="Office closed",
+        start=dt.datetime(2026, 12, 24, tzinfo=NEW_YORK),
+        end=dt.datetime(2026, 12, 26, tzinfo=NEW_YORK),
+        time_zone="America/New_York",
+        all_day=True,
+    )
+    refs = [gateway.create_event(mailbox, e, tag=f"engage:event:{n}") for n, e in enumerate((meeting, weekly, holiday))]
+    stored = gateway.fetch(mailbox, Collection.CALENDAR, [r.item_id for r in refs])
+    got_meeting, got_weekly, got_holiday = (s.item for s in stored)
+    assert got_meeting == meeting
+    assert got_weekly.recurrence.frequency is RecurrenceFrequency.WEEKLY and got_weekly.recurrence.count == 4
+    assert got_weekly.recurrence.weekdays == (1,) and got_weekly.start == weekly.start
+    assert got_holiday.all_day and got_holiday.start == holiday.start and got_holiday.end == holiday.end
+    # Optimistic concurrency holds for events too
+    moved = gateway.update_event(mailbox, refs[0], Event(**{**meeting.__dict__, "location": "2 Main St"}))
+    with pytest.raises(errors.ConflictError):
+        gateway.update_event(mailbox, refs[0], meeting)
+    assert gateway.find_by_tag(mailbox, Collection.CALENDAR, "engage:event:0")[0].item.location == "2 Main St"
+    gateway.delete_item(mailbox, moved)
+    assert gateway.find_by_tag(mailbox, Collection.CALENDAR, "engage:event:0") == []
+
+
+def test_draft_is_sent_once_and_found_by_tag_in_sent_items(simulator, sim_tenant, gateway_for):
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    message = OutgoingMessage(subject="Your offer", body="<p>Accepted!</p>", to=("ada@client.example",), body_is_html=True)
+    # Given a tagged draft
+    draft = gateway.create_draft(mailbox, message, tag="engage:mail:7")
+    assert [m.ref.item_id for m in gateway.find_messages_by_tag(mailbox, MessageFolder.DRAFTS, "engage:mail:7")] == [draft.item_id]
+    assert gateway.find_messages_by_tag(mailbox, MessageFolder.SENT, "engage:mail:7") == []
+    # When it is sent
+    gateway.send_draft(mailbox, draft)
+    # Then it left the drafts, its copy is in Sent Items with our tag, and it went out once
+    sent = gateway.find_messages_by_tag(mailbox, MessageFolder.SENT, "engage:mail:7")
+    assert [m.subject for m in sent] == ["Your offer"]
+    assert gateway.find_messages_by_tag(mailbox, MessageFolder.DRAFTS, "engage:mail:7") == []
+    assert len(simulator.outbound(mailbox)) == 1
