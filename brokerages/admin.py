@@ -108,6 +108,7 @@ class BrokerageAdmin(admin.ModelAdmin):
     inlines = (MailboxInline,)
     ordering = ("name",)
     list_select_related = False  # no foreign keys; the mailbox count is one annotated query
+    actions = ("pause_brokerages", "resume_brokerages")
     change_form_template = "admin/brokerages/brokerage/change_form.html"
 
     # --- who sees which form -------------------------------------------------------------------------
@@ -136,7 +137,7 @@ class BrokerageAdmin(admin.ModelAdmin):
             )  # fmt: skip
         return (
             (None, {"fields": ("name", "status")}),
-            ("Credentials (credential managers only)", {
+            ("Credentials (read-only; credential managers change them)", {
                 "fields": ("tenant_id", "client_id", "credential_kind", "client_secret_state", "pending_secret_state", "certificate_state"),
             }),
             ("Mailboxes", {"fields": ("test_mailbox", "email_domains")}),
@@ -177,6 +178,25 @@ class BrokerageAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
 
     # --- list ----------------------------------------------------------------------------------------
+
+    @admin.action(description="Pause syncing of the selected active brokerages", permissions=["change"])
+    def pause_brokerages(self, request, queryset):
+        self._move(request, queryset, Brokerage.Status.ACTIVE, Brokerage.Status.PAUSED)
+
+    @admin.action(description="Resume syncing of the selected paused brokerages", permissions=["change"])
+    def resume_brokerages(self, request, queryset):
+        self._move(request, queryset, Brokerage.Status.PAUSED, Brokerage.Status.ACTIVE)
+
+    def _move(self, request, queryset, from_status: str, to_status: str) -> None:
+        # One save per row (not queryset.update) so status_changed_at is stamped; a handful of rows at most.
+        moved = 0
+        for brokerage in queryset.filter(status=from_status):
+            brokerage.status = to_status
+            brokerage.save(update_fields=["status", "updated_at"])
+            moved += 1
+        skipped = queryset.count() - moved
+        note = f"; {skipped} skipped (not {Brokerage.Status(from_status).label.lower()})" if skipped else ""
+        self.message_user(request, f"{moved} brokerage(s) now {Brokerage.Status(to_status).label.lower()}{note}.")
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(mailbox_total=Count("mailboxes"))

@@ -112,7 +112,9 @@ def _mailbox_from_row(brokerage: Brokerage, row: dict[str, str], email: str) -> 
     if len(display_name) > Mailbox._meta.get_field("display_name").max_length:
         raise ValidationError("The display name is longer than 200 characters.")
     flags = {name: _flag(row.get(name), name) for name in _FLAGS}
-    return Mailbox(brokerage=brokerage, email=email, display_name=display_name, **flags)
+    mailbox = Mailbox(brokerage=brokerage, email=email, display_name=display_name, **flags)
+    mailbox.full_clean(validate_unique=False)  # lengths and anything else the model insists on
+    return mailbox
 
 
 def _flag(value: str | None, column: str) -> bool:

@@ -83,6 +83,9 @@ class Brokerage(models.Model):
     def save(self, *args, **kwargs) -> None:
         """Save, stamping status changes and writing a CredentialAuditEntry for credential changes."""
         update_fields = kwargs.get("update_fields")
+        if self.email_domains:
+            # Lower case always, so overlap checks and lookups compare like with like.
+            self.email_domains = list(dict.fromkeys(d.strip().lower().rstrip(".") for d in self.email_domains))
         if self.status != getattr(self, "_loaded_status", None):
             stamped = self._stamp_status_change()
             if update_fields is not None and "status" in update_fields:
@@ -208,7 +211,3 @@ class CredentialAuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brokerage_name}: {self.get_action_display()} ({', '.join(sorted(self.changes))})"
-
-    @property
-    def changed_fields(self) -> list[str]:
-        return sorted(self.changes)

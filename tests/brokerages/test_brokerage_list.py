@@ -53,3 +53,25 @@ def test_search_finds_a_brokerage_by_name_tenant_id_domain_or_agent_email(client
     for term in ["harbor", str(target.tenant_id)[:13].upper(), "harborhomes.com", "@HarborHomes.com", "ann.agent"]:
         found = client.get(url, {"q": term}).context["cl"].result_list
         assert [b.pk for b in found] == [target.pk], term
+
+
+def test_operator_pauses_active_brokerages_in_bulk_and_each_status_change_is_stamped(client, operator, make_brokerage):
+    # Given an active and a new brokerage
+    active = make_brokerage(status="active")
+    fresh = make_brokerage(status="new")
+    stamped_before = active.status_changed_at
+    client.force_login(operator)
+
+    # When the operator runs "pause" on both
+    response = client.post(
+        reverse("admin:brokerages_brokerage_changelist"),
+        {"action": "pause_brokerages", "_selected_action": [active.pk, fresh.pk]},
+        follow=True,
+    )
+
+    # Then only the active one is paused, with a new status timestamp, and the message says what happened
+    active.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (active.status, fresh.status) == ("paused", "new")
+    assert active.status_changed_at > stamped_before
+    assert "1 brokerage(s) now paused; 1 skipped (not active)." in response.content.decode()

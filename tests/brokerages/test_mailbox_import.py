@@ -107,3 +107,10 @@ def test_someone_without_the_add_mailbox_permission_cannot_import(client, broker
     # Then the import is forbidden
     assert upload(client, brokerage, "email\nann@acme-realty.com\n").status_code == 403
     assert not Mailbox.objects.exists()
+
+
+def test_an_address_too_long_for_the_column_is_a_row_error_not_a_crash(brokerage):
+    long_address = "a" * 64 + "." + "b" * 64 + "." + "c" * 64 + "." + "d" * 50 + "@acme-realty.com"
+    report = mailbox_import.import_mailboxes(brokerage, f"email\n{long_address}\nok@acme-realty.com\n".encode())
+    assert report.imported == ["ok@acme-realty.com"]
+    assert report.errors[0].line == 2
