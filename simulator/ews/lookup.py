@@ -76,9 +76,9 @@ def resolve(context: RequestContext, node: etree._Element) -> Target:
 
 
 def _item(context: RequestContext, item_id: str) -> Item:
-    _check_id(item_id)
     item = context.store.item(context.address, item_id)
     if item is None:
+        _check_id(item_id)
         raise ItemError(*NOT_FOUND)
     return item
 

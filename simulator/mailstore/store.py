@@ -99,12 +99,23 @@ class MailStore:
     # --- changes through a protocol (EWS today, Graph later) -------------------------------------------------
     def create_item(
         self, address: str, folder_id: str, kind: str, fields: dict[str, Any], extended: dict[str, Any] | None = None,
+        item_id: str | None = None,
     ) -> Item:
-        """Create an item in a folder and return it (new id, first change key, logged for sync)."""
+        """Create an item in a folder and return it (new id unless an import names one, logged for sync)."""
         with self.lock:
             mailbox = self.mailbox(address)
             folder = mailbox.folders[folder_id]
-            return self._add(mailbox, folder, kind, fields, extended or {})
+            return self._add(mailbox, folder, kind, fields, extended or {}, item_id)
+
+    def create_folder(self, address: str, parent_id: str, name: str, folder_class: str = "IPF.Note",
+                      folder_id: str | None = None) -> Folder:
+        """Create a (non-distinguished) folder under `parent_id` and return it."""
+        with self.lock:
+            mailbox = self.mailbox(address)
+            folder = Folder(id=folder_id or new_folder_id(mailbox.address.lower()), name=name,
+                            folder_class=folder_class, parent_id=parent_id, distinguished=None)
+            mailbox.folders[folder.id] = folder
+            return folder
 
     def update_item(
         self, address: str, item_id: str, set_fields: dict[str, Any] | None = None,
@@ -249,9 +260,10 @@ class MailStore:
             target = mailbox.folders[mailbox.distinguished[folder]]
             return [self._add(mailbox, target, kind, normalize(record), {}).id for record in records]
 
-    def _add(self, mailbox: Mailbox, folder: Folder, kind: str, fields: dict[str, Any], extended: dict[str, Any]) -> Item:
+    def _add(self, mailbox: Mailbox, folder: Folder, kind: str, fields: dict[str, Any], extended: dict[str, Any],
+             item_id: str | None = None) -> Item:
         seq = mailbox.tick()
-        item = Item(id=new_item_id(mailbox.address), kind=kind, folder_id=folder.id, fields=fields,
+        item = Item(id=item_id or new_item_id(mailbox.address), kind=kind, folder_id=folder.id, fields=fields,
                     extended=dict(extended), change_key=new_change_key(1), created_seq=seq, changed_seq=seq)
         folder.items[item.id] = item
         folder.last_seq = seq

@@ -73,6 +73,10 @@ def create_item(context: RequestContext, request: etree._Element) -> etree._Elem
     for node in (items if items is not None else []):
         kind = KIND_OF_ELEMENT.get(etree.QName(node).localname)
         try:
+            if etree.QName(node).localname == "CancelCalendarItem":
+                _cancel_meeting(context, node)
+                sub(soap.response_message(messages, "CreateItem"), m("Items"))
+                continue
             if kind is None:
                 raise ItemError("ErrorInvalidRequest", "The request is invalid.")
             fields, extended = parse_properties(node, kind, tz_context(context))
@@ -101,6 +105,20 @@ def create_item(context: RequestContext, request: etree._Element) -> etree._Elem
         message = soap.response_message(messages, "CreateItem")
         render_item(sub(message, m("Items")), view_for(context, Target(created)), ID_ONLY)
     return root
+
+
+def _cancel_meeting(context: RequestContext, node: etree._Element) -> None:
+    """The organizer cancels a meeting: attendees get the cancellation and the event goes to Deleted Items."""
+    target = resolve(context, node.find(t("ReferenceItemId")))
+    if target.item.kind != "event":
+        raise ItemError("ErrorInvalidReferenceItem", "The reference item does not support the requested operation.")
+    fields = dict(target.item.fields)
+    body = node.find(t("NewBodyContent"))
+    if body is not None:
+        fields["body"], fields["body_type"] = body.text or "", body.get("BodyType", "Text")
+    record_meeting_mail(context, fields, target.item.extended, "cancellation")
+    context.store.update_item(context.address, target.item.id, {"is_cancelled": True})
+    context.store.move_item(context.address, target.item.id, context.store.folder(context.address, "deleteditems").id)
 
 
 def _apply_updates(context: RequestContext, target: Target, updates: etree._Element) -> tuple[dict, list, dict, list]:
