@@ -1,0 +1,89 @@
+"""Simulator throughput and CPU per request, driven by the real exchangelib from this (separate) process.
+
+Prints: no-change SyncFolderItems requests/s, GetItem of 100 contacts requests/s, and the CPU seconds per
+request spent by the client (this process: exchangelib + TLS) and by the simulator (its process, from /proc).
+The simulator must stay cheaper per request than the client, so fleet benchmarks measure the fleet.
+Run: .venv/bin/python bench/simulator_bench.py [--requests 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from exchangelib import IMPERSONATION, Account, Configuration, Identity, OAuth2Credentials
+from exchangelib.transport import OAUTH2
+from exchangelib.version import EXCHANGE_2016, Version
+from oauthlib.oauth2 import OAuth2Token
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fixtures.simulator import start_simulator, stop_simulator
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def measure(label: str, count: int, server_pid: int, call) -> None:
+    call()  # warm the connection and caches
+    server_before, client_before, started = process_cpu_seconds(server_pid), time.process_time(), time.perf_counter()
+    for _ in range(count):
+        call()
+    elapsed = time.perf_counter() - started
+    client_cpu = time.process_time() - client_before
+    server_cpu = process_cpu_seconds(server_pid) - server_before
+    print(f"{label:<38} {count / elapsed:8.1f} req/s   client CPU {client_cpu / count * 1000:6.2f} ms/req   "
+          f"simulator CPU {server_cpu / count * 1000:6.2f} ms/req   (ratio {server_cpu / max(client_cpu, 1e-9):.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as state_dir:
+        running = start_simulator(Path(state_dir))
+        try:
+            os.environ["REQUESTS_CA_BUNDLE"] = running.ca_bundle_with_system  # exchangelib verifies with requests
+            sim = running.client
+            tenant = sim.create_tenant("Bench Realty", ["bench.example"])
+            app = sim.create_app(tenant["tenant_id"], "Engage Sync")
+            [mailbox] = sim.create_mailboxes(tenant["tenant_id"], ["agent@bench.example"])
+            sim.seed_contacts(mailbox, [{"given_name": f"Client{i}", "surname": "Bench", "email1": f"c{i}@mail.example",
+                                         "phones": {"mobile": f"+1 555 {i:04d}"}} for i in range(100)])
+            token = sim.mint_token(tenant["tenant_id"], app["client_id"])
+            credentials = OAuth2Credentials(
+                client_id=app["client_id"], client_secret=None, tenant_id=tenant["tenant_id"],
+                identity=Identity(primary_smtp_address=mailbox),
+                access_token=OAuth2Token({"access_token": token, "token_type": "Bearer",
+                                          "expires_at": time.time() + 3000}))
+            config = Configuration(credentials=credentials, service_endpoint=sim.ews_url, auth_type=OAUTH2,
+                                   version=Version(build=EXCHANGE_2016))
+            account = Account(mailbox, config=config, autodiscover=False, access_type=IMPERSONATION)
+            folder = account.contacts
+            list(folder.sync_items())  # initial sync: the state now covers all 100 contacts
+            state = folder.item_sync_state
+            ids = [(item.id, item.changekey) for item in folder.all().only("id", "changekey")]
+            assert len(ids) == 100
+
+            def no_change_sync() -> None:
+                assert not list(folder.sync_items(sync_state=state))
+
+            def get_100() -> None:
+                assert len(list(account.fetch(ids=ids))) == 100
+
+            print(f"simulator pid {running.process.pid}; {args.requests} requests per figure, one connection")
+            measure("SyncFolderItems, no changes", args.requests, running.process.pid, no_change_sync)
+            measure("GetItem, 100 contacts", max(args.requests // 5, 20), running.process.pid, get_100)
+        finally:
+            stop_simulator(running.process)
+
+
+if __name__ == "__main__":
+    main()
