@@ -15,6 +15,8 @@ from django.db.models.query_utils import DeferredAttribute
 from brokerages import crypto
 from mailboxes.secret import Secret
 
+SERIALIZED_PREFIX = "fernet:"
+
 
 class Ciphertext(str):
     """A Fernet token as stored in the column: safe to copy around, meaningless without the key."""
@@ -53,6 +55,8 @@ class EncryptedSecretField(models.TextField):
     def to_python(self, value: Any) -> Ciphertext | Secret | None:
         if value is None or isinstance(value, Ciphertext | Secret):
             return value or None
+        if isinstance(value, str) and value.startswith(SERIALIZED_PREFIX):
+            return Ciphertext(value.removeprefix(SERIALIZED_PREFIX))  # from a fixture (see value_to_string)
         if isinstance(value, str):
             return Secret(value) if value else None
         raise TypeError(f"{self.name} takes a str or a Secret, not {type(value).__name__}")
@@ -75,8 +79,10 @@ class EncryptedSecretField(models.TextField):
         return crypto.encrypt(value.reveal())
 
     def value_to_string(self, obj) -> str | None:
-        # Serialisers (dumpdata) get the ciphertext: a fixture must never carry a plaintext secret.
-        return self.get_prep_value(obj.__dict__.get(self.attname))
+        # Serialisers (dumpdata) get the ciphertext, never the plaintext, marked so that loaddata stores it
+        # as ciphertext again instead of encrypting it a second time.
+        token = self.get_prep_value(obj.__dict__.get(self.attname))
+        return None if token is None else SERIALIZED_PREFIX + token
 
     def formfield(self, **kwargs: Any) -> None:
         return None

@@ -208,11 +208,19 @@ def test_generated_key_is_accepted_as_the_newest_key(settings):
     assert crypto.decrypt(crypto.encrypt("x")) == "x"
 
 
-def test_serialised_brokerage_carries_ciphertext_not_plaintext(make_brokerage):
-    # Given a stored brokerage, when it is dumped as a fixture would be
+def test_dumped_brokerage_carries_ciphertext_and_loads_back_to_the_same_secret(make_brokerage):
+    # Given a stored brokerage, when it is dumped as dumpdata would
     brokerage = make_brokerage()
+    token = stored_tokens(brokerage.pk)["client_secret"]
     dumped = serializers.serialize("json", Brokerage.objects.filter(pk=brokerage.pk))
 
-    # Then the dump holds the ciphertext, which loads back to the same secret
+    # Then the dump holds the ciphertext only
     assert PLAINTEXT_SECRET not in dumped
-    assert json.loads(dumped)[0]["fields"]["client_secret"] == stored_tokens(brokerage.pk)["client_secret"]
+    assert json.loads(dumped)[0]["fields"]["client_secret"] == f"fernet:{token}"
+
+    # ... and loading it (as loaddata does) restores the secret, not an encryption of the ciphertext
+    Brokerage.objects.filter(pk=brokerage.pk).delete()
+    for restored in serializers.deserialize("json", dumped):
+        restored.save()
+    assert PLAINTEXT_SECRET not in stored_tokens(brokerage.pk)["client_secret"]
+    assert Brokerage.objects.get(pk=brokerage.pk).client_secret.reveal() == PLAINTEXT_SECRET
