@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -314,17 +315,20 @@ class _ValidatedTokens:
     def __init__(self, size: int = 4096) -> None:
         self._size = size
         self._items: OrderedDict[tuple[str, str], Claims] = OrderedDict()
+        self._lock = threading.Lock()  # not world.lock: EWS operations hold that one while they run
 
     def get(self, token: tuple[str, str]) -> Claims | None:
-        claims = self._items.get(token)
-        if claims is not None:
-            self._items.move_to_end(token)
-        return claims
+        with self._lock:
+            claims = self._items.get(token)
+            if claims is not None:
+                self._items.move_to_end(token)
+            return claims
 
     def put(self, token: tuple[str, str], claims: Claims) -> None:
-        self._items[token] = claims
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[token] = claims
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 _validated = _ValidatedTokens()
@@ -332,8 +336,7 @@ _validated = _ValidatedTokens()
 
 def validate_access_token(world: World, token: str) -> Claims:
     """The claims of a token this simulator issued for Exchange, or InvalidToken (signature, expiry, audience)."""
-    with world.lock:
-        claims = _validated.get((world.signing_kid, token))
+    claims = _validated.get((world.signing_kid, token))
     if claims is None:
         public_key = world.signing_key.public_key()
         try:
@@ -346,11 +349,9 @@ def validate_access_token(world: World, token: str) -> Claims:
         except jwt.PyJWTError as exc:
             raise InvalidToken("The token is invalid.") from exc
         claims = Claims(raw["tid"], raw["appid"], tuple(raw.get("roles", ())), raw["aud"], int(raw["exp"]))
-        with world.lock:
-            _validated.put((world.signing_kid, token), claims)
+        _validated.put((world.signing_kid, token), claims)
     if claims.expires_at <= time.time():
         raise InvalidToken("The token has expired.")
-    with world.lock:
-        if world.directory.tenants.get(claims.tenant_id) is None:
-            raise InvalidToken("The tenant for the token is not found.")
+    if world.directory.tenants.get(claims.tenant_id) is None:  # one dict read; no lock needed
+        raise InvalidToken("The tenant for the token is not found.")
     return claims

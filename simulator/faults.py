@@ -24,6 +24,10 @@ TRANSPORT_KINDS = frozenset({"http_503", "latency", "drop_connection", "timeout_
 # Handled by the token endpoint (operation "token"): an outage answers `status` (500 or 503), latency delays.
 TOKEN_KINDS = frozenset({"token_outage", "latency"})
 ALL_KINDS = SOAP_KINDS | TRANSPORT_KINDS | TOKEN_KINDS
+# Kinds that only mean something for some operations: a rule without an operation waits for one of these, so
+# a GetFolder does not use up an "invalid sync state next time" meant for SyncFolderItems.
+KIND_OPERATIONS = {"invalid_sync_state": frozenset({"SyncFolderItems"}),
+                   "send_limit": frozenset({"CreateItem", "SendItem"})}
 
 # Exchange Online: 27 concurrent EWS connections per mailbox, 30 messages a minute per mailbox.
 DEFAULT_CONNECTION_CAP = 27
@@ -56,9 +60,14 @@ class FaultRule:
     fired: int = 0
 
     def matches(self, tenant_id: str | None, mailbox: str | None, operation: str | None) -> bool:
+        if self.operation is None:
+            applicable = KIND_OPERATIONS.get(self.kind)
+            if applicable is not None and operation not in applicable:
+                return False
+        elif self.operation != operation:
+            return False
         return ((self.tenant_id is None or self.tenant_id == tenant_id)
                 and (self.mailbox is None or self.mailbox == mailbox)
-                and (self.operation is None or self.operation == operation)
                 and (self.remaining is None or self.remaining > 0))
 
     def to_json(self) -> dict[str, Any]:

@@ -74,6 +74,8 @@ class SimulatorServer(ThreadingHTTPServer):
 
 class SimulatorRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Idle keep-alive connections are closed after two minutes, as IIS does; clients reconnect transparently.
+    timeout = 120
     server_version = "Microsoft-IIS/10.0"
     sys_version = ""
     server: SimulatorServer
