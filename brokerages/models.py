@@ -135,6 +135,21 @@ class Brokerage(models.Model):
                 "Use a mailbox in one of them, or add its domain to the email domains."
             )})  # fmt: skip
 
+    def promote_pending_secret(self) -> None:
+        """Make the (verified) next secret the current one and forget the old one: a rotation with no gap.
+
+        The ciphertext is moved as it is, never decrypted; the save is audited like any credential change.
+        """
+        pending = self._meta.get_field("pending_client_secret").stored_value(self)
+        if pending is None:
+            raise ValueError(f"Brokerage id={self.pk} has no next client secret to promote.")
+        self.client_secret, self.client_secret_expires_on = pending, self.pending_client_secret_expires_on
+        self.pending_client_secret = self.pending_client_secret_expires_on = None
+        self.save(update_fields=[
+            "client_secret", "client_secret_expires_on", "pending_client_secret", "pending_client_secret_expires_on",
+            "updated_at",
+        ])  # fmt: skip
+
     def _stored(self, name: str):
         field = self._meta.get_field(name)
         value = self.__dict__[field.attname]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 from django.urls import reverse
@@ -135,3 +137,25 @@ def test_credential_change_by_code_is_audited_as_the_system_or_the_named_actor(m
     assert (system.actor, system.changes) == (None, {"client_secret": "changed"})
     assert (named.actor, named.changes) == (operator, {"client_id": "changed"})
     assert CredentialAuditEntry.objects.filter(action="changed").count() == 2
+
+
+def test_promoting_the_next_secret_swaps_it_in_without_a_gap_and_is_audited(make_brokerage):
+    # Given a brokerage with a verified next secret
+    brokerage = make_brokerage(pending_client_secret=NEW_SECRET)
+    brokerage.pending_client_secret_expires_on = datetime.date(2031, 1, 31)
+    brokerage.save()
+
+    # When it is promoted (by the rotation flow, as the system)
+    Brokerage.objects.get(pk=brokerage.pk).promote_pending_secret()
+
+    # Then it is the current secret, the slot is empty, and the swap is on record by field name
+    promoted = Brokerage.objects.get(pk=brokerage.pk)
+    assert promoted.client_secret.reveal() == NEW_SECRET
+    assert promoted.client_secret_expires_on == datetime.date(2031, 1, 31)
+    assert promoted.pending_client_secret is None
+    entry = CredentialAuditEntry.objects.filter(action="changed").latest("id")
+    assert entry.actor is None
+    assert entry.changes == {
+        "client_secret": "changed", "client_secret_expires_on": "changed",
+        "pending_client_secret": "cleared", "pending_client_secret_expires_on": "cleared",
+    }  # fmt: skip
