@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -33,7 +35,7 @@ def self_signed_certificate(expires_in: timedelta = timedelta(days=365)) -> tupl
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Engage Sync")])
     now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=2))
             .not_valid_after(now + expires_in).sign(key, hashes.SHA256()))
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
@@ -280,3 +282,60 @@ def test_msal_serves_a_cached_token_without_a_second_request(simulator, sim_tena
     # then MSAL answers from its cache: the simulator saw one token request
     assert second["access_token"] == first["access_token"] and second["token_source"] == "cache"
     assert simulator.stats()["token_app"][tenant.client_id] == 1
+
+
+def test_msal_may_validate_the_authority_through_this_hosts_instance_discovery(simulator, sim_tenant):
+    # given MSAL told to use the simulator's own /common/discovery/instance instead of turning discovery off
+    tenant = sim_tenant(mailboxes=0)
+    app = msal.ConfidentialClientApplication(
+        tenant.client_id, client_credential=tenant.client_secret, authority=tenant.authority,
+        instance_discovery=f"{simulator.base_url}/common/discovery/instance", verify=tenant.ca_path)
+
+    # when it gets a token, then discovery pointed it at this tenant's endpoints
+    assert claims_of(app.acquire_token_for_client(scopes=EXCHANGE_SCOPE)["access_token"])["tid"] == tenant.tenant_id
+
+
+def signed_assertion(key_pem: str, cert_pem: str, **claims) -> str:
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    thumbprint = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
+    now = int(time.time())
+    payload = {"exp": now + 600, "iat": now, "nbf": now, "jti": str(uuid.uuid4()), **claims}
+    return jwt.encode(payload, key_pem, algorithm="PS256", headers={"x5t#S256": thumbprint})
+
+
+@pytest.mark.parametrize(("mistake", "code"), [("expired", 700024), ("audience", 700023), ("subject", 700021)])
+def test_flawed_client_assertion_gets_the_documented_error(simulator, sim_tenant, mistake, code):
+    # given an uploaded certificate and an assertion signed by it but wrong in one way
+    tenant = sim_tenant(mailboxes=0)
+    key_pem, cert_pem = self_signed_certificate()
+    simulator.add_certificate(tenant.tenant_id, tenant.client_id, cert_pem)
+    claims = {"aud": simulator.token_url(tenant.tenant_id), "iss": tenant.client_id, "sub": tenant.client_id}
+    if mistake == "expired":
+        claims.update(exp=int(time.time()) - 3600, nbf=int(time.time()) - 4200)
+    elif mistake == "audience":
+        claims["aud"] = "https://login.microsoftonline.com/common/oauth2/v2.0/token"
+    else:
+        claims.update(iss=str(uuid.uuid4()), sub=str(uuid.uuid4()))
+    assertion = signed_assertion(key_pem, cert_pem, **claims)
+
+    # when MSAL sends it
+    result = confidential_app(tenant, {"client_assertion": lambda: assertion}).acquire_token_for_client(
+        scopes=EXCHANGE_SCOPE)
+
+    # then Entra names the flaw
+    assert_entra_error(result, "invalid_client", code)
+
+
+def test_expired_certificate_gets_aadsts700027(simulator, sim_tenant):
+    # given the uploaded certificate expired yesterday
+    tenant = sim_tenant(mailboxes=0)
+    key_pem, cert_pem = self_signed_certificate(expires_in=timedelta(days=-1))
+    simulator.add_certificate(tenant.tenant_id, tenant.client_id, cert_pem)
+
+    # when MSAL signs with it
+    result = confidential_app(tenant, {"private_key": key_pem, "public_certificate": cert_pem}
+                              ).acquire_token_for_client(scopes=EXCHANGE_SCOPE)
+
+    # then Entra says the key is expired
+    assert_entra_error(result, "invalid_client", 700027)
+    assert "expired" in result["error_description"]
