@@ -10,6 +10,7 @@ import datetime
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect
@@ -163,7 +164,7 @@ class BrokerageAdmin(admin.ModelAdmin):
         tried = sorted({field for name, field in CREDENTIAL_INPUTS.items() if request.POST.get(name)})
         if not tried:
             return
-        brokerage = Brokerage.objects.filter(pk=object_id).first() if object_id else None
+        brokerage = self.get_object(request, unquote(object_id)) if object_id else None
         CredentialAuditEntry.objects.create(
             brokerage=brokerage,
             brokerage_name=brokerage.name if brokerage else "(new brokerage)",
