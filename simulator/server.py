@@ -113,6 +113,11 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
         except (ConnectionError, ssl.SSLError, TimeoutError):
             self.close_connection = True
             return
+        except Exception:
+            # A simulator bug must be loud (in the log the test fixture prints) yet answer like a server would.
+            log.exception("the simulator failed on %s %s", method, self.path)
+            self.close_connection = True
+            response = (500, {"Content-Type": "text/plain; charset=utf-8"}, b"Internal Server Error")
         self._send(*response)
 
     def _base_url(self) -> str:
