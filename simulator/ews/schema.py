@@ -14,6 +14,16 @@ SCHEMA_DIR = Path(os.environ.get("SIMULATOR_EWS_SCHEMA_DIR", _HERE.parents[2] / 
 
 _lock = threading.Lock()
 _schema: etree.XMLSchema | None = None
+_T = "http://schemas.microsoft.com/exchange/services/2006/types"
+# Well-known folders Exchange Online accepts that the 2016 schema's DistinguishedFolderIdNameType does not list yet
+# (exchangelib asks for them when it discovers the folder tree).
+NEWER_DISTINGUISHED_FOLDERS = frozenset({
+    "allcategorizeditems", "allcontacts", "allitems", "allpersonmetadata", "companycontacts", "dlppolicyevaluation",
+    "fromfavoritesenders", "inference", "onenotepagepreviews", "peoplecentricconversationbuddies",
+    "qedcdefaultretention", "qedclongretention", "qedcmediumretention", "qedcshortretention", "quarantinedemail",
+    "quarantinedemaildefaultcategory", "recoverableitemssubstrateholds", "relevantcontacts",
+    "sharepointnotifications", "shortnotes", "temporarysaves", "usercuratedcontacts",
+})
 
 
 class _LocalSchemas(etree.Resolver):
@@ -47,6 +57,13 @@ def schema() -> etree.XMLSchema:
 def violation(element: etree._Element) -> tuple[int, int, str] | None:
     """Return (line, column, message) of the first schema violation in `element`, or None if it is valid."""
     checker = schema()
+    newer = [n for n in element.iter(f"{{{_T}}}DistinguishedFolderId") if n.get("Id") in NEWER_DISTINGUISHED_FOLDERS]
+    if newer:
+        # Validate the rest of the request as Exchange Online would: these names are valid there.
+        element = etree.fromstring(etree.tostring(element))
+        for node in element.iter(f"{{{_T}}}DistinguishedFolderId"):
+            if node.get("Id") in NEWER_DISTINGUISHED_FOLDERS:
+                node.set("Id", "inbox")
     if checker.validate(element):
         return None
     error = checker.error_log[0]

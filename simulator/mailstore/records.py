@@ -21,6 +21,11 @@ DISTINGUISHED_FOLDERS: dict[str, tuple[str, str | None, str]] = {
     "outbox": ("Outbox", "msgfolderroot", "IPF.Note"),
     "contacts": ("Contacts", "msgfolderroot", "IPF.Contact"),
     "calendar": ("Calendar", "msgfolderroot", "IPF.Appointment"),
+    # The dumpster: soft-deleted items land in Deletions, outside the folders a user sees.
+    "recoverableitemsroot": ("Recoverable Items", "root", ""),
+    "recoverableitemsdeletions": ("Deletions", "recoverableitemsroot", ""),
+    "recoverableitemspurges": ("Purges", "recoverableitemsroot", ""),
+    "recoverableitemsversions": ("Versions", "recoverableitemsroot", ""),
 }
 
 # The item kinds the store keeps and the message class Exchange stamps on each.

@@ -216,12 +216,15 @@ def delete_item(context: RequestContext, request: etree._Element) -> etree._Elem
                 modified.pop(target.original_start_key, None)
                 context.store.update_item(context.address, item.id, {"deleted_occurrences": deleted,
                                                                      "modified_occurrences": modified})
-            elif delete_type == "MoveToDeletedItems":
+            elif delete_type in ("MoveToDeletedItems", "SoftDelete"):
+                # Deleted Items, then the dumpster (Recoverable Items\Deletions) on a second or a soft delete.
                 trash = context.store.folder(context.address, "deleteditems")
-                if item.folder_id != trash.id:
-                    context.store.move_item(context.address, item.id, trash.id)
-                else:
+                dumpster = context.store.folder(context.address, "recoverableitemsdeletions")
+                target_folder = trash if delete_type == "MoveToDeletedItems" and item.folder_id != trash.id else dumpster
+                if dumpster is None or item.folder_id == dumpster.id:
                     context.store.delete_item(context.address, item.id)
+                else:
+                    context.store.move_item(context.address, item.id, target_folder.id)
             else:
                 context.store.delete_item(context.address, item.id)
         except ItemError as error:
