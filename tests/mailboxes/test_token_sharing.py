@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import multiprocessing
 import time
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from mailboxes.connection import ClientCertificate
+from mailboxes.items import Collection
 from mailboxes.secret import Secret
 from mailboxes.tokens import TokenProvider
 from tests.mailboxes.conftest import details_for
@@ -79,3 +87,37 @@ def test_msal_apps_are_bounded_per_process(sim_tenant, token_store, token_prefix
     for _ in range(3):
         provider.get_token(details_for(sim_tenant()))
     assert provider.app_count == 2
+
+
+def test_a_long_lived_gateway_refreshes_its_token_through_the_provider(simulator, sim_tenant, gateway_for):
+    # Given a gateway whose pooled session holds a 6-second token
+    simulator.settings(token_lifetime=6)
+    tenant = sim_tenant()
+    gateway = gateway_for(tenant)
+    gateway.check_mailbox(tenant.mailboxes[0])
+    # When it is used again after that token expired
+    time.sleep(6.5)
+    gateway.fetch(tenant.mailboxes[0], Collection.CONTACTS, [])
+    gateway.check_collection(tenant.mailboxes[0], Collection.CONTACTS)
+    # Then exchangelib got the new token from our provider (one more request at Entra ID, none refused by EWS)
+    assert token_requests(simulator, tenant.client_id) == 2
+    assert not simulator.stats().get("ews_unauthorized")
+
+
+def test_certificate_credentials_get_a_token(simulator, sim_tenant, tokens):
+    # Given an app registration with an uploaded certificate instead of a secret
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Engage Sync")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    tenant = sim_tenant()
+    simulator.add_certificate(tenant.tenant_id, tenant.client_id, cert_pem)
+    certificate = ClientCertificate(Secret(key_pem), cert.fingerprint(hashes.SHA1()).hex())  # noqa: S303 - Entra's thumbprint is SHA-1
+    details = details_for(tenant, client_secret=None, certificate=certificate)
+    # When a token is requested with it, Then Entra ID issues one with the Exchange role
+    assert "full_access_as_app" in tokens.get_token(details, fresh=True).roles()
