@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "brokerages",
+    "outbox",
 ]
 
 MIDDLEWARE = [
@@ -208,6 +209,16 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
+
+# --- Outbox (email sent through agents' mailboxes) ----------------------------------------------------
+
+OUTBOX_SENDS_PER_MINUTE = env_int("OUTBOX_SENDS_PER_MINUTE", 30, minimum=1)  # Exchange Online's per-mailbox limit
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 10, minimum=1)
+# After a send whose outcome we did not hear, how long to wait for it to show in Sent Items before
+# concluding it never happened and sending again.
+OUTBOX_IN_TRANSIT_GRACE_SECONDS = env_int("OUTBOX_IN_TRANSIT_GRACE_SECONDS", 300, minimum=0)
+OUTBOX_MAX_ATTACHMENT_BYTES = env_int("OUTBOX_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0)
+OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES = env_int("OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=0)
 
 # --- Logging ----------------------------------------------------------------------------------------
 

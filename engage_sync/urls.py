@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 admin.site.site_header = "Engage Sync"
@@ -9,4 +9,5 @@ admin.site.index_title = "Brokerages, mailboxes and sync health"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/", include("outbox.urls")),
 ]

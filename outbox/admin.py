@@ -1,0 +1,59 @@
+"""Staff's view of the outbox: status, failures with their remedy, and a retry for failed emails."""
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils import timezone
+from django.utils.html import format_html
+
+from .models import OutgoingEmail
+from .publishing import publish_send_on_commit
+
+_BADGE_COLOURS = {"queued": "#777", "sending": "#1f6fb2", "sent": "#2e7d32", "failed": "#c62828"}
+
+
+class OutgoingAttachmentInline(admin.TabularInline):
+    model = OutgoingEmail.attachments.rel.related_model
+    fields = ("filename", "content_type", "size")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(OutgoingEmail)
+class OutgoingEmailAdmin(admin.ModelAdmin):
+    list_display = ("subject", "mailbox", "status_badge", "attempts", "last_error_class", "created_at", "sent_at")
+    list_filter = ("status", "last_error_class", "mailbox__brokerage")
+    search_fields = ("subject", "idempotency_key", "mailbox__email", "=id")
+    list_select_related = ("mailbox",)
+    date_hierarchy = "created_at"
+    inlines = [OutgoingAttachmentInline]
+    actions = ["retry_failed"]
+    readonly_fields = [field.name for field in OutgoingEmail._meta.fields]
+    show_full_result_count = False  # the table grows large; counting it on every page is slow
+
+    def has_add_permission(self, request) -> bool:
+        return False  # emails come from the CRM API, with an idempotency key
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # read-only: the send state machine owns these rows; staff act through "Retry"
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, email: OutgoingEmail) -> str:
+        colour = _BADGE_COLOURS.get(email.status, "#777")
+        return format_html('<b style="color:{}">{}</b>', colour, email.get_status_display())
+
+    # Operators (view permission) may retry: acting on failures is their job; nothing here edits content.
+    @admin.action(description="Retry the selected failed emails", permissions=["view"])
+    def retry_failed(self, request, queryset) -> None:
+        with transaction.atomic():
+            failed = list(queryset.filter(status=OutgoingEmail.Status.FAILED).select_for_update())
+            for email in failed:
+                # Attempts restart; the error stays on the row, so the next attempt reconciles first.
+                OutgoingEmail.objects.filter(pk=email.pk).update(
+                    status=OutgoingEmail.Status.QUEUED, attempts=0, not_before=timezone.now(), updated_at=timezone.now()
+                )
+                publish_send_on_commit(email)
+        skipped = queryset.count() - len(failed)
+        self.message_user(request, f"{len(failed)} email(s) queued again.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} selected email(s) were not failed and were left alone.", messages.WARNING)

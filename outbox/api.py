@@ -1,0 +1,170 @@
+"""The CRM's outbox API: queue an email to send through an agent's mailbox, and read its status.
+
+POST is idempotent per (mailbox, idempotency key): the same key returns the first request's record and
+never queues a second email; the same key with a different request is refused (409).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.shortcuts import get_object_or_404
+from rest_framework import generics, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from brokerages.models import Mailbox
+
+from .models import OutgoingAttachment, OutgoingEmail
+from .publishing import publish_send_on_commit
+
+MAX_ATTACHMENTS = 20
+MAX_RECIPIENTS = 500  # Exchange Online's per-message recipient limit
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL_CHARACTERS.search(value):
+        raise serializers.ValidationError("Control characters are not allowed.")
+    return value
+
+
+class AttachmentSerializer(serializers.Serializer):
+    filename = serializers.CharField(max_length=255)
+    content_type = serializers.CharField(max_length=255, default="application/octet-stream")
+    content_base64 = serializers.CharField(write_only=True, trim_whitespace=False)
+    size = serializers.IntegerField(read_only=True)
+
+    def validate_filename(self, value: str) -> str:
+        if _UNSAFE_FILENAME.search(value) or value.strip(". ") == "":
+            raise serializers.ValidationError("A file name without path separators or control characters.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            content = base64.b64decode(attrs.pop("content_base64"), validate=True)
+        except (binascii.Error, ValueError):
+            raise serializers.ValidationError({"content_base64": "Not valid base64."}) from None
+        if len(content) > settings.OUTBOX_MAX_ATTACHMENT_BYTES:
+            raise serializers.ValidationError(
+                {"content_base64": f"{len(content)} bytes is over the {settings.OUTBOX_MAX_ATTACHMENT_BYTES}-byte limit per attachment."}
+            )
+        attrs["content"] = content
+        return attrs
+
+
+class OutgoingEmailSerializer(serializers.ModelSerializer):
+    attachments = AttachmentSerializer(many=True, required=False)
+    idempotency_key = serializers.CharField(max_length=200, validators=[_no_control_characters])
+    subject = serializers.CharField(max_length=255, required=False, allow_blank=True, validators=[_no_control_characters])
+
+    class Meta:
+        model = OutgoingEmail
+        fields = [
+            "id", "mailbox", "idempotency_key", "to", "cc", "bcc", "reply_to", "subject", "text_body",
+            "html_body", "attachments", "status", "attempts", "last_error_class", "last_error_message",
+            "last_error_remedy", "remote_message_id", "created_at", "sent_at",
+        ]
+        read_only_fields = [
+            "id", "mailbox", "status", "attempts", "last_error_class", "last_error_message",
+            "last_error_remedy", "remote_message_id", "created_at", "sent_at",
+        ]
+
+    def validate(self, attrs: dict) -> dict:
+        recipients = attrs.get("to", []) + attrs.get("cc", []) + attrs.get("bcc", [])
+        if not recipients:
+            raise serializers.ValidationError({"to": "At least one recipient (to, cc or bcc) is required."})
+        if len(recipients) > MAX_RECIPIENTS:
+            raise serializers.ValidationError({"to": f"At most {MAX_RECIPIENTS} recipients in all."})
+        if not (attrs.get("subject", "").strip() or attrs.get("text_body", "").strip() or attrs.get("html_body", "").strip()):
+            raise serializers.ValidationError({"subject": "An email needs a subject or a body."})
+        attachments = attrs.get("attachments", [])
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise serializers.ValidationError({"attachments": f"At most {MAX_ATTACHMENTS} attachments."})
+        total = sum(len(item["content"]) for item in attachments)
+        if total > settings.OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES:
+            raise serializers.ValidationError(
+                {"attachments": f"{total} bytes of attachments is over the {settings.OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES}-byte limit."}
+            )
+        return attrs
+
+    def to_representation(self, instance: OutgoingEmail) -> dict:
+        data = super().to_representation(instance)
+        data["attachments"] = [
+            {"filename": item.filename, "content_type": item.content_type, "size": item.size}
+            for item in instance.attachments.all()
+        ]
+        return data
+
+
+def request_fingerprint(payload: dict) -> str:
+    """A stable digest of what was asked, to tell a replay from a different request under the same key."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class NewestFirst(CursorPagination):
+    ordering = "-created_at"
+
+
+class MailboxEmailsView(generics.ListCreateAPIView):
+    """Queue an email to send through the mailbox (POST), or list the mailbox's emails (GET)."""
+
+    serializer_class = OutgoingEmailSerializer
+    pagination_class = NewestFirst
+
+    def get_mailbox(self) -> Mailbox:
+        return get_object_or_404(Mailbox.objects.select_related("brokerage"), pk=self.kwargs["mailbox_id"])
+
+    def get_queryset(self):
+        return OutgoingEmail.objects.filter(mailbox_id=self.kwargs["mailbox_id"]).prefetch_related("attachments")
+
+    def create(self, request, *args, **kwargs):
+        mailbox = self.get_mailbox()
+        if not (mailbox.is_active and mailbox.email_enabled):
+            return Response(
+                {"mailbox": "Sending email is not enabled for this mailbox (or the mailbox is inactive)."},
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            )
+        fingerprint = request_fingerprint(request.data)
+        existing = OutgoingEmail.objects.filter(mailbox=mailbox, idempotency_key=request.data.get("idempotency_key")).first()
+        if existing is not None:
+            return self._replay(existing, fingerprint)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        attachments = data.pop("attachments", [])
+        try:
+            with transaction.atomic():
+                email = OutgoingEmail.objects.create(mailbox=mailbox, request_fingerprint=fingerprint, **data)
+                OutgoingAttachment.objects.bulk_create(
+                    OutgoingAttachment(email=email, size=len(item["content"]), **item) for item in attachments
+                )
+                publish_send_on_commit(email)
+        except IntegrityError:
+            # A concurrent request with the same key won the race; answer with its record.
+            existing = OutgoingEmail.objects.get(mailbox=mailbox, idempotency_key=data["idempotency_key"])
+            return self._replay(existing, fingerprint)
+        return Response(self.get_serializer(email).data, status=status.HTTP_201_CREATED)
+
+    def _replay(self, existing: OutgoingEmail, fingerprint: str) -> Response:
+        if existing.request_fingerprint != fingerprint:
+            return Response(
+                {"idempotency_key": "This key was already used for a different email; use a new key for a new email."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(self.get_serializer(existing).data, status=status.HTTP_200_OK)
+
+
+class EmailStatusView(generics.RetrieveAPIView):
+    """An email's status: queued, sending, sent or failed (with the error class and remedy)."""
+
+    serializer_class = OutgoingEmailSerializer
+    queryset = OutgoingEmail.objects.prefetch_related("attachments")
