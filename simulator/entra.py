@@ -79,7 +79,12 @@ def _json(status: int, payload: dict[str, Any], headers: dict[str, str] = JSON_H
 
 
 def _error(exc: errors.EntraError) -> Response:
-    return exc.status, dict(TOKEN_HEADERS), exc.body()
+    return exc.status, {**TOKEN_HEADERS, "x-ms-request-id": str(uuid.uuid4())}, exc.body()
+
+
+def token_wrong_method(method: str) -> Response:
+    """A GET (or other non-POST) on the token endpoint, answered as Entra does."""
+    return _error(errors.post_required(method))
 
 
 def _resolve_tenant(world: World, identifier: str) -> Tenant:
@@ -164,7 +169,7 @@ def token(world: World, tenant_ref: str, headers: dict[str, str], body: bytes) -
             else:
                 raise errors.transient(fault.status)
         status, payload = _grant(world, tenant, headers, parse_qs(body.decode("utf-8", "replace")))
-        return _json(status, payload, TOKEN_HEADERS)
+        return _json(status, payload, {**TOKEN_HEADERS, "x-ms-request-id": str(uuid.uuid4())})
     except errors.EntraError as exc:
         world.stats.count("token_error", f"AADSTS{exc.code}")
         return _error(exc)

@@ -42,6 +42,11 @@ def tenant_identifier_invalid(tenant: str) -> EntraError:
                       f"Specified tenant identifier '{tenant}' is neither a valid DNS name, nor a valid external domain.")
 
 
+def post_required(method: str) -> EntraError:
+    return EntraError(400, "invalid_request", 900561,
+                      f"The endpoint only accepts POST, OPTIONS requests. Received a {method} request.")
+
+
 def missing_parameter(name: str) -> EntraError:
     return EntraError(400, "invalid_request", 900144,
                       f"The request body must contain the following parameter: '{name}'.")

@@ -132,6 +132,8 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
         if method == "POST" and (match := _TOKEN_PATH.match(path)):
             headers = {"authorization": self.headers.get("Authorization", "")}
             return entra.token(world, match.group(1), headers, body)
+        if method != "POST" and _TOKEN_PATH.match(path):
+            return entra.token_wrong_method(method)
         if method == "GET":
             if match := _OPENID_PATH.match(path):
                 return entra.openid_configuration(world, self._base_url(), match.group(1))

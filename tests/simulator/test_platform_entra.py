@@ -204,6 +204,13 @@ def test_unknown_tenant_fails_discovery_and_token_with_aadsts90002(simulator, si
     assert_entra_error(response.json(), "invalid_request", 90002)
 
 
+def test_get_on_the_token_endpoint_gets_aadsts900561(simulator, sim_tenant):
+    tenant = sim_tenant(mailboxes=0)
+    response = requests.get(simulator.token_url(tenant.tenant_id), verify=simulator.ca_path, timeout=10)
+    assert response.status_code == 400
+    assert_entra_error(response.json(), "invalid_request", 900561)
+
+
 def test_malformed_tenant_identifier_gets_aadsts900023(simulator, sim_tenant):
     tenant = sim_tenant(mailboxes=0)
     response = requests.post(simulator.token_url("not-a-tenant"), verify=simulator.ca_path, timeout=10, data={
