@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import msal
 import pytest
@@ -166,3 +167,20 @@ def test_probability_fault_fires_on_some_requests_not_all(simulator, sim_tenant)
     assert {200, 503} == set(statuses)
     fired = next(rule["fired"] for rule in simulator.faults() if rule["tenant_id"] == tenant.tenant_id)
     assert fired == statuses.count(503)
+
+
+def test_concurrent_requests_are_served_in_parallel(simulator, sim_tenant):
+    # given every request of this tenant takes one second on the server
+    tenant = sim_tenant()
+    token = exchange_token(tenant)
+    simulator.add_fault("latency", tenant_id=tenant.tenant_id, seconds=1.0)
+
+    # when six clients call at once
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(lambda _: post_ews(tenant, token).status_code, range(6)))
+    elapsed = time.monotonic() - started
+
+    # then they overlap instead of queueing (a worker fleet is never serialized by the simulator)
+    assert statuses == [200] * 6
+    assert elapsed < 3.0
