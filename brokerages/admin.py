@@ -99,6 +99,9 @@ class MailboxInline(admin.TabularInline):
     show_change_link = True
 
 
+SYNC_FIELDSET = ("Sync", {"fields": ("sync_interval_seconds", "max_mailboxes_in_flight", "cooldown_until")})
+
+
 @admin.register(Brokerage)
 class BrokerageAdmin(admin.ModelAdmin):
     list_display = (
@@ -134,6 +137,7 @@ class BrokerageAdmin(admin.ModelAdmin):
                 }),
                 ("Mailboxes", {"fields": ("test_mailbox", "email_domains")}),
                 ("Connection", {"fields": ("mailbox_backend", "ews_url", "authority_host", "ca_bundle_path")}),
+                SYNC_FIELDSET,
                 ("History", {"fields": ("status_changed_at", "verified_at", "created_at", "updated_at")}),
             )  # fmt: skip
         return (
@@ -143,12 +147,13 @@ class BrokerageAdmin(admin.ModelAdmin):
             }),
             ("Mailboxes", {"fields": ("test_mailbox", "email_domains")}),
             ("Connection", {"fields": ("mailbox_backend", "ews_url", "authority_host", "ca_bundle_path")}),
+            SYNC_FIELDSET,
             ("History", {"fields": ("status_changed_at", "verified_at", "created_at", "updated_at")}),
         )  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         fields = ["client_secret_state", "pending_secret_state", "certificate_state", "certificate_thumbprint",
-                  "status_changed_at", "verified_at", "created_at", "updated_at"]  # fmt: skip
+                  "status_changed_at", "verified_at", "created_at", "updated_at", "cooldown_until"]  # fmt: skip
         if not can_change_credentials(request):
             fields += ["tenant_id", "client_id", "credential_kind", "ews_url", "authority_host", "ca_bundle_path"]
         return fields

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -64,6 +65,19 @@ class Brokerage(models.Model):
     authority_host = models.URLField("Entra ID authority host", default=MICROSOFT_ENTRA_AUTHORITY)
     ca_bundle_path = models.CharField(
         "CA bundle path", max_length=500, blank=True, help_text="Only for a private CA (Exchange Server, the simulator)."
+    )
+
+    # Sync scheduling (scheduling/dispatch.py reads these in its single leasing statement).
+    sync_interval_seconds = models.PositiveIntegerField(
+        "sync interval (seconds)", default=300, validators=[MinValueValidator(30)],
+        help_text="How often each mailbox is synced when nothing prompts it sooner (jittered ±10%).",
+    )
+    max_mailboxes_in_flight = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(27)],
+        help_text="At most this many of the brokerage's mailboxes sync at once (EWS allows 27 connections).",
+    )
+    cooldown_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Microsoft asked us to slow down; no syncs before this."
     )
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -176,12 +190,32 @@ class Mailbox(models.Model):
     contacts_enabled = models.BooleanField(default=True)
     calendar_enabled = models.BooleanField(default=True)
     email_enabled = models.BooleanField("sending email enabled", default=True)
+
+    # Sync scheduling: due time, the dispatcher's lease (a fencing token), and health. A new mailbox is due
+    # at once. scheduling/ owns the writes; see scheduling/dispatch.py and scheduling/leases.py.
+    next_sync_at = models.DateTimeField(default=timezone.now, editable=False)
+    sync_priority = models.PositiveSmallIntegerField(default=0, editable=False)  # >0: a CRM-side change waits
+    dirty_at = models.DateTimeField(null=True, blank=True, editable=False)  # last CRM-side change
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_owner = models.CharField(max_length=200, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    sync_paused = models.BooleanField(default=False, help_text="Paused by staff or by the mass-deletion guard.")
+    sync_paused_reason = models.CharField(max_length=500, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["email"]
         verbose_name_plural = "mailboxes"
+        indexes = [
+            # The dispatcher's scan: due, active mailboxes in due-time order.
+            models.Index(fields=["next_sync_at"], name="mailbox_due", condition=models.Q(is_active=True)),
+            models.Index(fields=["brokerage", "lease_expires_at"], name="mailbox_leases"),
+        ]
 
     def __str__(self) -> str:
         return self.email
