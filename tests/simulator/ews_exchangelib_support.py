@@ -18,6 +18,21 @@ class SimulatorCAAdapter(requests.adapters.HTTPAdapter):
         super().cert_verify(conn, url, self.ca_path or verify, cert)
 
 
+class SimulatorCredentials(OAuth2Credentials):
+    """Client credentials whose token endpoint is the tenant's authority (exchangelib hard-codes Microsoft's).
+
+    exchangelib drops the access token whenever it closes a session (after any error) and fetches a new one itself.
+    """
+
+    def __init__(self, *args, authority: str, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.authority = authority
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.authority}/oauth2/v2.0/token"
+
+
 def app_token(tenant) -> dict:
     """Get an app-only token for Exchange with MSAL's client-credentials grant, as the product does."""
     app = msal.ConfidentialClientApplication(tenant.client_id, client_credential=tenant.client_secret,
@@ -32,9 +47,9 @@ def exchange_account(tenant, mailbox: str | None = None, token: dict | None = No
     mailbox = mailbox or tenant.mailboxes[0]
     SimulatorCAAdapter.ca_path = tenant.ca_path
     BaseProtocol.HTTP_ADAPTER_CLS = SimulatorCAAdapter
-    credentials = OAuth2Credentials(client_id=tenant.client_id, client_secret=tenant.client_secret,
-                                    tenant_id=tenant.tenant_id, identity=Identity(primary_smtp_address=mailbox),
-                                    access_token=token or app_token(tenant))
+    credentials = SimulatorCredentials(client_id=tenant.client_id, client_secret=tenant.client_secret,
+                                       tenant_id=tenant.tenant_id, identity=Identity(primary_smtp_address=mailbox),
+                                       access_token=token or app_token(tenant), authority=tenant.authority)
     config = Configuration(service_endpoint=tenant.ews_url, credentials=credentials, auth_type=OAUTH2,
                            version=Version(build=EXCHANGE_O365), retry_policy=FailFast())
     return Account(mailbox, config=config, autodiscover=False, access_type=IMPERSONATION)

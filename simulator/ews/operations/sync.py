@@ -15,6 +15,13 @@ from ..soap import m, sub, t
 INVALID_STATE_TEXT = "Synchronization state data is corrupt or otherwise invalid."
 
 
+def _error(messages: etree._Element, code: str, text: str) -> None:
+    # Exchange writes an empty SyncState and IncludesLastItemInRange even on errors (exchangelib relies on them).
+    message = soap.response_message(messages, "SyncFolderItems", code, text)
+    sub(message, m("SyncState"))
+    sub(message, m("IncludesLastItemInRange"), "true")
+
+
 def sync_folder_items(context: RequestContext, request: etree._Element) -> etree._Element:
     """Answer one page of changes; IncludesLastItemInRange says whether the folder is fully reported."""
     shape = parse_shape(request.find(m("ItemShape")))
@@ -22,19 +29,18 @@ def sync_folder_items(context: RequestContext, request: etree._Element) -> etree
     folder_node = request.find(m("SyncFolderId"))
     folder = context.folder_from(folder_node[0]) if folder_node is not None and len(folder_node) else None
     if folder is None:
-        soap.response_message(messages, "SyncFolderItems", "ErrorFolderNotFound",
-                              "The specified folder could not be found in the store.")
+        _error(messages, "ErrorFolderNotFound", "The specified folder could not be found in the store.")
         return root
     state = (request.findtext(m("SyncState")) or "").strip() or None
     limit = int(request.findtext(m("MaxChangesReturned")) or "512")
     ignored = {n.get("Id") for n in request.find(m("Ignore"))} if request.find(m("Ignore")) is not None else set()
     if context.fault is not None and context.fault.kind == "invalid_sync_state":
-        soap.response_message(messages, "SyncFolderItems", "ErrorInvalidSyncStateData", INVALID_STATE_TEXT)
+        _error(messages, "ErrorInvalidSyncStateData", INVALID_STATE_TEXT)
         return root
     try:
         changes, new_state, last = context.store.changes(context.address, folder.id, state, limit)
     except InvalidSyncState:
-        soap.response_message(messages, "SyncFolderItems", "ErrorInvalidSyncStateData", INVALID_STATE_TEXT)
+        _error(messages, "ErrorInvalidSyncStateData", INVALID_STATE_TEXT)
         return root
     mailbox = context.store.mailbox(context.address)
     message = soap.response_message(messages, "SyncFolderItems")
