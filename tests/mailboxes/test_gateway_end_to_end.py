@@ -165,3 +165,65 @@ def test_draft_is_sent_once_and_found_by_tag_in_sent_items(simulator, sim_tenant
     assert [m.subject for m in sent] == ["Your offer"]
     assert gateway.find_messages_by_tag(mailbox, MessageFolder.DRAFTS, "engage:mail:7") == []
     assert len(simulator.outbound(mailbox)) == 1
+
+
+def test_an_update_removes_what_the_new_version_no_longer_has(sim_tenant, gateway_for):
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    ref = gateway.create_contact(mailbox, CONTACT, tag="engage:contact:9")
+    slimmer = Contact(given_name="Ada", surname="Lovelace", display_name="Ada Lovelace", emails=("ada@client.example",),
+                      phones={PhoneType.MOBILE: "+1 206 555 0100"})
+    gateway.update_contact(mailbox, ref, slimmer)
+    (stored,) = gateway.fetch(mailbox, Collection.CONTACTS, [ref.item_id])
+    assert stored.item == slimmer
+
+
+def test_a_recurring_series_reads_with_its_cancelled_and_moved_occurrences(simulator, sim_tenant, gateway_for):
+    # Given a weekly series in New York whose user cancelled one occurrence and moved another
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    simulator.seed_events(mailbox, [{
+        "subject": "Open house", "start": "2026-12-05T15:00:00Z", "end": "2026-12-05T16:00:00Z",
+        "start_tz": "Eastern Standard Time", "end_tz": "Eastern Standard Time",
+        "recurrence": {"pattern": {"type": "weekly", "interval": 1, "days_of_week": ["Saturday"]},
+                       "range": {"type": "numbered", "start_date": "2026-12-05", "count": 5}},
+        "deleted_occurrences": ["2026-12-12T15:00:00Z"],
+        "modified_occurrences": {"2026-12-19T15:00:00Z": {"start": "2026-12-19T17:00:00Z", "end": "2026-12-19T18:00:00Z"}},
+    }])
+    # When the calendar is read
+    (page,) = list(gateway.read_changes(mailbox, Collection.CALENDAR, None))
+    (series,) = [c.stored.item for c in page.changes]
+    # Then the pattern, its own zone, and both exceptions come through
+    assert series.time_zone == "America/New_York" and series.start == dt.datetime(2026, 12, 5, 10, 0, tzinfo=NEW_YORK)
+    rec = series.recurrence
+    assert (rec.frequency, rec.weekdays, rec.count) == (RecurrenceFrequency.WEEKLY, (6,), 5)
+    assert rec.cancelled_occurrences == (dt.date(2026, 12, 12),)
+    (moved,) = rec.changed_occurrences
+    assert moved.original_start == dt.datetime(2026, 12, 19, 10, 0, tzinfo=NEW_YORK)
+    assert moved.start == dt.datetime(2026, 12, 19, 12, 0, tzinfo=NEW_YORK)
+
+
+def test_throttling_while_reading_changes_or_sending_carries_the_back_off(simulator, sim_tenant, gateway_for):
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    simulator.add_fault("server_busy", mailbox=mailbox, operation="SyncFolderItems", back_off_ms=30000, count=1)
+    with pytest.raises(errors.Throttled) as caught:
+        list(gateway.read_changes(mailbox, Collection.CONTACTS, None))
+    assert caught.value.back_off_seconds == 30
+    # A send refused by the per-minute budget sends nothing and says when to try again
+    draft = gateway.create_draft(mailbox, OutgoingMessage("Hi", "Hello", ("ada@client.example",)), tag="engage:mail:8")
+    simulator.add_fault("send_limit", mailbox=mailbox, operation="SendItem", back_off_ms=60000, count=1)
+    with pytest.raises(errors.Throttled) as caught:
+        gateway.send_draft(mailbox, draft)
+    assert caught.value.back_off_seconds == 60 and simulator.outbound(mailbox) == []
+    gateway.send_draft(mailbox, draft)
+    assert len(simulator.outbound(mailbox)) == 1
+
+
+def test_an_expired_watermark_says_read_afresh(simulator, sim_tenant, gateway_for):
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    (page,) = list(gateway.read_changes(mailbox, Collection.CONTACTS, None))
+    simulator.add_fault("invalid_sync_state", mailbox=mailbox, operation="SyncFolderItems", count=1)
+    with pytest.raises(errors.WatermarkExpired):
+        list(gateway.read_changes(mailbox, Collection.CONTACTS, page.watermark))
