@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,20 @@ from simulator.faults import ALL_KINDS
 
 
 def _client(args: argparse.Namespace) -> SimulatorClient:
-    return SimulatorClient.from_state_dir(args.state_dir)
+    """The running simulator's client; with --wait, waits for one to come up (e.g. right after `serve &`)."""
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            client = SimulatorClient.from_state_dir(args.state_dir)
+            if client.health():
+                return client
+            client.close()
+        except FileNotFoundError:
+            if time.monotonic() >= deadline:
+                raise
+        if time.monotonic() >= deadline:
+            raise FileNotFoundError(f"the simulator of {args.state_dir} does not answer")
+        time.sleep(0.2)
 
 
 def _show(value: Any) -> None:
@@ -86,7 +100,7 @@ def cmd_mailbox(args: argparse.Namespace) -> None:
     elif args.action == "items":
         for item in client.list_items(args.address[0], args.folder):
             fields = item.get("fields", item)
-            print(f"{item.get('id', '?')[:24]}…  {fields.get('display_name') or fields.get('subject') or ''}")
+            print(f"{item.get('id', '?')}  {fields.get('display_name') or fields.get('subject') or ''}")
     elif args.action == "seed":
         contacts = [{"given_name": f"Contact{i}", "surname": "Seeded", "email1": f"contact{i}@seeded.example"}
                     for i in range(args.contacts)]
@@ -95,7 +109,10 @@ def cmd_mailbox(args: argparse.Namespace) -> None:
 
 
 def cmd_stats(args: argparse.Namespace) -> None:
-    for kind, counters in sorted(_client(args).stats().items()):
+    stats = _client(args).stats()
+    if not stats:
+        print("no requests counted yet")
+    for kind, counters in sorted(stats.items()):
         print(kind)
         for key, count in sorted(counters.items(), key=lambda kv: -kv[1]):
             print(f"  {count:>8}  {key}")
@@ -133,6 +150,8 @@ def cmd_reset(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="where the CA, keys and state live")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="wait up to this long for the simulator to answer (after starting it in the background)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the simulator (HTTPS on loopback)")
