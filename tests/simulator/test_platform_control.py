@@ -127,3 +127,13 @@ def test_seed_demo_prints_credentials_that_msal_accepts(simulator_process, simul
         assert again.returncode == 0 and secret not in again.stdout
     finally:
         simulator.delete_tenant(DEMO_TENANT_ID)
+
+
+def test_cli_without_a_running_simulator_says_how_to_start_one(tmp_path):
+    # when a command waits briefly for a simulator that was never started
+    result = subprocess.run([sys.executable, "-m", "simulator", "--state-dir", str(tmp_path), "--wait", "0.5", "stats"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+    # then it gives up with a readable hint, not a traceback
+    assert result.returncode == 2
+    assert "python -m simulator serve" in result.stderr and "Traceback" not in result.stderr
