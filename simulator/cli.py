@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import sys
@@ -37,9 +38,22 @@ def _show(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
+def _loopback(host: str) -> str:
+    """Refuse anything but loopback: the control API rewrites tenants and the state holds client secrets."""
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return host
+    except ValueError:
+        pass
+    raise SystemExit(f"error: --host {host} is not a loopback address; the simulator listens on loopback only")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from simulator.server import serve  # only the serving process needs the server and the EWS part
 
+    args.host = _loopback(args.host)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     serve(args.host, args.port, Path(args.state_dir), persist=args.persist, strict=args.strict,
           token_lifetime=args.token_lifetime, announce=lambda line: print(line, flush=True))

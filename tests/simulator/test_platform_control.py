@@ -137,3 +137,10 @@ def test_cli_without_a_running_simulator_says_how_to_start_one(tmp_path):
     # then it gives up with a readable hint, not a traceback
     assert result.returncode == 2
     assert "python -m simulator serve" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_non_loopback_address(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "simulator", "serve", "--host", "0.0.0.0", "--state-dir",  # noqa: S104 - the refused case
+                             str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and "loopback only" in result.stderr
+    assert not (tmp_path / "ca.pem").exists()
