@@ -17,7 +17,8 @@ _ALL = ("FolderId", "ParentFolderId", "FolderClass", "DisplayName", "TotalCount"
 _URI_TO_FIELD = {"folder:FolderId": "FolderId", "folder:ParentFolderId": "ParentFolderId",
                  "folder:FolderClass": "FolderClass", "folder:DisplayName": "DisplayName",
                  "folder:TotalCount": "TotalCount", "folder:ChildFolderCount": "ChildFolderCount",
-                 "folder:UnreadCount": "UnreadCount"}
+                 "folder:UnreadCount": "UnreadCount", "folder:EffectiveRights": "EffectiveRights",
+                 "folder:DistinguishedFolderId": "DistinguishedFolderId"}
 
 
 def requested_fields(shape: etree._Element | None) -> set[str]:
@@ -48,6 +49,13 @@ def render_folder(context: RequestContext, parent: etree._Element, folder: Folde
         sub(node, t("TotalCount"), str(len(folder.items)))
     if "ChildFolderCount" in fields:
         sub(node, t("ChildFolderCount"), str(len(context.store.child_folders(context.address, folder.id))))
+    if "EffectiveRights" in fields:
+        rights = sub(node, t("EffectiveRights"))
+        for name in ("CreateAssociated", "CreateContents", "CreateHierarchy", "Delete", "Modify", "Read",
+                     "ViewPrivateItems"):
+            sub(rights, t(name), "true")
+    if "DistinguishedFolderId" in fields and folder.distinguished:
+        sub(node, t("DistinguishedFolderId"), folder.distinguished)
     if "UnreadCount" in fields and element_name == "Folder":
         unread = sum(1 for item in folder.items.values() if item.kind == "message" and not item.fields.get("is_read"))
         sub(node, t("UnreadCount"), str(unread))
