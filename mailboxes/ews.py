@@ -26,7 +26,6 @@ from mailboxes.errors import (
     ConsentMissing,
     GatewayError,
     ItemNotFound,
-    TokenRejected,
     classify_exception,
 )
 from mailboxes.ews_transport import BrokerageRegistry, install_log_redaction
@@ -60,15 +59,10 @@ class EwsGateway:
     def _classified(self) -> Iterator[None]:
         try:
             yield
-        except GatewayError as exc:
-            if isinstance(exc, TokenRejected):
-                self._ews.credentials.discard_current()
+        except GatewayError:
             raise
         except (EWSError, OSError, ValueError, TypeError, KeyError) as exc:
-            error = classify_exception(exc, secrets=self.details.secret_values())
-            if isinstance(error, TokenRejected):
-                self._ews.credentials.discard_current()
-            raise error from None
+            raise classify_exception(exc, secrets=self.details.secret_values()) from None
 
     def _account(self, mailbox: str, *, fresh: bool = False) -> Account:
         address = self.details.require_allowed(mailbox)  # invariant 6: refused before any request

@@ -9,12 +9,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 from collections import OrderedDict
 from contextlib import suppress
 from queue import Empty
 from typing import Any
 
+import requests
+import requests.auth
 from exchangelib import OAuth2Credentials
 from exchangelib.configuration import Configuration
 from exchangelib.errors import SessionPoolMaxSizeReached
@@ -23,8 +24,8 @@ from exchangelib.transport import OAUTH2
 from exchangelib.version import EXCHANGE_2016, Version
 
 from mailboxes.connection import ConnectionDetails
-from mailboxes.errors import Throttled, classify_http_response, scrub
-from mailboxes.tokens import AccessToken, TokenProvider
+from mailboxes.errors import ConsentMissing, Throttled, TokenRejected, classify_http_response, scrub
+from mailboxes.tokens import TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +57,23 @@ def install_log_redaction() -> None:
 
 
 class ProviderCredentials(OAuth2Credentials):
-    """OAuth2 credentials whose token always comes from our TokenProvider, never from exchangelib itself."""
+    """OAuth2 credentials whose token comes from our TokenProvider on every request, never from exchangelib."""
 
     def __init__(self, details: ConnectionDetails, tokens: TokenProvider) -> None:
         # No client secret here: without one exchangelib cannot (and must not) fetch tokens on its own.
         super().__init__(client_id=details.client_id, client_secret=None, tenant_id=details.tenant_id)
         self._details = details
         self._tokens = tokens
-        self.current: AccessToken | None = None
+
+    def bearer(self) -> str:
+        """The current shared token (a Redis read); refreshed by the provider a little before it expires."""
+        return self._tokens.get_token(self._details).value.reveal()
 
     def session_params(self) -> dict[str, Any]:
-        token = self._tokens.get_token(self._details)
-        self.current = token
-        remaining = token.expires_at - time.time()
-        # requests-oauthlib raises TokenExpiredError past expires_at; exchangelib then calls refresh() and retries.
-        expires_at = token.expires_at - min(60.0, max(remaining, 0) / 4)
-        return {"token": {"access_token": token.value.reveal(), "token_type": "Bearer", "expires_at": expires_at}}
-
-    def refresh(self, session: Any) -> None:
-        # The next session_params() reads the shared cache, which has a newer token by the time this one expires.
-        self.access_token = None
-
-    def discard_current(self) -> None:
-        if self.current is not None:
-            self._tokens.discard(self._details, self.current)
-            self.current = None
+        raise RuntimeError("exchangelib must not build an OAuth2Session for us; BrokerageProtocol makes sessions")
 
     def sig(self) -> int:
-        return hash(self.current.value.reveal() if self.current else None)
+        return id(self)
 
     # exchangelib's own hash covers every attribute, including a client object it caches lazily, so the hash of
     # one credentials object changes after first use and its Protocol cache misses. Identity is what we mean.
@@ -97,17 +87,37 @@ class ProviderCredentials(OAuth2Credentials):
         return f"ProviderCredentials(brokerage={self._details.key!r})"
 
 
+class ProviderAuth(requests.auth.AuthBase):
+    """Puts the provider's current token on each request, so a session never pins a refused or stale token."""
+
+    def __init__(self, credentials: ProviderCredentials) -> None:
+        self._credentials = credentials
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._credentials.bearer()}"
+        return request
+
+
 class ClassifyingFailFast(FailFast):
     """Fail fast (never sleep a worker) and classify HTTP-level failures at once, keeping Retry-After."""
 
-    def __init__(self, details: ConnectionDetails) -> None:
+    def __init__(self, details: ConnectionDetails, tokens: TokenProvider) -> None:
+        self._details = details
+        self._tokens = tokens
         self._secrets = details.secret_values()
 
     def raise_response_errors(self, response: Any) -> None:
         status = response.status_code
         if status == 200 or (status == 500 and response.content and response.content.lstrip().startswith(b"<")):
             return  # SOAP faults arrive as HTTP 500 and are parsed (and classified) by the caller
-        raise classify_http_response(status, response.headers, response.text, secrets=self._secrets)
+        error = classify_http_response(status, response.headers, response.text, secrets=self._secrets)
+        if isinstance(error, TokenRejected | ConsentMissing):
+            # Drop the refused token from the shared cache now, before exchangelib replaces this session (it
+            # would take the same token again), so the retry, or consent granted meanwhile, gets a new one.
+            sent = response.request.headers.get("Authorization", "")
+            if sent.startswith("Bearer "):
+                self._tokens.discard(self._details, sent.removeprefix("Bearer "))
+        raise error
 
 
 class BrokerageProtocol(Protocol):
@@ -115,6 +125,12 @@ class BrokerageProtocol(Protocol):
 
     ca_bundle_path: str | None = None
     session_wait_seconds: float = 30.0
+
+    def create_oauth2_session(self) -> Any:
+        # A plain requests session with our auth: no requests-oauthlib, so no token fetching and no pinned token.
+        session = self.raw_session(self.service_endpoint)
+        session.auth = ProviderAuth(self.credentials)
+        return session
 
     def create_session(self) -> Any:
         session = super().create_session()
@@ -149,7 +165,7 @@ class BrokerageEws:
             service_endpoint=details.ews_url,
             auth_type=OAUTH2,
             version=Version(build=EXCHANGE_2016),  # given, so exchangelib never probes the server for it
-            retry_policy=ClassifyingFailFast(details),
+            retry_policy=ClassifyingFailFast(details, tokens),
             max_connections=max_connections,
         )
         # Seeding exchangelib's Protocol cache with our subclass: every Account built on this config then finds it.

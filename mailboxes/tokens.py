@@ -147,10 +147,14 @@ class TokenProvider:
         except redis.RedisError as exc:
             raise TransientNetwork(f"token cache unavailable: {type(exc).__name__}") from None
 
-    def discard(self, details: ConnectionDetails, token: AccessToken) -> None:
-        """Forget a token the mail server rejected, unless another process already replaced it."""
+    def discard(self, details: ConnectionDetails, token_value: str) -> None:
+        """Forget a token the mail server refused, unless another process already replaced it."""
+        key = self.cache_key(details)
         try:
-            self._store.delete_if_equal(self.cache_key(details), _encode(token))
+            raw = self._store.get(key)
+            cached = _decode(raw)
+            if raw is not None and cached is not None and cached.value.reveal() == token_value:
+                self._store.delete_if_equal(key, raw)
         except redis.RedisError:
             log.warning("Could not discard a rejected token for brokerage %s", details.key)
 

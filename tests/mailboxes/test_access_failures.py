@@ -162,3 +162,13 @@ def test_no_secret_or_token_in_logs_while_failing_and_succeeding(sim_tenant, gat
     assert len(caplog.records) > 5
     assert tenant.client_secret not in captured
     assert token not in captured and token[:30] not in captured
+
+
+def test_consent_granted_after_a_refusal_works_at_once(simulator, sim_tenant, gateway_for):
+    # Given a brokerage refused for missing consent, its role-less token having been cached
+    tenant = sim_tenant(consented=False)
+    gateway = gateway_for(tenant)
+    assert_classified(failure_of(lambda: gateway.check_mailbox(tenant.mailboxes[0])), errors.ConsentMissing)
+    # When the admin grants consent, Then the next call gets a token with the role instead of the cached one
+    simulator.update_app(tenant.tenant_id, tenant.client_id, consented=True)
+    gateway.check_mailbox(tenant.mailboxes[0])

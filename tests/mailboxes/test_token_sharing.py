@@ -6,15 +6,17 @@ import datetime
 import multiprocessing
 import time
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from mailboxes import errors
 from mailboxes.connection import ClientCertificate
 from mailboxes.items import Collection
 from mailboxes.secret import Secret
-from mailboxes.tokens import TokenProvider
+from mailboxes.tokens import AccessToken, TokenProvider, _encode
 from tests.mailboxes.conftest import details_for
 from tests.mailboxes.fleet_worker import reach_mailboxes
 
@@ -90,7 +92,7 @@ def test_msal_apps_are_bounded_per_process(sim_tenant, token_store, token_prefix
 
 
 def test_a_long_lived_gateway_refreshes_its_token_through_the_provider(simulator, sim_tenant, gateway_for):
-    # Given a gateway whose pooled session holds a 6-second token
+    # Given a gateway with pooled sessions, used with a 6-second token
     simulator.settings(token_lifetime=6)
     tenant = sim_tenant()
     gateway = gateway_for(tenant)
@@ -100,7 +102,7 @@ def test_a_long_lived_gateway_refreshes_its_token_through_the_provider(simulator
     time.sleep(6.5)
     gateway.fetch(tenant.mailboxes[0], Collection.CONTACTS, [])
     gateway.check_collection(tenant.mailboxes[0], Collection.CONTACTS)
-    # Then exchangelib got the new token from our provider (one more request at Entra ID, none refused by EWS)
+    # Then its requests carried the provider's new token (one more request at Entra ID, none refused by EWS)
     assert token_requests(simulator, tenant.client_id) == 2
     assert simulator.stats().get("ews_unauthorized", {}) == refused_before
 
@@ -122,3 +124,19 @@ def test_certificate_credentials_get_a_token(simulator, sim_tenant, tokens):
     details = details_for(tenant, client_secret=None, certificate=certificate)
     # When a token is requested with it, Then Entra ID issues one with the Exchange role
     assert "full_access_as_app" in tokens.get_token(details, fresh=True).roles()
+
+
+def test_a_token_exchange_refuses_is_discarded_and_replaced(simulator, sim_tenant, tokens, token_store, gateway_for):
+    # Given a shared cache holding a token Exchange will refuse (minted for another audience)
+    tenant = sim_tenant()
+    details = details_for(tenant)
+    wrong = simulator.mint_token(tenant.tenant_id, tenant.client_id, resource="https://graph.microsoft.com")
+    token_store.set(tokens.cache_key(details), _encode(AccessToken(Secret(wrong), time.time() + 3000)), 3000)
+    gateway = gateway_for(tenant)
+    # When the gateway uses it, Then the refusal is classified and the refused token leaves the shared cache
+    with pytest.raises(errors.TokenRejected):
+        gateway.check_mailbox(tenant.mailboxes[0])
+    assert tokens.get_token(details).value.reveal() != wrong
+    # And the retry fetches a good token and works
+    gateway.check_mailbox(tenant.mailboxes[0])
+    assert token_requests(simulator, tenant.client_id) == 1
