@@ -15,7 +15,6 @@ from simulator.mailstore.recurrence import occurrences
 from .context import RequestContext
 from .occurrence_ids import occurrence_id, parse_occurrence_id, parse_z
 from .render import View, view_of
-from .soap import t
 
 
 class ItemError(Exception):
@@ -115,10 +114,3 @@ def item_ids(container: etree._Element | None) -> list[etree._Element]:
         return []
     return [n for n in container if etree.QName(n).localname in ("ItemId", "OccurrenceItemId", "RecurringMasterItemId")]
 
-
-def change_key_of(node: etree._Element) -> str | None:
-    """Return the ChangeKey an id element carries, if any."""
-    return node.get("ChangeKey")
-
-
-ITEM_ID = t("ItemId")

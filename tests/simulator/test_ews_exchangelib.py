@@ -9,6 +9,7 @@ from exchangelib import (
     Attendee,
     CalendarItem,
     Contact,
+    EWSDate,
     EWSDateTime,
     EWSTimeZone,
     ExtendedProperty,
@@ -18,7 +19,7 @@ from exchangelib import (
 )
 from exchangelib.errors import ErrorIrresolvableConflict, ErrorItemNotFound
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
-from exchangelib.recurrence import Recurrence, WeeklyPattern
+from exchangelib.recurrence import DailyPattern, Recurrence, WeeklyPattern
 from exchangelib.version import EXCHANGE_O365
 
 from .ews_exchangelib_support import exchange_account
@@ -237,3 +238,52 @@ def test_version_is_exchange_online(sim_tenant):
     account.root.refresh()
     assert account.version.build >= Version(build=EXCHANGE_O365).build
     assert account.version.api_version == "Exchange2016"
+
+
+def test_all_day_event_keeps_its_dates_and_time_zone(sim_tenant):
+    # given an all-day event over two days in Berlin
+    account = exchange_account(sim_tenant())
+    berlin = EWSTimeZone("Europe/Berlin")
+    event = CalendarItem(account=account, folder=account.calendar, subject="Closing days", is_all_day=True,
+                         start=EWSDate(2026, 7, 1), end=EWSDate(2026, 7, 2), _start_timezone=berlin,
+                         _end_timezone=berlin)
+    event.save(send_meeting_invitations="SendToNone")
+
+    # when it is read back, then dates and zone are as written
+    stored = account.calendar.get(id=event.id)
+    assert (stored.is_all_day, stored.start, stored.end) == (True, EWSDate(2026, 7, 1), EWSDate(2026, 7, 2))
+    assert stored._start_timezone == berlin
+
+
+def test_a_new_recurrence_pattern_drops_the_old_exceptions(sim_tenant):
+    # given a daily series with one deleted occurrence
+    account = exchange_account(sim_tenant())
+    start = EWSDateTime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    series = CalendarItem(account=account, folder=account.calendar, subject="Daily", start=start,
+                          end=start + datetime.timedelta(hours=1),
+                          recurrence=Recurrence(pattern=DailyPattern(interval=1), start=EWSDate(2026, 5, 4), number=5))
+    series.save(send_meeting_invitations="SendToNone")
+    series.occurrence(index=2).delete(send_meeting_cancellations="SendToNone")
+
+    # when the pattern becomes every other day, three times
+    series = account.calendar.get(id=series.id)
+    series.recurrence = Recurrence(pattern=DailyPattern(interval=2), start=EWSDate(2026, 5, 4), number=3)
+    series.save(update_fields=["recurrence"], send_meeting_invitations="SendToNone")
+
+    # then the view follows the new pattern, without the old deletion
+    view = account.calendar.view(start=EWSDateTime(2026, 5, 1, tzinfo=UTC), end=EWSDateTime(2026, 6, 1, tzinfo=UTC))
+    assert [o.start.day for o in view] == [4, 6, 8]
+
+
+def test_marking_a_message_read_syncs_as_a_read_flag_change(sim_tenant):
+    # given a synced inbox holding one unread message
+    account = exchange_account(sim_tenant())
+    message = Message(account=account, folder=account.inbox, subject="Offer", body="x", is_read=False)
+    message.save()
+    assert [change for change, _ in account.inbox.sync_items()] == ["create"]
+
+    # when it is marked read, then the next sync reports only the read flag
+    message.is_read = True
+    message.save(update_fields=["is_read"])
+    assert [(change, read) for change, (_, read) in account.inbox.sync_items(
+        sync_state=account.inbox.item_sync_state)] == [("read_flag_change", True)]

@@ -95,6 +95,8 @@ def create_item(context: RequestContext, request: etree._Element) -> etree._Elem
                 sub(message, m("Items"))  # Exchange returns no item for a sent message
                 continue
             folder = _target_folder(context, request, kind)
+            if kind == "message":
+                fields.setdefault("is_draft", True)  # a message saved, not sent, is a draft
             if kind == "event" and fields.get("attendees") and invitations != "SendToNone":
                 fields["invitations_sent"] = True
                 record_meeting_mail(context, fields, extended, "request")
@@ -175,6 +177,9 @@ def update_item(context: RequestContext, request: etree._Element) -> etree._Elem
                 context, target, change.find(t("Updates")))
             if target.original_start_key is not None:
                 set_fields, delete_fields = _as_exception(target, set_fields), []
+            elif "recurrence" in set_fields or "recurrence" in delete_fields:
+                # A new pattern replaces the series: Exchange drops its exceptions and deleted occurrences.
+                set_fields.update({"modified_occurrences": {}, "deleted_occurrences": []})
             item = context.store.update_item(context.address, target.item.id, set_fields, delete_fields,
                                              set_extended, delete_extended)
             if item.kind == "event" and item.fields.get("attendees") and notify not in ("SendToNone",):
