@@ -7,8 +7,6 @@ whatever exchangelib, requests or ssl raise into one classified ``mailboxes.erro
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -45,13 +43,10 @@ _MESSAGE_FOLDERS = {MessageFolder.DRAFTS: "drafts", MessageFolder.SENT: "sent"}
 class EwsGateway:
     """MailboxGateway over EWS for one brokerage; cheap to build (its exchangelib objects are shared per process)."""
 
-    def __init__(self, details: ConnectionDetails, tokens: TokenProvider, *, max_accounts: int = 64) -> None:
+    def __init__(self, details: ConnectionDetails, tokens: TokenProvider) -> None:
         self.details = details
         self.tokens = tokens
         self._ews = REGISTRY.get(details, tokens)
-        self._accounts: OrderedDict[str, Account] = OrderedDict()
-        self._accounts_lock = threading.Lock()
-        self._max_accounts = max_accounts
 
     # --- plumbing ---------------------------------------------------------------------------------
 
@@ -68,15 +63,7 @@ class EwsGateway:
         address = self.details.require_allowed(mailbox)  # invariant 6: refused before any request
         if fresh:
             return self._new_account(address)
-        with self._accounts_lock:
-            account = self._accounts.get(address)
-            if account is not None:
-                self._accounts.move_to_end(address)
-                return account
-            account = self._accounts[address] = self._new_account(address)
-            while len(self._accounts) > self._max_accounts:
-                self._accounts.popitem(last=False)
-            return account
+        return self._ews.account(address, lambda: self._new_account(address))
 
     def _new_account(self, address: str) -> Account:
         # IMPERSONATION makes exchangelib send the ExchangeImpersonation header and X-AnchorMailbox.

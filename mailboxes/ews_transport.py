@@ -10,6 +10,7 @@ import functools
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import suppress
 from queue import Empty
 from typing import Any
@@ -155,7 +156,9 @@ class BrokerageProtocol(Protocol):
 
 
 class BrokerageEws:
-    """One brokerage's exchangelib objects for this process: credentials, Configuration and Protocol."""
+    """One brokerage's exchangelib objects for this process: credentials, Configuration, Protocol, Accounts."""
+
+    MAX_ACCOUNTS = 32  # resolved folders save two GetFolder calls per sync; bounded, as brokerages are
 
     def __init__(self, details: ConnectionDetails, tokens: TokenProvider, *, timeout: float, max_connections: int):
         self.details = details
@@ -172,8 +175,23 @@ class BrokerageEws:
         self.protocol = BrokerageProtocol(config=self.config)
         self.protocol.TIMEOUT = timeout  # per instance: post_ratelimited reads protocol.TIMEOUT for every request
         self.protocol.ca_bundle_path = details.ca_bundle_path
+        self._accounts: OrderedDict[str, Any] = OrderedDict()
+        self._accounts_lock = threading.Lock()
+
+    def account(self, address: str, build: Callable[[], Any]) -> Any:
+        """This mailbox's exchangelib Account, kept (with its resolved folders) for the next call on this worker."""
+        with self._accounts_lock:
+            account = self._accounts.get(address)
+            if account is not None:
+                self._accounts.move_to_end(address)
+                return account
+            account = self._accounts[address] = build()
+            while len(self._accounts) > self.MAX_ACCOUNTS:
+                self._accounts.popitem(last=False)
+            return account
 
     def close(self) -> None:
+        self._accounts.clear()
         self.protocol.close()
         with suppress(KeyError):
             del Protocol[self.config]

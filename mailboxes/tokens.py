@@ -256,3 +256,16 @@ def _decode(raw: bytes | None) -> AccessToken | None:
         return None
     data = json.loads(raw)
     return AccessToken(Secret(data["t"]), float(data["e"]))
+
+
+_SHARED: dict[str, TokenProvider] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_provider(redis_url: str) -> TokenProvider:
+    """The process's one provider for this Redis (so its MSAL apps are built once per brokerage per process)."""
+    with _SHARED_LOCK:
+        provider = _SHARED.get(redis_url)
+        if provider is None:
+            provider = _SHARED[redis_url] = TokenProvider.from_redis_url(redis_url)
+        return provider

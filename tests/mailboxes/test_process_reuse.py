@@ -3,8 +3,14 @@ exchangelib's process-wide Protocol cache, and evicted brokerages leave it."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
+from mailboxes import errors
 from mailboxes.ews import EwsGateway
 from mailboxes.ews_transport import BrokerageRegistry, protocol_cache_size
+from mailboxes.items import Collection
 from tests.mailboxes.conftest import details_for
 
 
@@ -34,3 +40,30 @@ def test_evicted_brokerages_release_their_protocol(sim_tenant, tokens, monkeypat
         EwsGateway(details_for(tenant), tokens).check_mailbox(tenant.mailboxes[0])
     # Then only two Protocols remain in exchangelib's cache for them
     assert len(registry) == 2 and protocol_cache_size() == before + 2
+
+
+def test_a_worker_reuses_a_mailboxs_resolved_folders_across_gateways(simulator, sim_tenant, tokens):
+    # Given a mailbox synced once on this worker
+    tenant = sim_tenant()
+    mailbox = tenant.mailboxes[0]
+    list(EwsGateway(details_for(tenant), tokens).read_changes(mailbox, Collection.CONTACTS, None))
+    before = simulator.stats()["ews_operation"].get("GetFolder", 0)
+    # When it is synced again through new gateway objects
+    for _ in range(3):
+        list(EwsGateway(details_for(tenant), tokens).read_changes(mailbox, Collection.CONTACTS, None))
+    # Then no folder was looked up again
+    assert simulator.stats()["ews_operation"].get("GetFolder", 0) == before
+
+
+def test_every_ews_call_has_a_timeout(simulator, sim_tenant, tokens, monkeypatch):
+    # Given a brokerage whose EWS answers after 3 s, and a 1 s HTTP timeout
+    monkeypatch.setattr("mailboxes.ews.REGISTRY", BrokerageRegistry(timeout=1.0))
+    tenant = sim_tenant()
+    gateway = EwsGateway(details_for(tenant), tokens)
+    gateway.check_token()
+    simulator.add_fault("latency", mailbox=tenant.mailboxes[0], seconds=3, count=1)
+    # When it is called, Then it gives up after the timeout with a transient network error
+    started = time.monotonic()
+    with pytest.raises(errors.TransientNetwork):
+        gateway.check_mailbox(tenant.mailboxes[0])
+    assert time.monotonic() - started < 2.5
