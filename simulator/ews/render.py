@@ -13,6 +13,7 @@ from lxml import etree
 from simulator.mailstore import Item
 from simulator.mailstore.records import ITEM_CLASSES
 
+from .render_calendar import render_calendar
 from .shape import Shape
 from .soap import sub, t
 from .values import format_instant, is_array_type
@@ -271,8 +272,6 @@ def _message(node: etree._Element, view: View, shape: Shape) -> None:
 def render_item(parent: etree._Element, view: View, shape: Shape, folder_change_key: str | None = None,
                 parent_folder_id: str | None = None) -> etree._Element:
     """Append the item element for a view with the properties the shape asks for."""
-    from .render_calendar import render_calendar  # calendar rendering lives beside, to keep modules small
-
     node = sub(parent, t(ELEMENT_OF_KIND[view.item.kind]))
     sub(node, t("ItemId"), Id=view.item_id, ChangeKey=view.item.change_key)
     if parent_folder_id and shape.wants("item:ParentFolderId"):

@@ -209,3 +209,39 @@ def test_sync_folder_items_answers_validate_for_every_shape(shape):
         # then the answer validates against the schema
         assert response_codes(payload) == ["NoError"]
 
+
+
+def test_every_kind_of_item_renders_schema_valid_with_all_properties():
+    # given a message with every recipient kind, a series with an exception, and a cancelled meeting
+    sim = make_world()
+    store = sim.world.mailstore
+    people = [{"email": "a@x.example", "name": "A"}]
+    message = store.user_create(MAILBOX, "inbox", {"subject": "Offer", "body": "<b>Hi</b>", "body_type": "HTML",
+                                                   "to": people, "cc": people, "bcc": people, "from": people[0],
+                                                   "categories": ["Clients"], "internet_message_id": "<m@x>"})
+    (series,) = store.seed_events(MAILBOX, [{
+        "subject": "Open house", "start": "2026-03-02T14:00:00Z", "end": "2026-03-02T15:00:00Z",
+        "start_tz": "Eastern Standard Time", "attendees": [{"email": "b@x.example", "type": "required"},
+                                                           {"email": "room@x.example", "type": "resource"}],
+        "recurrence": {"pattern": {"type": "relative_yearly", "days_of_week": ["Monday"], "week_index": "First",
+                                   "month": 3}, "range": {"type": "end_date", "start_date": "2026-03-02",
+                                                          "end_date": "2030-12-31"}},
+        "modified_occurrences": {"2027-03-01T14:00:00Z": {"subject": "Moved", "start": "2027-03-01T16:00:00Z"}}}])
+    (cancelled,) = store.seed_events(MAILBOX, [{"subject": "Gone", "start": "2026-04-01T09:00:00Z",
+                                                "end": "2026-04-02T09:00:00Z", "is_cancelled": True,
+                                                "is_all_day": True, "attendees": people}])
+    ids = "".join(f'<t:ItemId Id="{i}"/>' for i in (message, series, cancelled))
+
+    # when they are fetched with every property, as text and as HTML, and the calendar is viewed
+    for body_type in ("Best", "Text", "HTML"):
+        _, payload = sim.call(f'<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape>'
+                              f'<t:BodyType>{body_type}</t:BodyType></m:ItemShape><m:ItemIds>{ids}</m:ItemIds>'
+                              f'</m:GetItem>')
+        # then every answer validates
+        assert response_codes(payload) == ["NoError"] * 3
+    _, view = sim.call('<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape>'
+                       '</m:ItemShape><m:CalendarView StartDate="2026-01-01T00:00:00Z" EndDate="2028-01-01T00:00:00Z"/>'
+                       '<m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem>')
+    assert response_codes(view) == ["NoError"]
+    kinds = [n.text for n in response_body(view).iterfind(".//t:CalendarItemType", NS)]
+    assert kinds == ["Occurrence", "Single", "Exception"]
