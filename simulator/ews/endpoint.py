@@ -24,7 +24,8 @@ _XML_HEADERS = {"Content-Type": "text/xml; charset=utf-8"}
 _KNOWN_HEADERS = frozenset({"RequestServerVersion", "ExchangeImpersonation", "TimeZoneContext", "MailboxCulture",
                             "DateTimePrecision", "ManagementRole"})
 _BUSY_TEXT = "The server cannot service this request right now. Try again later."
-# What Exchange Online answers (HTTP 403) when the organization's EWS switch or EwsAllowedAppIDs shuts the app out.
+# What Exchange Online answers when the organization's EWS switch or EwsAllowedAppIDs shuts the app out: a policy
+# block is an HTTP 403 before any SOAP processing (no EWS error code to parse).
 EWS_BLOCKED_BODY = b"EWS access is blocked for this application by the organization's EWS policy."
 
 

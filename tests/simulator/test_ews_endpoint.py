@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from lxml import etree
 
@@ -245,3 +247,22 @@ def test_every_kind_of_item_renders_schema_valid_with_all_properties():
     assert response_codes(view) == ["NoError"]
     kinds = [n.text for n in response_body(view).iterfind(".//t:CalendarItemType", NS)]
     assert kinds == ["Occurrence", "Single", "Exception"]
+
+
+def test_concurrent_requests_keep_the_store_consistent():
+    # given eight threads creating contacts in the same mailbox at once
+    sim = make_world(strict=False)
+
+    def create(n: int) -> str:
+        return _create_contact(sim, f"T{n}")[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(create, range(80)))
+
+    # then every contact exists once, and one sync reports exactly them
+    assert len(set(ids)) == 80
+    _, payload = sim.call('<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>'
+                          '<m:SyncFolderId><t:DistinguishedFolderId Id="contacts"/></m:SyncFolderId>'
+                          '<m:MaxChangesReturned>512</m:MaxChangesReturned></m:SyncFolderItems>')
+    synced = [n.get("Id") for n in response_body(payload).iterfind(".//t:Create/t:Contact/t:ItemId", NS)]
+    assert sorted(synced) == sorted(ids)
