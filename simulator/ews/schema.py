@@ -44,6 +44,9 @@ def schema() -> etree.XMLSchema:
     global _schema
     with _lock:
         if _schema is None:
+            if not (SCHEMA_DIR / "messages.xsd").is_file():
+                raise RuntimeError(f"the EWS schema is not at {SCHEMA_DIR}; strict mode needs it "
+                                   "(set SIMULATOR_EWS_SCHEMA_DIR to the directory holding messages.xsd/types.xsd)")
             types = etree.parse(str(SCHEMA_DIR / "types.xsd"))
             types.getroot().insert(0, etree.Element(
                 "{http://www.w3.org/2001/XMLSchema}import",
