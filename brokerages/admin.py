@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -21,9 +21,10 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
-from brokerages import audit, mailbox_import
+from brokerages import audit, mailbox_import, verification
 from brokerages.forms import BrokerageForm, BrokerageOperatorForm
-from brokerages.models import Brokerage, CredentialAuditEntry, Mailbox
+from brokerages.models import Brokerage, CredentialAuditEntry, Mailbox, SecretExpiryWarning, VerificationRun
+from brokerages.verification_admin import HISTORY_SHOWN
 
 EXPIRY_WARNING_DAYS = 30
 CREDENTIAL_PERMISSION = "brokerages.change_brokerage_credentials"
@@ -112,7 +113,10 @@ class BrokerageAdmin(admin.ModelAdmin):
     inlines = (MailboxInline,)
     ordering = ("name",)
     list_select_related = False  # no foreign keys; the mailbox count is one annotated query
-    actions = ("pause_brokerages", "resume_brokerages")
+    actions = (
+        "verify_credentials", "verify_credentials_with_test_message", "verify_and_promote_next_secret",
+        "pause_brokerages", "resume_brokerages",
+    )  # fmt: skip
     change_form_template = "admin/brokerages/brokerage/change_form.html"
 
     # --- who sees which form -------------------------------------------------------------------------
@@ -185,6 +189,36 @@ class BrokerageAdmin(admin.ModelAdmin):
 
     # --- list ----------------------------------------------------------------------------------------
 
+    @admin.action(description="Verify credentials", permissions=["change"])
+    def verify_credentials(self, request, queryset):
+        self._verify(request, queryset)
+
+    @admin.action(description="Verify credentials, including a test message to the test mailbox", permissions=["change"])
+    def verify_credentials_with_test_message(self, request, queryset):
+        self._verify(request, queryset, send_test_message=True)
+
+    @admin.action(description="Verify and promote the next secret", permissions=["change_credentials"])
+    def verify_and_promote_next_secret(self, request, queryset):
+        without = [b.name for b in queryset if not _is_stored(b, "pending_client_secret")]
+        if without:
+            self.message_user(request, f"No next client secret entered for: {', '.join(without)}.", messages.WARNING)
+        self._verify(request, queryset.exclude(pending_client_secret=None), pending_secret=True)
+
+    def has_change_credentials_permission(self, request, obj=None) -> bool:
+        return can_change_credentials(request)
+
+    def _verify(self, request, queryset, **options) -> None:
+        runs = [
+            verification.request_verification(
+                brokerage, reason=VerificationRun.Reason.MANUAL, requested_by=request.user, **options
+            )
+            for brokerage in queryset
+        ]
+        if runs:
+            self.message_user(
+                request, f"Verification queued for {len(runs)} brokerage(s); the result shows on each brokerage's page."
+            )
+
     @admin.action(description="Pause syncing of the selected active brokerages", permissions=["change"])
     def pause_brokerages(self, request, queryset):
         self._move(request, queryset, Brokerage.Status.ACTIVE, Brokerage.Status.PAUSED)
@@ -205,7 +239,11 @@ class BrokerageAdmin(admin.ModelAdmin):
         self.message_user(request, f"{moved} brokerage(s) now {Brokerage.Status(to_status).label.lower()}{note}.")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(mailbox_total=Count("mailboxes"))
+        # The warning as a subquery: a second join next to the mailbox count would multiply that count.
+        warned = SecretExpiryWarning.objects.filter(
+            brokerage=OuterRef("pk"), credential="client_secret", expires_on=OuterRef("client_secret_expires_on")
+        ).order_by("threshold_days").values("threshold_days")[:1]
+        return super().get_queryset(request).annotate(mailbox_total=Count("mailboxes"), expiry_warned=Subquery(warned))
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -230,7 +268,9 @@ class BrokerageAdmin(admin.ModelAdmin):
         days = (expires - timezone.localdate()).days
         if days < EXPIRY_WARNING_DAYS:
             text = f"EXPIRED {-days} day(s) ago" if days < 0 else f"in {days} day(s)"
-            return format_html('<strong style="color:#b91c1c">⚠ {} ({})</strong>', expires, text)
+            warned = getattr(obj, "expiry_warned", None)
+            mailed = f"; {warned}-day warning mailed" if warned else ""
+            return format_html('<strong style="color:#b91c1c">⚠ {} ({}{})</strong>', expires, text, mailed)
         return format_html("{} (in {} days)", expires, days)
 
     @admin.display(description="mailboxes", ordering="mailbox_total")
@@ -255,8 +295,44 @@ class BrokerageAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.import_mailboxes_view)
+        verify = self.admin_site.admin_view(self.verify_view)
         return [path("<path:object_id>/import-mailboxes/", view, name="brokerages_brokerage_import_mailboxes"),
+                path("<path:object_id>/verify/", verify, name="brokerages_brokerage_verify"),
                 *super().get_urls()]  # fmt: skip
+
+    def verify_view(self, request, object_id):
+        """The buttons on the brokerage page: queue a verification (of the next secret: and promote it)."""
+        brokerage = get_object_or_404(Brokerage, pk=object_id)
+        pending = request.POST.get("pending_secret") == "1"
+        allowed = self.has_change_permission(request, brokerage) and (not pending or can_change_credentials(request))
+        if request.method != "POST" or not allowed:
+            raise PermissionDenied
+        if pending and not _is_stored(brokerage, "pending_client_secret"):
+            self.message_user(request, "No next client secret is entered.", messages.WARNING)
+        else:
+            verification.request_verification(
+                brokerage, reason=VerificationRun.Reason.MANUAL, requested_by=request.user, pending_secret=pending,
+                send_test_message=request.POST.get("send_test_message") == "1",
+            )  # fmt: skip
+            self.message_user(request, "Verification queued; its steps appear below as they finish.")
+        return redirect(reverse("admin:brokerages_brokerage_change", args=[brokerage.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        brokerage = self.get_object(request, unquote(object_id))
+        if brokerage is not None:
+            # History as a plain table, not an inline: an inline formset would demand management-form data
+            # in every POST of this page (the API-style posts of the tests, scripts) for read-only rows.
+            history = list(brokerage.verification_runs.select_related("requested_by")[:HISTORY_SHOWN])
+            latest = history[0] if history else None
+            extra_context = {
+                **(extra_context or {}),
+                "verification": latest,
+                "verification_history": history,
+                "verification_steps": list(latest.steps.all()) if latest else [],
+                "can_promote": can_change_credentials(request) and _is_stored(brokerage, "pending_client_secret"),
+                "can_verify": self.has_change_permission(request, brokerage),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def import_mailboxes_view(self, request, object_id):
         brokerage = get_object_or_404(Brokerage, pk=object_id)
@@ -342,3 +418,4 @@ class CredentialAuditEntryAdmin(admin.ModelAdmin):
     @admin.display(description="fields")
     def fields_changed(self, obj: CredentialAuditEntry) -> str:
         return ", ".join(f"{name} ({verb})" for name, verb in sorted(obj.changes.items()))
+

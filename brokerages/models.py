@@ -126,6 +126,10 @@ class Brokerage(models.Model):
                     action=CredentialAuditEntry.Action.CREATED if adding else CredentialAuditEntry.Action.CHANGED,
                     changes=changes,
                 )
+                # New credentials are verified automatically once this transaction commits.
+                from brokerages import verification
+
+                verification.on_credentials_changed(self, changes)
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -260,3 +264,105 @@ class CredentialAuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brokerage_name}: {self.get_action_display()} ({', '.join(sorted(self.changes))})"
+
+
+class VerificationRun(models.Model):
+    """One check of a brokerage's credentials, step by step (brokerages/verification.py runs it); kept as history."""
+
+    class Reason(models.TextChoices):
+        MANUAL = "manual", "Requested by staff"
+        CREDENTIALS_CHANGED = "credentials_changed", "Credentials changed"
+        DAILY = "daily", "Daily re-verification"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        VERIFIED = "verified", "Verified"
+        FAILED = "failed", "Cannot be verified"
+
+    brokerage = models.ForeignKey(Brokerage, on_delete=models.CASCADE, related_name="verification_runs")
+    reason = models.CharField(max_length=30, choices=Reason.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, help_text="Empty for the system."
+    )
+    pending_secret = models.BooleanField(
+        "next secret", default=False, help_text="Checks the next client secret and, if it works, swaps it in."
+    )
+    send_test_message = models.BooleanField(default=False, help_text="Also sends a message to the test mailbox itself.")
+    test_mailbox = models.EmailField(blank=True, help_text="The mailbox checked (as it was at the time).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    promoted = models.BooleanField(default=False, help_text="The next secret verified and replaced the current one.")
+    # The failing step, denormalised so the brokerage page and the alert mail need no second query.
+    failed_step = models.CharField(max_length=40, blank=True)
+    error_kind = models.CharField(max_length=40, blank=True)
+    error_title = models.CharField(max_length=200, blank=True)
+    error_remedy = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["brokerage", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.brokerage_id}: {self.get_status_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.VERIFIED, self.Status.FAILED)
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class VerificationStep(models.Model):
+    """One step of a verification run: its outcome, timing and, when it failed, the error class and remedy."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "OK"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    run = models.ForeignKey(VerificationRun, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=40)
+    label = models.CharField(max_length=200)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error_kind = models.CharField(max_length=40, blank=True)
+    error_title = models.CharField(max_length=200, blank=True)
+    error_remedy = models.TextField(blank=True)
+    detail = models.TextField(blank=True, help_text="What Microsoft said, scrubbed of secrets and tokens.")
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "position"], name="verification_step_position")]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.get_outcome_display()}"
+
+
+class SecretExpiryWarning(models.Model):
+    """A secret-expiry warning mailed to staff: one row per secret (by its expiry date) and threshold, so once each."""
+
+    brokerage = models.ForeignKey(Brokerage, on_delete=models.CASCADE, related_name="expiry_warnings")
+    credential = models.CharField(max_length=20, help_text="client_secret or certificate")
+    expires_on = models.DateField()
+    threshold_days = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField(default=timezone.now)
+    recipients = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brokerage", "credential", "expires_on", "threshold_days"], name="expiry_warning_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brokerage_id}: {self.credential} expires {self.expires_on}, {self.threshold_days}-day warning"

@@ -17,6 +17,10 @@ _OPERATOR_PERMISSIONS = (
     "add_mailbox",
     "change_mailbox",
     "view_credentialauditentry",
+    # verification history and expiry warnings (running a verification needs change_brokerage)
+    "view_verificationrun",
+    "view_verificationstep",
+    "view_secretexpirywarning",
 )
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     OPERATORS: _OPERATOR_PERMISSIONS,

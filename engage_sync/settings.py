@@ -223,6 +223,26 @@ OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES = env_int("OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES",
 # --- Logging ----------------------------------------------------------------------------------------
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+# --- Verification and staff mail (brokerages/verification.py, brokerages/secret_expiry.py) ------------
+
+# Credential changes publish a verification run after commit (tests/settings.py turns it off by default so
+# unrelated tests create no test items in simulator mailboxes; the verification tests turn it on).
+VERIFY_ON_CREDENTIAL_CHANGE = env_bool("VERIFY_ON_CREDENTIAL_CHANGE", True)
+# The daily re-verification spreads its runs over this many seconds (random delay per brokerage).
+VERIFY_DAILY_SPREAD_SECONDS = env_int("VERIFY_DAILY_SPREAD_SECONDS", 2 * 60 * 60, minimum=0)
+# Who gets failed re-verifications and secret-expiry warnings (comma-separated addresses).
+STAFF_ALERT_EMAILS = env_list("STAFF_ALERT_EMAILS", "")
+ADMIN_BASE_URL = env_str("ADMIN_BASE_URL", "")  # e.g. https://sync.example.com, for links in staff mail
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "engage-sync@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -13,6 +13,8 @@ os.environ.setdefault(
     "yFk2D0m5pa3Wq1YwQn9gqfFQe1Y2mXx0V8oQ1cR9s2E=,ZmFrZS1vbGQta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg=",
 )
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
+# Credential saves publish no verification unless a test asks (tests/brokerages/test_verification*.py do).
+os.environ.setdefault("VERIFY_ON_CREDENTIAL_CHANGE", "0")
 
 from engage_sync.settings import *  # noqa: F403
 

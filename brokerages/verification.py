@@ -1,0 +1,331 @@
+"""Verification of credentials (the integration guide's onboarding step): can we really reach the brokerage's mailboxes?
+
+A run is a fixed sequence of steps, each recorded as it finishes (outcome, milliseconds, error class and
+remedy), stopping at the first failure: credentials entered → test mailbox inside the brokerage's domains
+(refused before any request, invariant 6) → a fresh token carrying full_access_as_app → the test mailbox
+reached by impersonation → contacts and calendar readable → a test contact and a test event created and
+removed → optionally a test message sent to the mailbox itself and found in Sent Items.
+
+Status rules: a brokerage still onboarding (new / verifying / verified / cannot be verified) shows
+*Verifying* while a run works and ends *Verified* or *Cannot be verified*. An active, paused or disabled
+brokerage keeps its status: a success stamps ``verified_at``; a failure is recorded and mailed to staff but
+does not pause syncs (they meet the same classified error per mailbox and resume by themselves once the
+brokerage's administrator fixes it; a pause would need a person to undo it, even after a passing hiccup).
+A run of the *next* secret (zero-gap rotation) promotes it when it verifies; the current secret keeps
+working until that moment, and a failing next secret changes nothing but the record.
+
+No Celery here: runs are published by task name after commit; tasks/verify.py executes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from brokerages import audit
+from brokerages.gateways import gateway_for_brokerage
+from brokerages.models import Brokerage, VerificationRun, VerificationStep
+from mailboxes.errors import AccessError, GatewayError, MailboxNotAllowed, UnknownFailure, classify_exception, scrub
+from mailboxes.gateway import MailboxGateway
+from mailboxes.items import Collection, Contact, Event, MessageFolder, OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+VERIFY_TASK = "tasks.verify.verify_brokerage"
+# Statuses in which the verification outcome is the brokerage's status; past onboarding it is only recorded.
+ONBOARDING_STATUSES = frozenset({
+    Brokerage.Status.NEW, Brokerage.Status.VERIFYING, Brokerage.Status.VERIFIED, Brokerage.Status.CANNOT_BE_VERIFIED,
+})  # fmt: skip
+# A run still "running" after this long lost its worker (the task's hard time limit is far shorter).
+STALE_RUN = dt.timedelta(minutes=10)
+SENT_ITEMS_POLLS, SENT_ITEMS_POLL_SECONDS = 10, 0.5
+TEST_ITEM_TITLE = "Engage Sync verification (safe to delete)"
+DETAIL_LIMIT = 1000
+
+
+class CredentialsMissing(AccessError):
+    """Not a Microsoft answer: the brokerage row holds no usable credential for this run."""
+
+    kind, permanent, title = "credentials_missing", True, "No credential is entered"
+    remedy = (
+        "No client secret (or certificate) is stored for this check. A credential manager must enter the client "
+        "secret's Value and its expiry on the brokerage page (for the next-secret check: the next client secret)."
+    )
+
+
+# --- requesting runs ------------------------------------------------------------------------------
+
+_automatic_off: ContextVar[bool] = ContextVar("automatic_verification_off", default=False)
+
+
+@contextlib.contextmanager
+def automatic_verification_off() -> Iterator[None]:
+    """Credential saves inside this block publish no verification (the promotion of a just-verified secret)."""
+    token = _automatic_off.set(True)
+    try:
+        yield
+    finally:
+        _automatic_off.reset(token)
+
+
+def request_verification(
+    brokerage: Brokerage,
+    *,
+    reason: str,
+    requested_by: Any = None,
+    pending_secret: bool = False,
+    send_test_message: bool = False,
+    countdown: float | None = None,
+) -> VerificationRun:
+    """Record a queued run and publish its task after commit; a run of the same kind still queued is reused."""
+    queued = VerificationRun.objects.filter(
+        brokerage=brokerage, status=VerificationRun.Status.QUEUED, pending_secret=pending_secret,
+        send_test_message=send_test_message,
+    ).first()  # fmt: skip
+    if queued is not None:
+        return queued  # it reads the credentials when it starts, so it checks the newest ones anyway
+    run = VerificationRun.objects.create(
+        brokerage=brokerage, reason=reason, pending_secret=pending_secret, send_test_message=send_test_message,
+        requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
+        test_mailbox=brokerage.test_mailbox,
+    )  # fmt: skip
+    args = [brokerage.pk, run.pk]  # ids only: the worker reloads the row and decrypts there
+    transaction.on_commit(lambda: _publish(args, countdown))
+    return run
+
+
+def _publish(args: list[int], countdown: float | None) -> None:
+    from engage_sync.celery import app  # by name: the domain does not import the tasks module
+
+    app.send_task(VERIFY_TASK, args=args, countdown=countdown)
+
+
+def on_credentials_changed(brokerage: Brokerage, changes: dict[str, str]) -> None:
+    """Called by Brokerage.save() for every audited credential change: verify what changed, after commit."""
+    if _automatic_off.get() or not settings.VERIFY_ON_CREDENTIAL_CHANGE:
+        return
+    actor = audit.current_actor()
+    pending = {"pending_client_secret", "pending_client_secret_expires_on"}
+    if set(changes) - pending:
+        request_verification(brokerage, reason=VerificationRun.Reason.CREDENTIALS_CHANGED, requested_by=actor)
+    if changes.get("pending_client_secret") in ("set", "changed"):
+        request_verification(
+            brokerage, reason=VerificationRun.Reason.CREDENTIALS_CHANGED, requested_by=actor, pending_secret=True
+        )
+
+
+def request_daily_reverification(spread_seconds: float | None = None) -> int:
+    """Queue one run per active or verified brokerage, spread over ``spread_seconds``; returns how many."""
+    spread = settings.VERIFY_DAILY_SPREAD_SECONDS if spread_seconds is None else spread_seconds
+    count = 0
+    brokerages = Brokerage.objects.filter(status__in=[Brokerage.Status.ACTIVE, Brokerage.Status.VERIFIED])
+    for brokerage in brokerages.order_by("pk").iterator():
+        # Jitter, so a thousand brokerages do not ask Entra ID for tokens in the same second.
+        request_verification(
+            brokerage, reason=VerificationRun.Reason.DAILY, countdown=random.uniform(0, spread) if spread else None
+        )
+        count += 1
+    return count
+
+
+# --- the steps --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    run: VerificationRun
+    brokerage: Brokerage
+    mailbox: str
+    tag: str
+    gateway: MailboxGateway | None = None
+    secrets: tuple[str, ...] = field(default=())
+
+
+def _credentials(ctx: _Context) -> str:
+    try:
+        ctx.gateway = gateway_for_brokerage(ctx.brokerage, pending_secret=ctx.run.pending_secret)
+    except ValueError as exc:  # ConnectionDetails: neither a secret nor a certificate
+        raise CredentialsMissing(str(exc)) from None
+    ctx.secrets = ctx.gateway.details.secret_values()
+    which = "next client secret" if ctx.run.pending_secret else ctx.brokerage.get_credential_kind_display().lower()
+    return f"using the {which}"
+
+
+def _domain(ctx: _Context) -> str:
+    if not ctx.mailbox or not ctx.brokerage.owns_address(ctx.mailbox):
+        raise MailboxNotAllowed(
+            f"{ctx.mailbox or '(no test mailbox)'} is not in {', '.join(ctx.brokerage.email_domains or [])}; "
+            "nothing was sent to Microsoft"
+        )
+    return ctx.mailbox
+
+
+def _token(ctx: _Context) -> str:
+    check = ctx.gateway.check_token(fresh=True)  # type: ignore[union-attr]
+    return f"roles: {', '.join(sorted(check.roles))}; valid until {check.expires_at:%H:%M} UTC"
+
+
+def _mailbox(ctx: _Context) -> str:
+    ctx.gateway.check_mailbox(ctx.mailbox)  # type: ignore[union-attr]
+    return ""
+
+
+def _contacts(ctx: _Context) -> str:
+    ctx.gateway.check_collection(ctx.mailbox, Collection.CONTACTS)  # type: ignore[union-attr]
+    return ""
+
+
+def _calendar(ctx: _Context) -> str:
+    ctx.gateway.check_collection(ctx.mailbox, Collection.CALENDAR)  # type: ignore[union-attr]
+    return ""
+
+
+def _test_contact(ctx: _Context) -> str:
+    contact = Contact(given_name="Engage Sync", surname="Verification", display_name=TEST_ITEM_TITLE)
+    ref = ctx.gateway.create_contact(ctx.mailbox, contact, tag=ctx.tag)  # type: ignore[union-attr]
+    ctx.gateway.delete_item(ctx.mailbox, ref)  # type: ignore[union-attr]
+    return "created and deleted"
+
+
+def _test_event(ctx: _Context) -> str:
+    # A quarter-hour a year ahead: far from anything the agent looks at in the moment it exists.
+    start = (timezone.now() + dt.timedelta(days=365)).replace(minute=0, second=0, microsecond=0)
+    event = Event(TEST_ITEM_TITLE, start, start + dt.timedelta(minutes=15))
+    ref = ctx.gateway.create_event(ctx.mailbox, event, tag=ctx.tag)  # type: ignore[union-attr]
+    ctx.gateway.delete_item(ctx.mailbox, ref)  # type: ignore[union-attr]
+    return "created and deleted"
+
+
+def _test_message(ctx: _Context) -> str:
+    message = OutgoingMessage(
+        subject=f"Engage Sync verification {ctx.run.pk}",
+        body="Engage Sync checked that it can send email through this mailbox. No action is needed.",
+        to=(ctx.mailbox,),
+    )
+    draft = ctx.gateway.create_draft(ctx.mailbox, message, tag=ctx.tag)  # type: ignore[union-attr]
+    ctx.gateway.send_draft(ctx.mailbox, draft)  # type: ignore[union-attr]
+    for _ in range(SENT_ITEMS_POLLS):
+        if ctx.gateway.find_messages_by_tag(ctx.mailbox, MessageFolder.SENT, ctx.tag):  # type: ignore[union-attr]
+            return "sent and found in Sent Items"
+        time.sleep(SENT_ITEMS_POLL_SECONDS)
+    raise UnknownFailure(f"sent, but no copy appeared in Sent Items within {SENT_ITEMS_POLLS * SENT_ITEMS_POLL_SECONDS:g} s")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    label: str
+    check: Callable[[_Context], str]
+
+
+STEPS: tuple[Step, ...] = (
+    Step("credentials", "Credentials entered", _credentials),
+    Step("domain", "Test mailbox is in the brokerage's domains", _domain),
+    Step("token", "Token acquired (fresh) with full_access_as_app", _token),
+    Step("mailbox", "Test mailbox reachable by impersonation", _mailbox),
+    Step("contacts", "Contacts readable", _contacts),
+    Step("calendar", "Calendar readable", _calendar),
+    Step("contact", "Test contact created and removed", _test_contact),
+    Step("event", "Test event created and removed", _test_event),
+    Step("message", "Test message sent to the test mailbox and found in Sent Items", _test_message),
+)
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+
+def execute(run_id: int) -> VerificationRun | None:
+    """Run a queued verification; None when it is gone or another worker has it (a duplicate delivery)."""
+    now = timezone.now()
+    claimed = VerificationRun.objects.filter(pk=run_id, status=VerificationRun.Status.QUEUED).update(
+        status=VerificationRun.Status.RUNNING, started_at=now
+    )
+    if not claimed:  # redelivered after its worker died mid-run: take it over, starting afresh
+        claimed = VerificationRun.objects.filter(
+            pk=run_id, status=VerificationRun.Status.RUNNING, started_at__lt=now - STALE_RUN
+        ).update(started_at=now)
+        if not claimed:
+            return None
+        VerificationStep.objects.filter(run_id=run_id).delete()
+    run = VerificationRun.objects.select_related("brokerage", "requested_by").get(pk=run_id)
+    brokerage = run.brokerage
+    if not run.pending_secret and brokerage.status in ONBOARDING_STATUSES:
+        _set_status(brokerage, Brokerage.Status.VERIFYING)
+    ctx = _Context(run=run, brokerage=brokerage, mailbox=(brokerage.test_mailbox or "").strip().lower(),
+                   tag=f"engage:verify:{run.pk}:{uuid.uuid4().hex[:8]}")  # fmt: skip
+    failure = _run_steps(ctx)
+    _finish(run, failure)
+    return run
+
+
+def _run_steps(ctx: _Context) -> tuple[Step, GatewayError] | None:
+    failure: tuple[Step, GatewayError] | None = None
+    for position, step in enumerate(STEPS, 1):
+        record = VerificationStep(run=ctx.run, position=position, name=step.name, label=step.label)
+        if failure is not None or (step.name == "message" and not ctx.run.send_test_message):
+            record.outcome = VerificationStep.Outcome.SKIPPED
+            record.save()
+            continue
+        started = time.perf_counter()
+        try:
+            note = step.check(ctx)
+        except Exception as exc:  # every failure becomes a recorded, classified step
+            error = classify_exception(exc, secrets=ctx.secrets)
+            failure = (step, error)
+            record.outcome = VerificationStep.Outcome.FAILED
+            record.error_kind, record.error_title, record.error_remedy = error.kind, error.title, error.remedy
+            note = getattr(error, "detail", "") or str(error)
+            log.info("verification run %s of brokerage %s: step %s failed (%s)", ctx.run.pk, ctx.brokerage.pk,
+                     step.name, error.kind)  # fmt: skip
+        else:
+            record.outcome = VerificationStep.Outcome.OK
+        record.duration_ms = int((time.perf_counter() - started) * 1000)
+        record.detail = scrub(note or "", ctx.secrets)[:DETAIL_LIMIT]
+        record.save()  # one row per step as it ends: the brokerage page shows the progress
+    return failure
+
+
+def _finish(run: VerificationRun, failure: tuple[Step, GatewayError] | None) -> None:
+    brokerage = Brokerage.objects.get(pk=run.brokerage_id)  # fresh: staff may have edited it meanwhile
+    run.finished_at = timezone.now()
+    if failure is None:
+        run.status = VerificationRun.Status.VERIFIED
+        if run.pending_secret:
+            with automatic_verification_off(), audit.credential_actor(run.requested_by):
+                brokerage.promote_pending_secret()
+            run.promoted = True
+        if brokerage.status in ONBOARDING_STATUSES and brokerage.status != Brokerage.Status.VERIFIED:
+            _set_status(brokerage, Brokerage.Status.VERIFIED)  # stamps verified_at
+        else:
+            Brokerage.objects.filter(pk=brokerage.pk).update(verified_at=run.finished_at)
+    else:
+        step, error = failure
+        run.status = VerificationRun.Status.FAILED
+        run.failed_step, run.error_kind, run.error_title, run.error_remedy = step.name, error.kind, error.title, error.remedy
+        if brokerage.status in ONBOARDING_STATUSES and not run.pending_secret:
+            _set_status(brokerage, Brokerage.Status.CANNOT_BE_VERIFIED)
+    run.save(update_fields=[
+        "status", "finished_at", "promoted", "failed_step", "error_kind", "error_title", "error_remedy",
+    ])  # fmt: skip
+    if failure is not None and (brokerage.status not in ONBOARDING_STATUSES or run.pending_secret):
+        from brokerages import staff_alerts
+
+        staff_alerts.verification_failed(run, brokerage)
+    log.info("verification run %s of brokerage %s: %s", run.pk, brokerage.pk, run.status)
+
+
+def _set_status(brokerage: Brokerage, status: str) -> None:
+    brokerage.status = status
+    brokerage.save(update_fields=["status", "updated_at"])
