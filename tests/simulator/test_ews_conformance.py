@@ -73,8 +73,19 @@ def _with_impersonation(sim, document: etree._Element) -> str:
     return address
 
 
-def _seed_referenced(sim, request: etree._Element, mailbox: str) -> None:
-    """Create the folders and items the documented request names, with the documented ids and change keys."""
+def _documented_items(documented: etree._Element | None) -> list[list[str]]:
+    """Return, per response message, the item element names a documented response holds."""
+    if documented is None:
+        return []
+    return [[etree.QName(item).localname for item in message.find("m:Items", NS)]
+            if message.find("m:Items", NS) is not None else []
+            for message in documented.find("m:ResponseMessages", NS)]
+
+
+def _seed_referenced(sim, request: etree._Element, mailbox: str, documented_kinds: list[str]) -> None:
+    """Create the folders and items the documented request names, with the documented ids and change keys
+    (of the kind the documented response shows, when the request does not say)."""
+    documented_kinds = list(documented_kinds)
     store = sim.world.mailstore
     root_id = store.folder(mailbox, "msgfolderroot").id
     for node in request.iter(f"{{{T}}}FolderId"):
@@ -87,6 +98,8 @@ def _seed_referenced(sim, request: etree._Element, mailbox: str) -> None:
         element = next((etree.QName(e).localname for e in change.iter() if etree.QName(e).localname in _KINDS), None)
         if etree.QName(node).localname == "ReferenceItemId":
             element = "CalendarItem"
+        if element is None and documented_kinds:
+            element = documented_kinds.pop(0)
         kind, folder = _KINDS.get(element or "", ("message", "inbox"))
         fields = {"subject": "Documented", "start": "2026-03-02T14:00:00Z", "end": "2026-03-02T15:00:00Z"}
         item = store.create_item(mailbox, store.folder(mailbox, folder).id, kind, fields, item_id=node.get("Id"))
@@ -120,7 +133,10 @@ def test_documented_request_is_accepted_with_documented_response_shape(request_f
     document = etree.fromstring(_fixed(EXAMPLES / request_file))
     address = _with_impersonation(sim, document)
     request = document.find(f"{{{SOAP}}}Body")[0]
-    _seed_referenced(sim, request, address)
+    documented = None
+    if response_file and response_file not in MALFORMED_RESPONSES:
+        documented = etree.fromstring(_fixed(EXAMPLES / response_file)).find(f"{{{SOAP}}}Body")[0]
+    _seed_referenced(sim, request, address, [k for kinds in _documented_items(documented) for k in kinds])
 
     # when the documented request is posted
     status, _, payload = endpoint.handle(sim.world, sim.claims, {}, etree.tostring(document))
@@ -130,8 +146,8 @@ def test_documented_request_is_accepted_with_documented_response_shape(request_f
     assert status == 200, payload.decode()
     assert etree.QName(body).localname == etree.QName(request).localname + "Response"
     assert all(c == "Success" for c in _classes(body)), payload.decode()
-    if response_file and response_file not in MALFORMED_RESPONSES:
-        documented = etree.fromstring(_fixed(EXAMPLES / response_file)).find(f"{{{SOAP}}}Body")[0]
+    if documented is not None:
         documented_messages = documented.find("m:ResponseMessages", NS)
         ours = body.find("m:ResponseMessages", NS)
         assert [etree.QName(m).localname for m in ours] == [etree.QName(m).localname for m in documented_messages]
+        assert _documented_items(body) == _documented_items(documented)

@@ -74,8 +74,9 @@ def create_item(context: RequestContext, request: etree._Element) -> etree._Elem
         kind = KIND_OF_ELEMENT.get(etree.QName(node).localname)
         try:
             if etree.QName(node).localname == "CancelCalendarItem":
-                _cancel_meeting(context, node)
-                sub(soap.response_message(messages, "CreateItem"), m("Items"))
+                cancelled = _cancel_meeting(context, node)
+                message = soap.response_message(messages, "CreateItem")
+                render_item(sub(message, m("Items")), view_for(context, Target(cancelled)), ID_ONLY)
                 continue
             if kind is None:
                 raise ItemError("ErrorInvalidRequest", "The request is invalid.")
@@ -109,7 +110,7 @@ def create_item(context: RequestContext, request: etree._Element) -> etree._Elem
     return root
 
 
-def _cancel_meeting(context: RequestContext, node: etree._Element) -> None:
+def _cancel_meeting(context: RequestContext, node: etree._Element) -> Any:
     """The organizer cancels a meeting: attendees get the cancellation and the event goes to Deleted Items."""
     target = resolve(context, node.find(t("ReferenceItemId")))
     if target.item.kind != "event":
@@ -120,7 +121,8 @@ def _cancel_meeting(context: RequestContext, node: etree._Element) -> None:
         fields["body"], fields["body_type"] = body.text or "", body.get("BodyType", "Text")
     record_meeting_mail(context, fields, target.item.extended, "cancellation")
     context.store.update_item(context.address, target.item.id, {"is_cancelled": True})
-    context.store.move_item(context.address, target.item.id, context.store.folder(context.address, "deleteditems").id)
+    trash = context.store.folder(context.address, "deleteditems")
+    return context.store.move_item(context.address, target.item.id, trash.id)
 
 
 def _apply_updates(context: RequestContext, target: Target, updates: etree._Element) -> tuple[dict, list, dict, list]:
