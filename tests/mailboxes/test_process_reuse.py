@@ -4,6 +4,7 @@ exchangelib's process-wide Protocol cache, and evicted brokerages leave it."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -67,3 +68,21 @@ def test_every_ews_call_has_a_timeout(simulator, sim_tenant, tokens, monkeypatch
     with pytest.raises(errors.TransientNetwork):
         gateway.check_mailbox(tenant.mailboxes[0])
     assert time.monotonic() - started < 2.5
+
+
+def test_a_brokerage_never_has_more_connections_than_its_pool(simulator, sim_tenant, tokens, monkeypatch):
+    # Given a pool of 2 connections per brokerage and EWS answers that each take 0.3 s
+    registry = BrokerageRegistry(max_connections=2)
+    monkeypatch.setattr("mailboxes.ews.REGISTRY", registry)
+    tenant = sim_tenant(mailboxes=3)
+    gateway = EwsGateway(details_for(tenant), tokens)
+    gateway.check_token()
+    simulator.add_fault("latency", tenant_id=tenant.tenant_id, seconds=0.3, count=12)
+    # When six threads work on its mailboxes at once
+    started = time.monotonic()
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda n: gateway.check_collection(tenant.mailboxes[n % 3], Collection.CONTACTS), range(6)))
+    elapsed = time.monotonic() - started
+    # Then they shared two connections: the 12 slow answers took at least 6 rounds of 0.3 s
+    assert gateway._ews.protocol.session_pool_size <= 2
+    assert elapsed >= 12 * 0.3 / 2 - 0.1
