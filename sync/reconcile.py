@@ -1,0 +1,254 @@
+"""The planner: links + both sides' changes in, an ordered list of actions (or a pause) out. Pure.
+
+Per linked item each side is unchanged, changed (new version *and* new content), or deleted; the table in
+sync/README.md gives the action for every combination. Unlinked items are paired by our tag (a create whose
+link was never saved), by matching on the first sync, or created on the other side.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from sync.actions import (
+    ConflictRecord,
+    CreateLocal,
+    CreateRemote,
+    Decision,
+    DeleteLocal,
+    DeleteRemote,
+    Forget,
+    LinkPair,
+    SyncAction,
+    UpdateBoth,
+    UpdateLocal,
+    UpdateRemote,
+)
+from sync.guard import MassDeletion, Side, check_mass_deletion
+from sync.matching import MatchReport, match_existing
+from sync.policy import SyncPolicy, resolve_both_changed
+from sync.state import Link, LocalChanges, LocalItem, LocalTombstone, RemoteChanges, RemoteItem, index_links
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one sync should do. ``paused`` set means: apply nothing, keep the watermark, alert staff."""
+
+    actions: tuple[SyncAction, ...] = ()
+    conflicts: tuple[ConflictRecord, ...] = ()
+    paused: MassDeletion | None = None
+    matches: MatchReport = field(default_factory=MatchReport)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing to do: both sides agree with the link table."""
+        return not self.actions and self.paused is None
+
+
+class _Deleted:
+    """The remote side reports the item gone."""
+
+
+DELETED = _Deleted()
+
+
+def plan_sync(
+    links: Mapping[str, Link] | Iterable[Link],
+    local: LocalChanges,
+    remote: RemoteChanges,
+    policy: SyncPolicy | None = None,
+    *,
+    allow_mass_deletion: bool = False,
+    first_sync: bool = False,
+) -> Plan:
+    """The actions that bring both sides to agreement.
+
+    ``allow_mass_deletion`` is staff confirming a paused loss. ``first_sync`` says no sync of this folder has
+    completed yet (no watermark was ever committed): unlinked items on both sides are then paired by matching,
+    and stay so across crashes of that first sync, since the flag holds until one completes.
+    """
+    policy = policy or SyncPolicy()
+    planner = _Planner(index_links(links if isinstance(links, Mapping) else list(links)), local, remote, policy)
+    planner.initial = first_sync
+    actions = planner.plan()
+    lost = {Side.LOCAL: planner.local_losses, Side.REMOTE: planner.remote_losses}
+    paused = None if allow_mass_deletion else check_mass_deletion(len(planner.links), lost, policy)
+    if paused is not None:
+        return Plan(paused=paused, matches=planner.matches)
+    actions.sort(key=lambda action: action.sort_key)
+    conflicts = tuple(a.conflict for a in actions if getattr(a, "conflict", None) is not None)
+    return Plan(tuple(actions), conflicts, None, planner.matches)  # type: ignore[arg-type]
+
+
+class _Planner:
+    def __init__(self, links: dict[str, Link], local: LocalChanges, remote: RemoteChanges, policy: SyncPolicy):
+        self.links = links
+        self.policy = policy
+        self.observed_at = remote.observed_at
+        self.links_by_remote = {link.remote_id: link for link in links.values()}
+        self.local_items = {item.local_id: item for item in local.items}
+        self.tombstones = {t.local_id: t for t in local.tombstones if t.local_id not in self.local_items}
+        if local.complete:
+            # A linked row missing from a full listing is gone without a tombstone (deleted outside the app).
+            for local_id in links.keys() - self.local_items.keys() - self.tombstones.keys():
+                self.tombstones[local_id] = LocalTombstone(local_id, None)
+        deleted = set(remote.deleted_ids)
+        self.remote_items = {item.remote_id: item for item in remote.items if item.remote_id not in deleted}
+        if remote.complete:
+            deleted |= self.links_by_remote.keys() - self.remote_items.keys()
+        self.remote_deleted = deleted
+        self.initial = False
+        self.local_losses = 0
+        self.remote_losses = 0
+        self.matches = MatchReport()
+
+    def plan(self) -> list[SyncAction]:
+        actions: list[SyncAction] = []
+        for link in self.links.values():
+            actions.extend(self._linked(self._follow_tag(link)))
+        actions.extend(self._unlinked())
+        return actions
+
+    # -- linked items --------------------------------------------------------------------------------
+
+    def _linked(self, link: Link) -> list[SyncAction]:
+        local_state: LocalItem | LocalTombstone | None = self.local_items.get(link.local_id) or self.tombstones.get(
+            link.local_id
+        )
+        remote_state: RemoteItem | _Deleted | None = (
+            DELETED if link.remote_id in self.remote_deleted else self.remote_items.get(link.remote_id)
+        )
+        local_changed = isinstance(local_state, LocalItem) and _changed(
+            local_state.version, link.local_version, local_state.content.hash, link
+        )
+        remote_changed = isinstance(remote_state, RemoteItem) and _changed(
+            remote_state.version, link.remote_version, remote_state.content.hash, link
+        )
+        local = local_state if isinstance(local_state, LocalItem) else None
+        remote = remote_state if isinstance(remote_state, RemoteItem) else None
+        local_version = local.version if local else link.local_version
+        remote_version = remote.version if remote else link.remote_version
+
+        if isinstance(local_state, LocalTombstone):
+            self.local_losses += 1
+            if remote_state is DELETED:
+                self.remote_losses += 1
+                return [Forget(link.local_id)]
+            if remote_changed and remote is not None and remote.content.hash != local_state.last_hash:
+                record = self._edit_delete_record(link, local_state.deleted_at, remote.modified_at)
+                if self.policy.edit_beats_delete:
+                    return [CreateLocal(remote.remote_id, remote.version, remote.content, link.local_id, record)]
+                return [DeleteRemote(link.local_id, link.remote_id, remote.version, record)]
+            return [DeleteRemote(link.local_id, link.remote_id, remote_version)]
+
+        if remote_state is DELETED:
+            self.remote_losses += 1
+            if local_changed and local is not None:
+                record = self._edit_delete_record(link, local.modified_at, self.observed_at)
+                if self.policy.edit_beats_delete:
+                    return [CreateRemote(local.local_id, local.version, local.content, record)]
+                return [DeleteLocal(link.local_id, local.version, link.remote_id, record)]
+            return [DeleteLocal(link.local_id, local_version, link.remote_id)]
+
+        if local_changed and remote_changed and local is not None and remote is not None:
+            return self._both_changed(local, remote, link.agreed_fields)
+        if local_changed and local is not None:
+            return [UpdateRemote(local.local_id, local.version, link.remote_id, remote_version, local.content)]
+        if remote_changed and remote is not None:
+            return [UpdateLocal(link.local_id, local_version, remote.remote_id, remote.version, remote.content)]
+        if local_version != link.local_version or remote_version != link.remote_version:
+            # Same content under a new version (a change key bumped by the server, a no-op save): keep the
+            # link's versions current, or the next push would carry a stale change key.
+            content = (local or remote).content  # type: ignore[union-attr]
+            return [LinkPair(link.local_id, local_version, link.remote_id, remote_version, content)]
+        return []
+
+    def _follow_tag(self, link: Link) -> Link:
+        """The link moved to a new remote item carrying our tag when its old remote item is gone.
+
+        That is our own re-create (an edit beat a mailbox deletion) whose link was never saved, or the item
+        moved back into the folder: either way the same item, so it is compared, not copied as a new one.
+        """
+        if link.remote_id not in self.remote_deleted or link.local_id in self.tombstones:
+            return link
+        for remote in sorted(self.remote_items.values(), key=lambda item: item.remote_id):
+            if remote.tag == link.local_id and remote.remote_id not in self.links_by_remote:
+                moved = replace(link, remote_id=remote.remote_id, remote_version=None)
+                self.links_by_remote[remote.remote_id] = moved
+                return moved
+        return link
+
+    def _both_changed(
+        self, local: LocalItem, remote: RemoteItem, base: Mapping[str, str] | None, *, fill_empty: bool = False
+    ) -> list[SyncAction]:
+        if local.content == remote.content:
+            return [LinkPair(local.local_id, local.version, remote.remote_id, remote.version, local.content)]
+        resolution = resolve_both_changed(local, remote, base, self.policy, fill_empty=fill_empty)
+        record = ConflictRecord(
+            local.local_id,
+            remote.remote_id,
+            resolution.decision,
+            resolution.overridden,
+            local.modified_at,
+            remote.modified_at,
+            self.policy.conflicts.value,
+        )
+        merged = resolution.content
+        if merged == remote.content:
+            return [UpdateLocal(local.local_id, local.version, remote.remote_id, remote.version, merged, record)]
+        if merged == local.content:
+            return [UpdateRemote(local.local_id, local.version, remote.remote_id, remote.version, merged, record)]
+        return [UpdateBoth(local.local_id, local.version, remote.remote_id, remote.version, merged, record)]
+
+    def _edit_delete_record(
+        self, link: Link, local_at: dt.datetime | None, remote_at: dt.datetime | None
+    ) -> ConflictRecord:
+        """The record of an edit meeting a deletion, decided by ``edit_beats_delete``."""
+        decision = Decision.EDIT_BEAT_DELETE if self.policy.edit_beats_delete else Decision.DELETE_WON
+        return ConflictRecord(
+            link.local_id, link.remote_id, decision, (), local_at, remote_at, self.policy.conflicts.value
+        )
+
+    # -- unlinked items ------------------------------------------------------------------------------
+
+    def _unlinked(self) -> list[SyncAction]:
+        actions: list[SyncAction] = []
+        unlinked_local = {lid: item for lid, item in self.local_items.items() if lid not in self.links}
+        unlinked_tombstones = {lid for lid in self.tombstones if lid not in self.links}
+        new_remote: list[RemoteItem] = []
+        for remote in sorted(self.remote_items.values(), key=lambda item: item.remote_id):
+            if remote.remote_id in self.links_by_remote:
+                continue
+            tag = remote.tag
+            if tag is not None and tag in unlinked_local:
+                # Our own create whose link was never saved (a crash in between): pair, never copy back.
+                actions.extend(self._both_changed(unlinked_local.pop(tag), remote, None))
+            elif tag is not None and tag in self.tombstones and (
+                tag not in self.links or self.links[tag].remote_id in self.remote_deleted
+            ):
+                # Our create of an item the CRM deleted before the link was saved: finish the deletion.
+                unlinked_tombstones.discard(tag)
+                actions.append(DeleteRemote(tag, remote.remote_id, remote.version))
+            else:
+                new_remote.append(remote)
+
+        if self.initial and unlinked_local and new_remote:
+            self.matches = match_existing(list(unlinked_local.values()), [r for r in new_remote if r.tag is None])
+            by_remote = {r.remote_id: r for r in new_remote}
+            for match in self.matches.matches:
+                pair = unlinked_local.pop(match.local_id), by_remote.pop(match.remote_id)
+                actions.extend(self._both_changed(*pair, None, fill_empty=True))
+            new_remote = list(by_remote.values())
+
+        actions.extend(CreateLocal(r.remote_id, r.version, r.content) for r in new_remote)
+        actions.extend(CreateRemote(item.local_id, item.version, item.content) for item in unlinked_local.values())
+        actions.extend(Forget(lid) for lid in sorted(unlinked_tombstones))
+        return actions
+
+
+def _changed(version: object, linked_version: object, content_hash: str, link: Link) -> bool:
+    """Changed means a new version *and* new content; an unknown linked version falls back to content."""
+    if linked_version is not None and version == linked_version:
+        return False
+    return content_hash != link.agreed_hash

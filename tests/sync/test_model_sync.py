@@ -1,0 +1,291 @@
+"""Model test of the reconciliation core: random edits on both sides, syncs cut off at random, retried, repeated.
+
+Given a CRM and a mailbox that start empty, when any interleaving of creates, edits, deletes, server-side
+change-key bumps, lost watermarks, crashed and repeated syncs and a wiped mailbox has run, then a clean
+sync leaves both sides holding the same items, content-equal, none twice, none lost, deletions mirrored,
+and no sync ever mirrored a mass loss without staff confirming it.
+
+Bounded for the suite (~10 s); for a long soak: `pytest tests/sync --hypothesis-profile=sync-soak`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+from hypothesis import event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+
+from sync.actions import DeleteLocal, DeleteRemote
+from sync.content import Content
+from sync.policy import SyncPolicy
+from sync.reconcile import Plan
+from tests.sync.two_sides import EPOCH, Crash, Crm, Mailbox, run_sync
+
+LOCAL, REMOTE = "local", "remote"
+
+# Small pools, so both sides often make the same edit (which must not be a conflict) or clash on a field.
+EDITABLE: dict[str, list[object]] = {
+    "given_name": ["Ann", "Bob", " Ann ", ""],
+    "surname": ["Lee", "Diaz", ""],
+    "company": ["", "ACME", "Globex"],
+    "job_title": ["", "Broker"],
+    "notes": ["", "call back", "VIP\r\nprefers email"],
+    "phones": [{}, {"home": "020 7946 {n}"}, {"home": "020-7946-{n}", "business": "(555) {n}"}],
+}
+# Numbers are per item ({n} is its serial), so name + phone never pairs two different people on the first
+# sync: pairs happen only where the model means them (same_person_on_both_sides_before_first_sync).
+
+POLICY = SyncPolicy(mass_delete_fraction=0.5, mass_delete_min_count=4, empty_side_min_linked=3)
+
+
+def serial_of(content: Content) -> str:
+    """Each item's identity in the model: an address no edit touches."""
+    return content.canonical["emails"][0]
+
+
+def with_identity(serial: str, values: dict) -> Content:
+    number = serial.split("@")[0][1:].zfill(4)
+    phones = {kind: str(pattern).replace("{n}", number) for kind, pattern in dict(values.get("phones") or {}).items()}
+    return Content.build("contact", {**values, "emails": [serial], "phones": phones})
+
+
+def contact_strategy(serial: str) -> st.SearchStrategy[Content]:
+    fields = {name: st.sampled_from(values) for name, values in EDITABLE.items()}
+    return st.fixed_dictionaries(fields).map(lambda values: with_identity(serial, values))
+
+
+def edited(content: Content, field: str, value: object) -> Content:
+    return with_identity(serial_of(content), {**content.values, field: value})
+
+
+class TwoWaySync(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.crm, self.mailbox = Crm(), Mailbox()
+        self.clock = EPOCH
+        self.serials = itertools.count(1)
+        self.created: set[str] = set()
+        self.ever_deleted: set[str] = set()
+        self.gone: set[str] = set()  # serials absent after a converged sync: they must never come back
+        # since the last sync that applied its whole plan, per serial: sides that edited (or created) it,
+        # sides that deleted it, and each side's latest content
+        self.edited: dict[str, set[str]] = {}
+        self.deleted: dict[str, set[str]] = {}
+        self.latest: dict[tuple[str, str], Content] = {}
+        self.expect_pause = False
+        self.pauses = 0
+
+    def tick(self) -> dt.datetime:
+        self.clock += dt.timedelta(seconds=1)
+        return self.clock
+
+    def new_serial(self) -> str:
+        serial = f"s{next(self.serials)}@example.test"
+        self.created.add(serial)
+        return serial
+
+    def note_edit(self, serial: str, side: str, content: Content) -> None:
+        self.edited.setdefault(serial, set()).add(side)
+        self.latest[(serial, side)] = content
+
+    def note_delete(self, serial: str, side: str) -> None:
+        self.deleted.setdefault(serial, set()).add(side)
+        self.ever_deleted.add(serial)
+
+    # -- the CRM user ----------------------------------------------------------------------------------
+
+    @rule(data=st.data())
+    def local_create(self, data: st.DataObject) -> None:
+        serial = self.new_serial()
+        content = data.draw(contact_strategy(serial))
+        self.crm.user_create(content, self.tick())
+        self.note_edit(serial, LOCAL, content)
+
+    @precondition(lambda self: self.crm.rows)
+    @rule(data=st.data(), field=st.sampled_from(sorted(EDITABLE)))
+    def local_edit(self, data: st.DataObject, field: str) -> None:
+        local_id = data.draw(st.sampled_from(sorted(self.crm.rows)))
+        old = self.crm.rows[local_id].content
+        new = edited(old, field, data.draw(st.sampled_from(EDITABLE[field])))
+        self.crm.user_update(local_id, new, self.tick())  # an unchanged value is a no-op save: new version only
+        if new != old:
+            self.note_edit(serial_of(new), LOCAL, new)
+
+    @precondition(lambda self: self.crm.rows)
+    @rule(data=st.data())
+    def local_delete(self, data: st.DataObject) -> None:
+        local_id = data.draw(st.sampled_from(sorted(self.crm.rows)))
+        self.note_delete(serial_of(self.crm.rows[local_id].content), LOCAL)
+        self.crm.user_delete(local_id, self.tick())
+
+    # -- the agent in Outlook, and the server ----------------------------------------------------------
+
+    @rule(data=st.data())
+    def remote_create(self, data: st.DataObject) -> None:
+        serial = self.new_serial()
+        content = data.draw(contact_strategy(serial))
+        self.mailbox.user_create(content, self.tick())
+        self.note_edit(serial, REMOTE, content)
+
+    @precondition(lambda self: self.mailbox.items)
+    @rule(data=st.data(), field=st.sampled_from(sorted(EDITABLE)))
+    def remote_edit(self, data: st.DataObject, field: str) -> None:
+        remote_id = data.draw(st.sampled_from(sorted(self.mailbox.items)))
+        old = self.mailbox.items[remote_id].content
+        new = edited(old, field, data.draw(st.sampled_from(EDITABLE[field])))
+        self.mailbox.user_update(remote_id, new, self.tick())
+        if new != old:
+            self.note_edit(serial_of(new), REMOTE, new)
+
+    @precondition(lambda self: any(link.remote_id in self.mailbox.items for link in self.crm.links.values()))
+    @rule(data=st.data(), local_field=st.sampled_from(sorted(EDITABLE)), remote_field=st.sampled_from(sorted(EDITABLE)))
+    def both_sides_edit_one_item(self, data: st.DataObject, local_field: str, remote_field: str) -> None:
+        """The agent edits a contact in Outlook while someone edits it in the CRM: the conflicts' home."""
+        linked = sorted(lid for lid, link in self.crm.links.items() if link.remote_id in self.mailbox.items)
+        local_id = data.draw(st.sampled_from(linked))
+        remote_id = self.crm.links[local_id].remote_id
+        if local_id in self.crm.rows:
+            old = self.crm.rows[local_id].content
+            new = edited(old, local_field, data.draw(st.sampled_from(EDITABLE[local_field])))
+            self.crm.user_update(local_id, new, self.tick())
+            if new != old:
+                self.note_edit(serial_of(new), LOCAL, new)
+        old = self.mailbox.items[remote_id].content
+        new = edited(old, remote_field, data.draw(st.sampled_from(EDITABLE[remote_field])))
+        self.mailbox.user_update(remote_id, new, self.tick())
+        if new != old:
+            self.note_edit(serial_of(new), REMOTE, new)
+
+    @precondition(lambda self: self.mailbox.items)
+    @rule(data=st.data())
+    def server_bumps_change_key(self, data: st.DataObject) -> None:
+        self.mailbox.server_touch(data.draw(st.sampled_from(sorted(self.mailbox.items))))
+
+    @precondition(lambda self: self.mailbox.items)
+    @rule(data=st.data())
+    def remote_delete(self, data: st.DataObject) -> None:
+        remote_id = data.draw(st.sampled_from(sorted(self.mailbox.items)))
+        self.note_delete(serial_of(self.mailbox.items[remote_id].content), REMOTE)
+        self.mailbox.user_delete(remote_id)
+
+    @precondition(lambda self: len(self.crm.links) >= POLICY.empty_side_min_linked)
+    @rule()
+    def mailbox_wiped(self) -> None:
+        """The folder comes back empty (a broken migration, the wrong folder): must pause, not mirror."""
+        for remote_id in sorted(self.mailbox.items):
+            self.note_delete(serial_of(self.mailbox.items[remote_id].content), REMOTE)
+            self.mailbox.user_delete(remote_id)
+        self.expect_pause = True
+
+    @precondition(lambda self: not self.crm.first_sync_done)
+    @rule(data=st.data(), differ=st.sampled_from([None, *sorted(EDITABLE)]))
+    def same_person_on_both_sides_before_first_sync(self, data: st.DataObject, differ: str | None) -> None:
+        serial = self.new_serial()
+        content = data.draw(contact_strategy(serial))
+        self.crm.user_create(content, self.tick())
+        other = content if differ is None else edited(content, differ, data.draw(st.sampled_from(EDITABLE[differ])))
+        self.mailbox.user_create(other, self.tick())
+        self.note_edit(serial, LOCAL, content)
+        self.note_edit(serial, REMOTE, other)
+
+    # -- the worker ------------------------------------------------------------------------------------
+
+    @rule(crash_after=st.none() | st.integers(min_value=1, max_value=10), full_local=st.booleans())
+    def sync(self, crash_after: int | None, full_local: bool) -> None:
+        linked, completed = len(self.crm.links), self.crm.completed_syncs
+        try:
+            plan = run_sync(
+                self.crm, self.mailbox, self.tick(), POLICY, crash_after=crash_after, full_local_listing=full_local
+            )
+        except Crash:
+            event("sync crashed")
+            return
+        for action in plan.actions:
+            event(f"action {type(action).__name__}")
+        for conflict in plan.conflicts:
+            event(f"conflict {conflict.decision}")
+        if plan.paused is not None:
+            event("paused by the mass-deletion guard")
+        if self.expect_pause:
+            assert plan.paused is not None, "a wiped mailbox was mirrored instead of pausing the sync"
+        self.assert_no_mass_loss_mirrored(plan, linked)
+        if self.crm.completed_syncs > completed:
+            # Every plan action applied: whatever was edited or deleted before now has been settled, so
+            # the expectations below only concern what happens from here on.
+            self.edited, self.deleted, self.latest = {}, {}, {}
+
+    @rule()
+    def watermark_lost(self) -> None:
+        """The sync state expired or was rejected: the next sync is a full resync."""
+        self.crm.watermark = None
+
+    # -- the end -----------------------------------------------------------------------------------------
+
+    def assert_no_mass_loss_mirrored(self, plan: Plan, linked: int) -> None:
+        for kind in (DeleteLocal, DeleteRemote):
+            mirrored = sum(1 for action in plan.actions if isinstance(action, kind))
+            assert not (mirrored >= POLICY.mass_delete_min_count and mirrored > POLICY.mass_delete_fraction * linked)
+            assert not (mirrored == linked >= POLICY.empty_side_min_linked)
+
+    def converge(self) -> None:
+        """Clean syncs until quiet; staff confirm a paused mass deletion as they would after checking it."""
+        for _round in range(4):
+            plan = run_sync(self.crm, self.mailbox, self.tick(), POLICY)
+            if plan.paused is not None:
+                self.pauses += 1
+                plan = run_sync(self.crm, self.mailbox, self.tick(), POLICY, confirm_mass_deletion=True)
+                self.expect_pause = False
+            if plan.quiet:
+                return
+        raise AssertionError(f"no quiet sync after 4 rounds; last plan: {plan.actions}")
+
+    @rule()
+    def clean_sync_agrees(self) -> None:
+        """Mid-run agreement: the invariants hold at any quiet point, not only at the end."""
+        self.check_agreement()
+
+    def teardown(self) -> None:
+        self.check_agreement()
+
+    def check_agreement(self) -> None:
+        self.converge()
+        crm, mailbox = self.crm, self.mailbox
+        local = [serial_of(row.content) for row in crm.rows.values()]
+        remote = [serial_of(item.content) for item in mailbox.items.values()]
+        # none twice
+        assert len(local) == len(set(local)), f"duplicate in the CRM: {sorted(local)}"
+        assert len(remote) == len(set(remote)), f"duplicate in the mailbox: {sorted(remote)}"
+        # the same items, linked one to one, content-equal
+        assert set(local) == set(remote)
+        assert set(crm.links) == set(crm.rows)
+        assert {link.remote_id for link in crm.links.values()} == set(mailbox.items)
+        assert not crm.tombstones
+        for local_id, link in crm.links.items():
+            assert crm.rows[local_id].content == mailbox.items[link.remote_id].content
+        present = set(local)
+        # none lost: never deleted anywhere means present
+        assert self.created - self.ever_deleted <= present
+        # deletions mirrored: deleted on one side and not edited on the other since the last complete sync
+        for serial, sides in self.deleted.items():
+            other_side_edited = any(side not in sides for side in self.edited.get(serial, set()))
+            if not other_side_edited:
+                assert serial not in present, f"{serial} was deleted on {sides} yet came back"
+        assert not (self.gone & present), f"deleted items came back: {sorted(self.gone & present)}"
+        # an item edited on one side only ends with that side's latest content
+        for serial, sides in self.edited.items():
+            if len(sides) == 1 and serial in present and serial not in self.deleted:
+                (side,) = sides
+                row = next(r for r in crm.rows.values() if serial_of(r.content) == serial)
+                assert row.content == self.latest[(serial, side)], f"{serial}: the {side} edit was lost"
+        self.gone |= self.created - present
+        self.edited, self.deleted, self.latest = {}, {}, {}
+
+
+TwoWaySync.TestCase.settings = (
+    settings(max_examples=500, stateful_step_count=40, deadline=None, report_multiple_bugs=False)
+    if settings.get_current_profile_name() == "default"
+    else settings()  # a profile given on the command line (sync-soak) decides
+)
+test_two_way_sync_converges_without_duplicates_or_losses = TwoWaySync.TestCase
