@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 from exchangelib import errors as ews_errors
+from msal.exceptions import MsalError
 
 
 class GatewayError(Exception):
@@ -335,6 +336,18 @@ def classify_exception(exc: BaseException, *, secrets: Iterable[str] = ()) -> Ga
     for ews_class, cls in _EWS_CODE_CLASSES.items():
         if isinstance(exc, ews_class):
             return cls(text, secrets=secrets)
+    if isinstance(exc, MsalError):
+        # MSAL raises (rather than returns) for a token endpoint answering 5xx/429 without an OAuth error body.
+        match = re.search(r"HTTP Error: (\d+)", str(exc))
+        status = int(match.group(1)) if match else 0
+        if status == 429:
+            return Throttled(text, back_off_seconds=30, secrets=secrets)
+        return (ServerError if status >= 500 else UnknownFailure)(text, secrets=secrets)
+    if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None:
+        status = exc.response.status_code  # MSAL raises these for a failing OpenID discovery endpoint
+        if status == 429 or status == 503:
+            return Throttled(text, back_off_seconds=_retry_after_seconds(exc.response.headers) or 30, secrets=secrets)
+        return (ServerError if status >= 500 else UnknownFailure)(text, secrets=secrets)
     if isinstance(exc, _NETWORK_ERRORS):
         return TransientNetwork(text, secrets=secrets)
     if isinstance(exc, ews_errors.TransportError):

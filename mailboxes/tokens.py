@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import msal
+import msal.exceptions
 import redis
 import requests
 import requests.adapters
@@ -192,7 +193,7 @@ class TokenProvider:
             raise
         except ValueError as exc:
             raise classify_authority_failure(exc, secrets=secrets) from None
-        except (requests.RequestException, OSError) as exc:
+        except (requests.RequestException, OSError, msal.exceptions.MsalError) as exc:
             raise classify_exception(exc, secrets=secrets) from None
         if "access_token" not in result:
             raise classify_token_result(result, secrets=secrets)

@@ -172,3 +172,11 @@ def test_consent_granted_after_a_refusal_works_at_once(simulator, sim_tenant, ga
     # When the admin grants consent, Then the next call gets a token with the role instead of the cached one
     simulator.update_app(tenant.tenant_id, tenant.client_id, consented=True)
     gateway.check_mailbox(tenant.mailboxes[0])
+
+
+def test_a_token_endpoint_outage_is_a_transient_server_error(simulator, sim_tenant, gateway_for):
+    tenant = sim_tenant()
+    simulator.add_fault("token_outage", tenant_id=tenant.tenant_id, status=503, count=1)
+    error = failure_of(lambda: gateway_for(tenant).check_token(fresh=True))
+    assert_classified(error, errors.ServerError, tenant.client_secret)
+    assert not error.permanent
