@@ -212,17 +212,19 @@ SPECTACULAR_SETTINGS = {
 
 # --- Outbox (email sent through agents' mailboxes) ----------------------------------------------------
 
-OUTBOX_SENDS_PER_MINUTE = env_int("OUTBOX_SENDS_PER_MINUTE", 30, minimum=1)  # Exchange Online's per-mailbox limit
+# At most OUTBOX_SENDS_PER_MINUTE sends per mailbox in any OUTBOX_PACING_WINDOW_SECONDS (Exchange Online: 30 / 60 s).
+OUTBOX_SENDS_PER_MINUTE = env_int("OUTBOX_SENDS_PER_MINUTE", 30, minimum=1)
+OUTBOX_PACING_WINDOW_SECONDS = env_int("OUTBOX_PACING_WINDOW_SECONDS", 60, minimum=1)
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 10, minimum=1)
+# A sending attempt's lease: longer than any one attempt can take (the mail task's time limit is 240 s),
+# so it only expires when its worker is gone; then the sweep hands the email to another worker.
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300, minimum=1)
 # After a send whose outcome we did not hear, how long to wait for it to show in Sent Items before
 # concluding it never happened and sending again.
 OUTBOX_IN_TRANSIT_GRACE_SECONDS = env_int("OUTBOX_IN_TRANSIT_GRACE_SECONDS", 300, minimum=0)
 OUTBOX_MAX_ATTACHMENT_BYTES = env_int("OUTBOX_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0)
 OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES = env_int("OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=0)
 
-# --- Logging ----------------------------------------------------------------------------------------
-
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 # --- Verification and staff mail (brokerages/verification.py, brokerages/secret_expiry.py) ------------
 
 # Credential changes publish a verification run after commit (tests/settings.py turns it off by default so
@@ -243,6 +245,9 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 
+# --- Logging ----------------------------------------------------------------------------------------
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -54,6 +54,7 @@ class OutgoingEmail(models.Model):
     draft_version = models.CharField(max_length=512, blank=True, editable=False)
     remote_message_id = models.CharField(max_length=512, blank=True)
     send_requested_at = models.DateTimeField(null=True, blank=True)
+    send_slot_at = models.DateTimeField(null=True, blank=True, editable=False)  # pacing: when its send slot was taken
 
     last_error_class = models.CharField(max_length=64, blank=True)
     last_error_message = models.TextField(blank=True)
@@ -69,7 +70,7 @@ class OutgoingEmail(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "not_before"], name="outbox_due"),
-            models.Index(fields=["mailbox", "send_requested_at"], name="outbox_pacing"),
+            models.Index(fields=["mailbox", "send_slot_at"], name="outbox_pacing"),
         ]
 
     def __str__(self) -> str:

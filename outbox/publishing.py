@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from engage_sync.celery import app
@@ -30,15 +30,16 @@ REPUBLISH_AFTER = timedelta(minutes=2)
 def publish_due(batch: int = 1000) -> int:
     """Publish one send task per due email (in one producer connection); returns how many were published."""
     now = timezone.now()
-    due = (
-        Q(status=OutgoingEmail.Status.QUEUED, not_before__lte=now)
-        & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REPUBLISH_AFTER))
-    ) | Q(status=OutgoingEmail.Status.SENDING, lease_expires_at__lt=now) & (
-        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REPUBLISH_AFTER)
+    not_recently_published = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REPUBLISH_AFTER)
+    due = Q(status=OutgoingEmail.Status.QUEUED, not_before__lte=now) & not_recently_published
+    # A lease that expired after the row's last publication means the worker holding it died: its message
+    # is gone with it, so publish a new one now.
+    abandoned = Q(status=OutgoingEmail.Status.SENDING, lease_expires_at__lt=now) & (
+        not_recently_published | Q(enqueued_at__lt=F("lease_expires_at"))
     )
     with transaction.atomic():
         ids = list(
-            OutgoingEmail.objects.filter(due).order_by("not_before")
+            OutgoingEmail.objects.filter(due | abandoned).order_by("not_before")
             .select_for_update(skip_locked=True).values_list("pk", flat=True)[:batch]
         )  # fmt: skip
         OutgoingEmail.objects.filter(pk__in=ids).update(enqueued_at=now)

@@ -34,10 +34,6 @@ from .models import OutgoingEmail
 
 log = logging.getLogger(__name__)
 
-# Longer than any one attempt can take (two HTTP calls with timeouts, under the task's time limit), so a
-# lease only expires when its holder is gone.
-LEASE = timedelta(minutes=5)
-PACING_WINDOW = timedelta(minutes=1)
 
 Status = OutgoingEmail.Status
 Phase = OutgoingEmail.Phase
@@ -58,12 +54,14 @@ def send(email_id: str, gateway_for: Callable[[Mailbox], Any]) -> str:
             outcome = _reconcile(email, gateway)
             if outcome is not None:
                 return outcome
+        # Pacing comes first, so an email waiting for its slot has created nothing in the mailbox yet.
+        if not _take_send_slot(email):
+            return "paced"
         if email.phase == Phase.NEW:
             draft = gateway.create_draft(email.mailbox.email, _message_of(email), tag=str(email.pk))
             failpoint("outbox.after_create")
             _update(email, phase=Phase.DRAFT_CREATED, draft_id=draft.item_id, draft_version=draft.version)
-        if not _take_send_slot(email):
-            return "paced"
+        _update(email, phase=Phase.SEND_REQUESTED, send_requested_at=timezone.now())
         failpoint("outbox.before_send")
         gateway.send_draft(email.mailbox.email, ItemRef(email.draft_id, email.draft_version))
         failpoint("outbox.after_send")
@@ -83,7 +81,7 @@ def claim(email_id: str) -> OutgoingEmail | None:
     token = uuid.uuid4()
     claimed = (
         OutgoingEmail.objects.filter(claimable, pk=email_id)
-        .update(status=Status.SENDING, lease_token=token, lease_expires_at=now + LEASE,
+        .update(status=Status.SENDING, lease_token=token, lease_expires_at=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS),
                 attempts=F("attempts") + 1, updated_at=now)
     )  # fmt: skip
     if claimed != 1:
@@ -116,20 +114,22 @@ def _reconcile(email: OutgoingEmail, gateway: Any) -> str | None:
 
 
 def _take_send_slot(email: OutgoingEmail) -> bool:
-    """Reserve one of the mailbox's sends for this minute (Exchange Online allows 30), or requeue for later."""
+    """Reserve one of the mailbox's sends in the pacing window (Exchange Online: 30 a minute), or requeue."""
+    window = timedelta(seconds=settings.OUTBOX_PACING_WINDOW_SECONDS)
+    limit = settings.OUTBOX_SENDS_PER_MINUTE
     with transaction.atomic():
         # The mailbox row lock serialises pacing decisions for one mailbox across every worker.
         Mailbox.objects.select_for_update().filter(pk=email.mailbox_id).values_list("pk", flat=True).get()
-        window_start = timezone.now() - PACING_WINDOW
+        now = timezone.now()
         recent = list(
-            OutgoingEmail.objects.filter(mailbox_id=email.mailbox_id, send_requested_at__gt=window_start)
-            .exclude(pk=email.pk).order_by("send_requested_at").values_list("send_requested_at", flat=True)
+            OutgoingEmail.objects.filter(mailbox_id=email.mailbox_id, send_slot_at__gt=now - window)
+            .exclude(pk=email.pk).order_by("send_slot_at").values_list("send_slot_at", flat=True)
         )
-        if len(recent) >= settings.OUTBOX_SENDS_PER_MINUTE:
-            free_at = recent[len(recent) - settings.OUTBOX_SENDS_PER_MINUTE] + PACING_WINDOW
+        if len(recent) >= limit:
+            free_at = recent[len(recent) - limit] + window
             _release(email, not_before=free_at, attempts=F("attempts") - 1)  # waiting is not a failed attempt
             return False
-        _update(email, phase=Phase.SEND_REQUESTED, send_requested_at=timezone.now())
+        _update(email, send_slot_at=now)
     return True
 
 

@@ -36,3 +36,23 @@ def crm_client(db):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client
+
+
+@pytest.fixture
+def sim_mailbox(sim_tenant, transactional_db):
+    """A mailbox of a brokerage whose Microsoft 365 is a fresh simulator tenant (committed, for real workers)."""
+    tenant = sim_tenant(mailboxes=1)
+    brokerage = Brokerage.objects.create(
+        name="Simulated Realty",
+        tenant_id=tenant.tenant_id,
+        client_id=tenant.client_id,
+        client_secret=tenant.client_secret,
+        client_secret_expires_on=dt.date.today() + dt.timedelta(days=180),
+        test_mailbox=tenant.mailboxes[0],
+        email_domains=[tenant.domain],
+        authority_host=tenant.authority.rsplit("/", 1)[0],
+        ews_url=tenant.ews_url,
+        ca_bundle_path=tenant.ca_path,
+        status=Brokerage.Status.ACTIVE,
+    )
+    return Mailbox.objects.create(brokerage=brokerage, email=tenant.mailboxes[0], display_name="Agent One")
