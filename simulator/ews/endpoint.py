@@ -84,7 +84,14 @@ def _answer(world: Any, claims: Any, body: bytes, strict: bool) -> tuple[int, by
         context = RequestContext(world=world, store=world.mailstore, address=world.mailstore.mailbox(address).address,
                                  tenant_id=claims.tenant_id, fault=fault, header=header)
         with world.lock:
-            response = handler(context, request)
+            try:
+                response = handler(context, request)
+            except soap.SoapFault:
+                raise
+            except Exception:  # a request we did not foresee: answer as Exchange does, and log it loudly
+                log.exception("EWS %s failed", operation)
+                raise soap.SoapFault("ErrorInternalServerError",
+                                     "An internal server error occurred. The operation failed.") from None
     finally:
         world.faults.leave_connection(address)
     if strict:

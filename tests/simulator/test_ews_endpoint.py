@@ -266,3 +266,16 @@ def test_concurrent_requests_keep_the_store_consistent():
                           '<m:MaxChangesReturned>512</m:MaxChangesReturned></m:SyncFolderItems>')
     synced = [n.get("Id") for n in response_body(payload).iterfind(".//t:Create/t:Contact/t:ItemId", NS)]
     assert sorted(synced) == sorted(ids)
+
+
+def test_a_request_the_simulator_cannot_handle_is_an_internal_server_error_fault(caplog):
+    # given the lax (non-strict) mode, and an attendee without a mailbox (the schema forbids it)
+    sim = make_world(strict=False)
+    status, payload = sim.call('<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem>'
+                               '<t:Start>2026-06-01T14:00:00Z</t:Start><t:End>2026-06-01T15:00:00Z</t:End>'
+                               '<t:RequiredAttendees><t:Attendee/></t:RequiredAttendees></t:CalendarItem></m:Items>'
+                               '</m:CreateItem>')
+
+    # then Exchange's generic failure comes back as a SOAP fault, and the cause is logged
+    assert status == 500 and fault_code(payload) == "ErrorInternalServerError"
+    assert "EWS CreateItem failed" in caplog.text
