@@ -242,13 +242,13 @@ class EwsGateway:
             list(self._folder(account, collection).all().values_list("id", flat=True)[:1])
 
 
-def _stored(item: Any) -> StoredItem:
+def _stored(item: Any) -> StoredItem | None:
     if isinstance(item, EwsContact):
         value: Contact | Event = mapping.contact_from_ews(item)
     elif isinstance(item, CalendarItem):
         value = mapping.event_from_ews(item)
     else:
-        raise ItemNotFound(f"item {item.id[:12]}… is a {type(item).__name__}, not a contact or event")
+        return None  # distribution lists in Contacts, meeting messages in Calendar: not ours to sync
     modified = item.last_modified_time
     return StoredItem(
         ref=ItemRef(item.id, item.changekey),

@@ -227,3 +227,18 @@ def test_an_expired_watermark_says_read_afresh(simulator, sim_tenant, gateway_fo
     simulator.add_fault("invalid_sync_state", mailbox=mailbox, operation="SyncFolderItems", count=1)
     with pytest.raises(errors.WatermarkExpired):
         list(gateway.read_changes(mailbox, Collection.CONTACTS, page.watermark))
+
+
+def test_a_send_whose_answer_is_lost_is_found_in_sent_items_so_it_is_not_sent_twice(simulator, sim_tenant, gateway_for):
+    # Given a tagged draft, and a connection that drops after Exchange has sent it
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    draft = gateway.create_draft(mailbox, OutgoingMessage("Listing", "New listing", ("ada@client.example",)),
+                                 tag="engage:mail:11")
+    simulator.add_fault("timeout_after_commit", mailbox=mailbox, operation="SendItem", seconds=0.2, count=1)
+    # When the send's answer is lost
+    with pytest.raises(errors.TransientNetwork):
+        gateway.send_draft(mailbox, draft)
+    # Then the mailer's reconciliation finds the tagged copy in Sent Items (so it does not send again)
+    assert [m.subject for m in gateway.find_messages_by_tag(mailbox, MessageFolder.SENT, "engage:mail:11")] == ["Listing"]
+    assert len(simulator.outbound(mailbox)) == 1
