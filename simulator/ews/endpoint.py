@@ -63,8 +63,8 @@ def _answer(world: Any, claims: Any, body: bytes, strict: bool) -> tuple[int, by
         _validate_request(header, request)
 
     tenant = world.directory.find_tenant(claims.tenant_id) if hasattr(world.directory, "find_tenant") else None
-    if tenant is not None and (not tenant.ews_enabled or (
-            tenant.ews_allowed_app_ids is not None and claims.app_id not in tenant.ews_allowed_app_ids)):
+    if tenant is not None and (not tenant.ews_enabled or (tenant.ews_allowed_app_ids is not None and str(
+            claims.app_id).lower() not in {app.lower() for app in tenant.ews_allowed_app_ids})):
         raise _Blocked
     address = _impersonated_address(header)
     _check_mailbox(world, claims, address)
