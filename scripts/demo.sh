@@ -32,14 +32,23 @@ if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname
   createdb -h 127.0.0.1 -U postgres "$db_name"
 fi
 .venv/bin/python manage.py migrate --no-input -v 0
-.venv/bin/python manage.py demo_setup --admin-password "$DEMO_ADMIN_PASSWORD"
+
+# The Microsoft 365 simulator (HTTPS on loopback, state kept in var/simulator), then the demo brokerage in it.
+SIMULATOR_PORT=${SIMULATOR_PORT:-8443}
+.venv/bin/python -m simulator --state-dir var/simulator serve --port "$SIMULATOR_PORT" --persist \
+  > var/simulator.log 2>&1 &
+simulator_pid=$!
+trap 'kill "$simulator_pid" 2>/dev/null || true' EXIT
+.venv/bin/python -m simulator --state-dir var/simulator --wait 30 seed-demo --json var/demo-brokerage.json
+.venv/bin/python manage.py demo_setup --admin-password "$DEMO_ADMIN_PASSWORD" --brokerage-json var/demo-brokerage.json
 
 cat <<MSG
 
   Engage Sync is starting.
     Admin:   http://127.0.0.1:${WEB_PORT:-8000}/admin/   user: admin   password: $DEMO_ADMIN_PASSWORD
     Flower:  http://127.0.0.1:${FLOWER_PORT:-5555}/      user: admin   password: $DEMO_ADMIN_PASSWORD
+    Microsoft 365 simulator: https://127.0.0.1:${SIMULATOR_PORT}/  (python -m simulator --help; log in var/simulator.log)
   (the password is kept in var/demo.env). Ctrl-C stops every process.
 
 MSG
-exec .venv/bin/honcho start -f Procfile
+.venv/bin/honcho start -f Procfile

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -61,10 +62,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_seed_demo(args: argparse.Namespace) -> None:
     demo = seed_demo(_client(args))
+    if args.json:
+        # For `make demo`, which enters these into the admin for the newcomer; the file holds a secret.
+        path = Path(args.json)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(dataclasses.asdict(demo), indent=2))
     print("Demo brokerage ready. Enter these in the admin (Brokerages > Add):")
     print(f"  Tenant ID:             {demo.tenant_id}")
     print(f"  Client ID:             {demo.client_id}")
-    print(f"  Client secret:         {demo.client_secret}")
+    print(f"  Client secret:         {f'(in {args.json})' if args.json else demo.client_secret}")
     print(f"  Client secret expires: {demo.secret_expires_at}")
     print(f"  Test mailbox:          {demo.test_mailbox}")
     print(f"  Mailboxes:             {', '.join(demo.mailboxes)}")
@@ -179,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     demo = commands.add_parser("seed-demo", help="create the demo brokerage and print what staff enter")
+    demo.add_argument("--json", metavar="FILE", help="also write what staff enter to FILE (JSON, mode 600)")
     demo.set_defaults(func=cmd_seed_demo)
 
     tenant = commands.add_parser("tenant", help="tenants and Exchange Online's EWS switch")
