@@ -279,3 +279,19 @@ def test_a_request_the_simulator_cannot_handle_is_an_internal_server_error_fault
     # then Exchange's generic failure comes back as a SOAP fault, and the cause is logged
     assert status == 500 and fault_code(payload) == "ErrorInternalServerError"
     assert "EWS CreateItem failed" in caplog.text
+
+
+def test_a_batch_send_over_the_limit_refuses_only_the_messages_beyond_it():
+    # given a mailbox allowed one more message this minute
+    sim = make_world()
+    sim.world.faults.sends_per_minute = 1
+    message = ('<t:Message><t:Subject>{0}</t:Subject><t:ToRecipients><t:Mailbox><t:EmailAddress>a@x.example'
+               '</t:EmailAddress></t:Mailbox></t:ToRecipients></t:Message>')
+
+    # when two messages are sent in one CreateItem
+    _, payload = sim.call(f'<m:CreateItem MessageDisposition="SendOnly"><m:Items>{message.format("one")}'
+                          f'{message.format("two")}</m:Items></m:CreateItem>')
+
+    # then the first left and the second is refused in its own response message
+    assert response_codes(payload) == ["NoError", "ErrorServerBusy"]
+    assert [m["subject"] for m in sim.world.mailstore.outbound_log(MAILBOX)] == ["one"]

@@ -70,6 +70,7 @@ def create_item(context: RequestContext, request: etree._Element) -> etree._Elem
     invitations = request.get("SendMeetingInvitations", "SendToAllAndSaveCopy")
     root, messages = soap.response_root("CreateItem")
     items = request.find(m("Items"))
+    sent_before = False
     for node in (items if items is not None else []):
         kind = KIND_OF_ELEMENT.get(etree.QName(node).localname)
         try:
@@ -85,7 +86,14 @@ def create_item(context: RequestContext, request: etree._Element) -> etree._Elem
             if kind == "event" and not (fields.get("start") and fields.get("end")):
                 raise ItemError("ErrorInvalidRequest", "A calendar item needs Start and End.")
             if kind == "message" and disposition != "SaveOnly":
-                take_send_slot(context)
+                try:
+                    take_send_slot(context)
+                except soap.SoapFault as throttled:
+                    if not sent_before:
+                        raise
+                    # Earlier messages of this request left: say so per message, so a retry resends only this one.
+                    raise ItemError(throttled.code, throttled.message) from None
+                sent_before = True
                 save_to = None
                 if disposition == "SendAndSaveCopy":
                     named = request.find(m("SavedItemFolderId")) is not None
