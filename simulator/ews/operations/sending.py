@@ -61,6 +61,7 @@ def send_item(context: RequestContext, request: etree._Element) -> etree._Elemen
     save = request.get("SaveItemToFolder", "true").lower() == "true"
     saved = request.find(m("SavedItemFolderId"))
     root, messages = soap.response_root("SendItem")
+    sent_before = False
     for node in item_ids(request.find(m("ItemIds"))):
         try:
             target = resolve(context, node)
@@ -72,7 +73,13 @@ def send_item(context: RequestContext, request: etree._Element) -> etree._Elemen
                     context.store.folder(context.address, "sentitems")
                 if folder is None:
                     raise ItemError("ErrorFolderNotFound", "The specified folder could not be found in the store.")
-            take_send_slot(context)
+            try:
+                take_send_slot(context)
+            except soap.SoapFault as throttled:
+                if not sent_before:
+                    raise
+                raise ItemError(throttled.code, throttled.message) from None  # the earlier drafts did leave
+            sent_before = True
             send_message(context, normalize_message(target.item.fields, partial=True), target.item.extended, folder)
             context.store.delete_item(context.address, target.item.id)
         except ItemError as error:
