@@ -28,11 +28,11 @@ def sim_brokerage(simulator, tenant, **overrides) -> Brokerage:
     return Brokerage.objects.create(**values)
 
 
-def wait_for_run(brokerage: Brokerage, *, timeout: float = 60.0) -> VerificationRun:
-    """The brokerage's newest run once it has finished (a real worker runs it); fails after ``timeout``."""
+def wait_for_run(brokerage: Brokerage, *, after: int = 0, timeout: float = 60.0) -> VerificationRun:
+    """The brokerage's newest run (newer than run ``after``) once it has finished; fails after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = brokerage.verification_runs.first()
+        run = brokerage.verification_runs.filter(pk__gt=after).first()
         if run is not None and run.is_finished:
             return run
         time.sleep(0.2)
