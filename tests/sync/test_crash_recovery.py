@@ -1,0 +1,104 @@
+"""The executor contract, shown on the in-memory sides: crashes, stale change keys and retries never duplicate or lose."""
+
+import datetime as dt
+
+import pytest
+
+from sync.actions import UpdateBoth
+from sync.content import Content
+from sync.reconcile import plan_sync
+from tests.sync.two_sides import EPOCH, Crash, Crm, Executor, Mailbox, run_sync
+
+ANN = Content.contact(given_name="Ann", surname="Lee", emails=["ann@example.com"])
+
+
+def later(seconds: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(seconds=seconds)
+
+
+def test_crash_after_the_remote_create_before_the_link_is_saved_makes_no_duplicate_on_retry():
+    # given a new CRM contact, and a sync that dies right after creating it in the mailbox
+    crm, mailbox = Crm(), Mailbox()
+    crm.user_create(ANN, EPOCH)
+    with pytest.raises(Crash):
+        run_sync(crm, mailbox, later(1), crash_after=1)
+    assert len(mailbox.items) == 1 and crm.links == {}
+    # when the sync is retried
+    run_sync(crm, mailbox, later(2))
+    # then the mailbox still holds one copy, now linked, and a further sync has nothing to do
+    assert len(mailbox.items) == 1 and len(crm.links) == 1
+    assert run_sync(crm, mailbox, later(3)).quiet
+
+
+def test_an_edit_between_the_crash_and_the_retry_reaches_the_mailbox_once():
+    crm, mailbox = Crm(), Mailbox()
+    local_id = crm.user_create(ANN, EPOCH)
+    with pytest.raises(Crash):
+        run_sync(crm, mailbox, later(1), crash_after=1)
+    crm.user_update(local_id, ANN.replace(company="ACME"), later(2))
+    run_sync(crm, mailbox, later(3))
+    run_sync(crm, mailbox, later(4))
+    (item,) = mailbox.items.values()
+    assert item.content == ANN.replace(company="ACME")
+
+
+def test_executor_tag_lookup_links_an_earlier_create_the_plan_did_not_see():
+    # given a plan made before the earlier try's create reached the mailbox (a redelivered task)
+    crm, mailbox = Crm(), Mailbox()
+    local_id = crm.user_create(ANN, EPOCH)
+    remote_changes, _ = mailbox.read_changes(None, EPOCH)
+    plan = plan_sync(crm.links, crm.changes(), remote_changes)
+    mailbox.create(ANN, local_id, later(1))  # the earlier try, whose link was lost
+    # when the plan is applied
+    Executor(crm, mailbox, later(2)).apply(plan)
+    # then the tag lookup links that item instead of creating a second one
+    assert len(mailbox.items) == 1
+    assert crm.links[local_id].remote_id == next(iter(mailbox.items))
+
+
+def test_a_stale_change_key_rereads_and_merges_instead_of_overwriting():
+    # given a synced contact, edited in the CRM, and planned
+    crm, mailbox = Crm(), Mailbox()
+    local_id = crm.user_create(ANN, EPOCH)
+    run_sync(crm, mailbox, later(1))
+    remote_id = crm.links[local_id].remote_id
+    crm.user_update(local_id, ANN.replace(company="ACME"), later(2))
+    remote_changes, _ = mailbox.read_changes(crm.watermark, later(3))
+    plan = plan_sync(crm.links, crm.changes(), remote_changes)
+    # when the agent edits it in Outlook before the push lands
+    mailbox.user_update(remote_id, ANN.replace(job_title="Broker"), later(4))
+    applied = Executor(crm, mailbox, later(5)).apply(plan)
+    # then the push is refused (no blind overwrite) and the next sync merges both edits
+    assert not applied
+    assert mailbox.items[remote_id].content == ANN.replace(job_title="Broker")
+    run_sync(crm, mailbox, later(6))
+    assert mailbox.items[remote_id].content == crm.rows[local_id].content == ANN.replace(company="ACME", job_title="Broker")
+
+
+def test_a_crash_between_the_two_writes_of_a_merge_converges_on_retry():
+    crm, mailbox = Crm(), Mailbox()
+    local_id = crm.user_create(ANN, EPOCH)
+    run_sync(crm, mailbox, later(1))
+    remote_id = crm.links[local_id].remote_id
+    crm.user_update(local_id, ANN.replace(company="ACME"), later(2))
+    mailbox.user_update(remote_id, ANN.replace(job_title="Broker"), later(3))
+    # when the merge's mailbox write lands and the worker dies before the CRM write
+    with pytest.raises(Crash):
+        run_sync(crm, mailbox, later(4), crash_after=1)
+    assert mailbox.items[remote_id].content == ANN.replace(company="ACME", job_title="Broker")
+    # then the retry finishes the merge on the CRM side from the mailbox's copy
+    plan = run_sync(crm, mailbox, later(5))
+    assert not any(isinstance(action, UpdateBoth) for action in plan.actions)
+    assert crm.rows[local_id].content == ANN.replace(company="ACME", job_title="Broker")
+    assert run_sync(crm, mailbox, later(6)).quiet
+
+
+def test_a_sync_with_nothing_changed_makes_one_mailbox_request():
+    crm, mailbox = Crm(), Mailbox()
+    for n in range(50):
+        crm.user_create(Content.contact(given_name=f"P{n}", emails=[f"p{n}@example.com"]), EPOCH)
+    run_sync(crm, mailbox, later(1))
+    mailbox.requests = 0
+    plan = run_sync(crm, mailbox, later(2))
+    assert plan.quiet
+    assert mailbox.requests == 1  # the change feed read; no fetch, no write
