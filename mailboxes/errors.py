@@ -199,6 +199,10 @@ class ItemNotFound(GatewayError):
     kind, title = "item_not_found", "The item does not exist (any more)"
 
 
+class InvalidItem(GatewayError):
+    kind, permanent, title = "invalid_item", True, "The item cannot be written to the mailbox as it is"
+
+
 class WatermarkExpired(GatewayError):
     kind, title = "watermark_expired", "The stored watermark is no longer accepted; read the collection afresh"
 

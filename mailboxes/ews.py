@@ -23,6 +23,7 @@ from mailboxes.errors import (
     ConflictError,
     ConsentMissing,
     GatewayError,
+    InvalidItem,
     ItemNotFound,
     classify_exception,
 )
@@ -144,10 +145,10 @@ class EwsGateway:
     # --- writing ----------------------------------------------------------------------------------
 
     def create_contact(self, mailbox: str, contact: Contact, *, tag: str) -> ItemRef:
-        return self._create(mailbox, Collection.CONTACTS, mapping.contact_to_ews(contact, **{mapping.TAG_FIELD: tag}))
+        return self._create(mailbox, Collection.CONTACTS, _mapped(mapping.contact_to_ews, contact, **{mapping.TAG_FIELD: tag}))
 
     def create_event(self, mailbox: str, event: Event, *, tag: str) -> ItemRef:
-        return self._create(mailbox, Collection.CALENDAR, mapping.event_to_ews(event, **{mapping.TAG_FIELD: tag}))
+        return self._create(mailbox, Collection.CALENDAR, _mapped(mapping.event_to_ews, event, **{mapping.TAG_FIELD: tag}))
 
     def _create(self, mailbox: str, collection: Collection, item: Any) -> ItemRef:
         account = self._account(mailbox)
@@ -159,11 +160,11 @@ class EwsGateway:
             return ItemRef(result.id, result.changekey)
 
     def update_contact(self, mailbox: str, ref: ItemRef, contact: Contact) -> ItemRef:
-        item = mapping.contact_to_ews(contact, id=ref.item_id, changekey=ref.version)
+        item = _mapped(mapping.contact_to_ews, contact, id=ref.item_id, changekey=ref.version)
         return self._update(mailbox, Collection.CONTACTS, item, mapping.CONTACT_FIELDS)
 
     def update_event(self, mailbox: str, ref: ItemRef, event: Event) -> ItemRef:
-        item = mapping.event_to_ews(event, id=ref.item_id, changekey=ref.version)
+        item = _mapped(mapping.event_to_ews, event, id=ref.item_id, changekey=ref.version)
         return self._update(mailbox, Collection.CALENDAR, item, mapping.EVENT_FIELDS)
 
     def _update(self, mailbox: str, collection: Collection, item: Any, fields: list[str]) -> ItemRef:
@@ -240,6 +241,14 @@ class EwsGateway:
         account = self._account(mailbox, fresh=True)
         with self._classified():
             list(self._folder(account, collection).all().values_list("id", flat=True)[:1])
+
+
+def _mapped(to_ews: Any, value: Contact | Event, **ids: Any) -> Any:
+    """The exchangelib item for ours; an item EWS cannot represent (unknown time zone, say) is InvalidItem."""
+    try:
+        return to_ews(value, **ids)
+    except (EWSError, ValueError, TypeError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise InvalidItem(f"{type(exc).__name__}: {exc}") from None
 
 
 def _stored(item: Any) -> StoredItem | None:

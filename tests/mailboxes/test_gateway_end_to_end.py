@@ -242,3 +242,14 @@ def test_a_send_whose_answer_is_lost_is_found_in_sent_items_so_it_is_not_sent_tw
     # Then the mailer's reconciliation finds the tagged copy in Sent Items (so it does not send again)
     assert [m.subject for m in gateway.find_messages_by_tag(mailbox, MessageFolder.SENT, "engage:mail:11")] == ["Listing"]
     assert len(simulator.outbound(mailbox)) == 1
+
+
+def test_an_item_the_mailbox_cannot_hold_is_refused_as_invalid_before_sending(simulator, sim_tenant, gateway_for):
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    before = simulator.stats()
+    start = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)
+    odd = Event("Somewhere", start, start + dt.timedelta(hours=1), time_zone="Mars/Olympus_Mons")
+    with pytest.raises(errors.InvalidItem) as caught:
+        gateway.create_event(mailbox, odd, tag="engage:event:99")
+    assert caught.value.permanent and simulator.stats() == before
