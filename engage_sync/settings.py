@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "brokerages",
     "outbox",
+    "scheduling",
 ]
 
 MIDDLEWARE = [
@@ -209,6 +210,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
+
+# --- Sync scheduling (the fleet) ----------------------------------------------------------------------
+
+# A sync task's lease on its mailbox, renewed while it works; it only expires when the worker is gone.
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 600, minimum=5)
+SYNC_MAX_BACKOFF_SECONDS = env_int("SYNC_MAX_BACKOFF_SECONDS", 3600, minimum=60)
+DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 5000, minimum=1)
+DISPATCH_MAX_BATCHES = env_int("DISPATCH_MAX_BATCHES", 40, minimum=1)  # one tick leases at most batch * this
 
 # --- Outbox (email sent through agents' mailboxes) ----------------------------------------------------
 
