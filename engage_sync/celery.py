@@ -9,4 +9,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "engage_sync.settings")
 app = Celery("engage_sync")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Tasks are not per-app modules but the top-level tasks/ package, one module per queue.
-app.conf.imports = ("tasks.maintenance", "tasks.mail", "tasks.verify")
+app.conf.imports = ("tasks.maintenance", "tasks.mail", "tasks.verify", "tasks.sync", "tasks.dispatch")

@@ -42,6 +42,7 @@ WITH in_flight AS (
       AND (m.lease_expires_at IS NULL OR m.lease_expires_at <= now())
       AND b.status = 'active'
       AND (b.cooldown_until IS NULL OR b.cooldown_until <= now())
+      AND (%(only)s::bigint IS NULL OR m.id = %(only)s::bigint)
 ), chosen AS (
     SELECT c.id
     FROM candidates c LEFT JOIN in_flight f ON f.brokerage_id = c.brokerage_id
@@ -72,14 +73,22 @@ class DispatchReport:
     skipped_locked: bool = False
 
 
-def lease_due(batch: int, owner: str = "dispatcher") -> list[Leased] | None:
-    """Lease up to ``batch`` due mailboxes in one statement; None when another dispatcher holds the lock."""
+def lease_due(batch: int, owner: str = "dispatcher", *, only_mailbox: int | None = None,
+              wait_for_lock: bool = False) -> list[Leased] | None:  # fmt: skip
+    """Lease up to ``batch`` due mailboxes in one statement; None when another dispatcher holds the lock.
+
+    ``only_mailbox`` leases that one mailbox if it may sync now (a prompt sync); ``wait_for_lock`` waits for
+    a running dispatcher instead of skipping, so the brokerage's cap holds for prompt syncs too.
+    """
     lease = timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_DISPATCH_LOCK_ID])
-        if not cursor.fetchone()[0]:
+        if wait_for_lock:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s), true", [_DISPATCH_LOCK_ID])
+        else:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_DISPATCH_LOCK_ID])
+        if not cursor.fetchone()[-1]:
             return None
-        cursor.execute(_LEASE_DUE_SQL, {"batch": batch, "owner": owner, "lease": lease})
+        cursor.execute(_LEASE_DUE_SQL, {"batch": batch, "owner": owner, "lease": lease, "only": only_mailbox})
         return [Leased(mailbox_id, str(token), priority) for mailbox_id, token, priority in cursor.fetchall()]
 
 

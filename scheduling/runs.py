@@ -1,0 +1,153 @@
+"""One sync of one mailbox, as the fleet runs it: confirm the lease, sync, record the run, release.
+
+Failures are sorted once, by the gateway's error classes: throttling cools the whole brokerage down
+(every worker and the dispatcher honour it); a failure of the brokerage's credentials or tenant pauses
+that brokerage's syncs and alerts staff instead of retrying forever; a mailbox-level permanent failure
+pauses that mailbox; anything transient backs off with jitter and tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from brokerages.models import Brokerage, Mailbox
+from mailboxes.errors import (
+    AppNotInTenant,
+    ConditionalAccess,
+    ConsentMissing,
+    EwsDisabled,
+    ExpiredSecret,
+    GatewayError,
+    InvalidSecret,
+    MailboxNotAllowed,
+    MailboxNotFound,
+    MailboxOutOfScope,
+    ServicePrincipalMissing,
+    TenantNotFound,
+    Throttled,
+    TlsFailure,
+)  # fmt: skip
+
+from . import leases
+from .models import SyncRun
+
+log = logging.getLogger(__name__)
+
+# Failures no retry can fix until someone changes the brokerage's setup in Entra ID or Exchange.
+BROKERAGE_FAILURES = (InvalidSecret, ExpiredSecret, AppNotInTenant, TenantNotFound, ConsentMissing,
+                      ServicePrincipalMissing, ConditionalAccess, EwsDisabled, TlsFailure)  # fmt: skip
+# Failures of one mailbox alone: the others of the brokerage keep syncing.
+MAILBOX_FAILURES = (MailboxNotFound, MailboxOutOfScope, MailboxNotAllowed)
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """What the sync engine reports back; ``paused_reason`` is set when the mass-deletion guard stopped it."""
+
+    pulled: int = 0
+    pushed: int = 0
+    conflicts: int = 0
+    paused_reason: str = ""
+
+
+class LeaseLost(Exception):
+    """The mailbox's lease was given to another task while this one worked: stop without writing."""
+
+
+Engine = Callable[[Mailbox, Any, Callable[[], None]], EngineResult]
+
+
+def run_sync(mailbox_id: int, lease_token: str, *, engine: Engine, gateway_for: Callable[[Mailbox], Any],
+             task_id: str = "", worker: str = "") -> str:  # fmt: skip
+    """Sync the mailbox under the given lease; returns the outcome. A stale lease does nothing at all."""
+    if not leases.confirm(mailbox_id, lease_token, owner=worker or task_id):
+        log.info("sync: lease for mailbox %s is not ours (late or duplicate delivery); nothing done", mailbox_id)
+        return SyncRun.Outcome.SKIPPED
+    mailbox = Mailbox.objects.select_related("brokerage").get(pk=mailbox_id)
+    if not _may_sync(mailbox):  # the kill switch: paused after this task was queued
+        leases.release(mailbox_id, lease_token, succeeded=True)
+        return SyncRun.Outcome.SKIPPED
+    started, clock = timezone.now(), time.monotonic()
+
+    def keep_lease() -> None:
+        if not leases.renew(mailbox_id, lease_token):
+            raise LeaseLost(str(mailbox_id))
+        if Brokerage.objects.filter(pk=mailbox.brokerage_id, status=Brokerage.Status.PAUSED).exists():
+            raise LeaseLost(f"{mailbox_id}: brokerage paused")
+
+    run = SyncRun(mailbox=mailbox, brokerage_id=mailbox.brokerage_id, task_id=task_id, worker=worker, started_at=started)
+    try:
+        result = engine(mailbox, gateway_for(mailbox), keep_lease)
+    except LeaseLost:
+        run.outcome = SyncRun.Outcome.SKIPPED
+        _save(run, clock)
+        return run.outcome
+    except GatewayError as error:
+        run.outcome = _after_failure(mailbox, lease_token, error)
+        run.error_class, run.error_message, run.remedy = error.kind, str(error)[:2000], getattr(error, "remedy", "")
+        _save(run, clock)
+        return run.outcome
+    run.pulled, run.pushed, run.conflicts = result.pulled, result.pushed, result.conflicts
+    if result.paused_reason:
+        run.outcome = SyncRun.Outcome.PAUSED
+        Mailbox.objects.filter(pk=mailbox_id).update(sync_paused=True, sync_paused_reason=result.paused_reason[:500])
+    else:
+        run.outcome = SyncRun.Outcome.OK
+    leases.release(mailbox_id, lease_token, succeeded=True)
+    _save(run, clock)
+    return run.outcome
+
+
+def _may_sync(mailbox: Mailbox) -> bool:
+    return mailbox.is_active and not mailbox.sync_paused and mailbox.brokerage.status == Brokerage.Status.ACTIVE
+
+
+def _after_failure(mailbox: Mailbox, lease_token: str, error: GatewayError) -> str:
+    if isinstance(error, Throttled):
+        cool_down(mailbox.brokerage_id, error.back_off_seconds)
+        leases.release(mailbox.pk, lease_token, succeeded=False, retry_after=error.back_off_seconds)
+        return SyncRun.Outcome.THROTTLED
+    if isinstance(error, BROKERAGE_FAILURES):
+        _pause_brokerage(mailbox.brokerage, error)
+    elif isinstance(error, MAILBOX_FAILURES):
+        Mailbox.objects.filter(pk=mailbox.pk).update(sync_paused=True, sync_paused_reason=f"{error.title}. {error.remedy}"[:500])
+    leases.release(mailbox.pk, lease_token, succeeded=False)
+    return SyncRun.Outcome.FAILED
+
+
+def cool_down(brokerage_id: int, seconds: float) -> None:
+    """No syncs for the brokerage until the back-off has passed (never shortens a longer cool-down)."""
+    until = timezone.now() + timedelta(seconds=max(seconds, 1))
+    Brokerage.objects.filter(pk=brokerage_id).filter(Q(cooldown_until__isnull=True) | Q(cooldown_until__lt=until)).update(
+        cooldown_until=until
+    )
+
+
+def _pause_brokerage(brokerage: Brokerage, error: GatewayError) -> None:
+    """Stop the brokerage's syncs (status paused) and tell staff what its administrator must fix, once."""
+    from brokerages.staff_alerts import brokerage_link, mail_staff
+
+    changed = Brokerage.objects.filter(pk=brokerage.pk, status=Brokerage.Status.ACTIVE).update(
+        status=Brokerage.Status.PAUSED, status_changed_at=timezone.now()
+    )
+    if changed:
+        log.warning("sync: brokerage %s paused after a permanent failure: %s", brokerage.pk, error.kind)
+        mail_staff(
+            f"[Engage Sync] {brokerage.name}: syncs paused — {error.title}",
+            f"Syncs of {brokerage.name} are paused: {error.title} [{error.kind}].\n\n"
+            f"What the brokerage's administrator must do:\n{getattr(error, 'remedy', '')}\n\n"
+            f"When it is fixed, verify the credentials and set the brokerage active again: {brokerage_link(brokerage)}\n",
+        )
+
+
+def _save(run: SyncRun, clock: float) -> None:
+    run.duration_ms = int((time.monotonic() - clock) * 1000)
+    run.save()
