@@ -89,13 +89,17 @@ def request_verification(
     send_test_message: bool = False,
     countdown: float | None = None,
 ) -> VerificationRun:
-    """Record a queued run and publish its task after commit; a run of the same kind still queued is reused."""
+    """Record a queued run and publish its task after commit; a just-queued run of the same kind is reused.
+
+    Reasons are not mixed: a staff click must not wait behind a daily run delayed by its spread.
+    """
     queued = VerificationRun.objects.filter(
-        brokerage=brokerage, status=VerificationRun.Status.QUEUED, pending_secret=pending_secret,
-        send_test_message=send_test_message,
+        brokerage=brokerage, status=VerificationRun.Status.QUEUED, reason=reason, pending_secret=pending_secret,
+        send_test_message=send_test_message, created_at__gte=timezone.now() - STALE_RUN,
     ).first()  # fmt: skip
     if queued is not None:
         return queued  # it reads the credentials when it starts, so it checks the newest ones anyway
+    # (A run queued longer ago than STALE_RUN may have lost its message; a new one is queued beside it.)
     run = VerificationRun.objects.create(
         brokerage=brokerage, reason=reason, pending_secret=pending_secret, send_test_message=send_test_message,
         requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
