@@ -302,7 +302,9 @@ def _run_steps(ctx: _Context) -> tuple[Step, GatewayError] | None:
 
 
 def _finish(run: VerificationRun, failure: tuple[Step, GatewayError] | None) -> None:
-    brokerage = Brokerage.objects.get(pk=run.brokerage_id)  # fresh: staff may have edited it meanwhile
+    brokerage = Brokerage.objects.filter(pk=run.brokerage_id).first()  # fresh: staff may have edited it meanwhile
+    if brokerage is None:
+        return  # deleted while it was being verified; its runs went with it
     run.finished_at = timezone.now()
     if failure is None:
         run.status = VerificationRun.Status.VERIFIED
