@@ -37,6 +37,7 @@ URI_KEYS.update({"item:Body": "body", "item:Categories": "categories", "calendar
                  "calendar:IsAllDayEvent": "is_all_day", "message:IsRead": "is_read", "calendar:Recurrence": "recurrence",
                  "item:ReminderMinutesBeforeStart": "reminder_minutes", "contacts:Birthday": "birthday",
                  "message:ToRecipients": "to", "message:CcRecipients": "cc", "message:BccRecipients": "bcc",
+                 "message:ReplyTo": "reply_to",
                  "calendar:RequiredAttendees": "attendees:required", "calendar:OptionalAttendees": "attendees:optional",
                  "calendar:Resources": "attendees:resource", "item:DateTimeCreated": "created",
                  "item:LastModifiedTime": "modified"})
@@ -141,6 +142,8 @@ def parse_properties(node: etree._Element, kind: str, tz_context: str | None) ->
             fields["recurrence"] = _recurrence(child)
         elif name in ("ToRecipients", "CcRecipients", "BccRecipients"):
             fields[name[:-10].lower() if name != "ToRecipients" else "to"] = [_person(m) for m in child]
+        elif name == "ReplyTo":
+            fields["reply_to"] = [_person(m) for m in child]
         elif name in ("From", "Sender"):
             fields["from"] = _person(child.find(t("Mailbox")))
     return fields, extended

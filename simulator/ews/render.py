@@ -100,6 +100,32 @@ def _recipients_of(view: View, kind: str) -> list[dict[str, str]]:
 Renderer = Callable[[etree._Element, View, Shape], None]
 
 
+def render_attachments(parent: etree._Element, attachments: list[dict[str, Any]], *, ids_only: bool = False,
+                       with_content: bool = False, root: Any = None, tag: str | None = None) -> etree._Element:
+    """Append an Attachments element: ids only (CreateItem), metadata (GetItem) or with content (GetAttachment).
+
+    ``root`` (the parent item) adds RootItemId / RootItemChangeKey to each id, as CreateAttachment answers.
+    """
+    holder = sub(parent, tag or t("Attachments"))
+    for record in attachments:
+        node = sub(holder, t("FileAttachment"))
+        root_attrs = {"RootItemId": root.id, "RootItemChangeKey": root.change_key} if root is not None else {}
+        sub(node, t("AttachmentId"), Id=record["id"], **root_attrs)
+        if ids_only:
+            continue
+        sub(node, t("Name"), record["name"])
+        sub(node, t("ContentType"), record["content_type"])
+        if record.get("content_id"):
+            sub(node, t("ContentId"), record["content_id"])
+        sub(node, t("Size"), str(record["size"]))
+        sub(node, t("LastModifiedTime"), record["last_modified"])
+        sub(node, t("IsInline"), "true" if record.get("is_inline") else "false")
+        sub(node, t("IsContactPhoto"), "false")
+        if with_content:
+            sub(node, t("Content"), record["content"])
+    return holder
+
+
 def _common_head(node: etree._Element, view: View, shape: Shape) -> None:
     item, fields = view.item, view.fields
     if shape.wants("item:ItemClass"):
@@ -110,10 +136,13 @@ def _common_head(node: etree._Element, view: View, shape: Shape) -> None:
         _text(node, "Sensitivity", fields.get("sensitivity", "Normal"))
     if shape.wants("item:Body"):
         _render_body(node, view, shape)
+    if shape.wants("item:Attachments") and fields.get("attachments"):
+        render_attachments(node, fields["attachments"])
     if shape.wants("item:DateTimeReceived"):
         _text(node, "DateTimeReceived", fields.get("sent_at") or format_instant(item.created))
     if shape.wants("item:Size"):
-        _text(node, "Size", 512 + len(_body(view)[0]) + len(_subject(view)))
+        attached = sum(a["size"] for a in fields.get("attachments") or [])
+        _text(node, "Size", 512 + len(_body(view)[0]) + len(_subject(view)) + attached)
     if shape.wants("item:Categories") and fields.get("categories"):
         categories = sub(node, t("Categories"))
         for name in fields["categories"]:
@@ -146,7 +175,7 @@ def _common_head(node: etree._Element, view: View, shape: Shape) -> None:
         if shape.wants("item:DisplayTo"):
             _text(node, "DisplayTo", _display(_recipients_of(view, "to")))
     if shape.wants("item:HasAttachments"):
-        _text(node, "HasAttachments", False)
+        _text(node, "HasAttachments", any(not a.get("is_inline") for a in fields.get("attachments") or []))
     for key, uri in shape.extended:
         if key in item.extended:
             _extended(node, uri, item.extended[key], key)
@@ -267,6 +296,10 @@ def _message(node: etree._Element, view: View, shape: Shape) -> None:
         _text(node, "IsRead", bool(fields.get("is_read", False)))
     if shape.wants("message:IsResponseRequested"):
         _text(node, "IsResponseRequested", False)
+    if fields.get("reply_to") and shape.wants("message:ReplyTo"):
+        holder = sub(node, t("ReplyTo"))
+        for person in fields["reply_to"]:
+            _mailbox(holder, person)
 
 
 def render_item(parent: etree._Element, view: View, shape: Shape, folder_change_key: str | None = None,

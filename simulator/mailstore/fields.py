@@ -9,7 +9,9 @@ Event: subject, body, body_type (Text/HTML), location, start/end (UTC ISO "...Z"
   zone ids), is_all_day, attendees [{email, name, type: required/optional/resource, response}], organizer
   {email, name}, recurrence {pattern {...}, range {...}} or None, modified_occurrences {original start: fields},
   deleted_occurrences [original start], is_cancelled, uid, show_as, sensitivity, reminder_minutes, categories.
-Message: subject, body, body_type, from/to/cc/bcc ({email, name}), is_read, is_draft, internet_message_id, sent_at.
+Message: subject, body, body_type, from/to/cc/bcc/reply_to ({email, name}), is_read, is_draft, internet_message_id,
+  sent_at, attachments [{id, name, content_type, size, sha256, content (base64), is_inline, last_modified}]
+  (records made by attachments.file_attachment).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def normalize_event(data: dict[str, Any], partial: bool = False) -> dict[str, An
 def normalize_message(data: dict[str, Any], partial: bool = False) -> dict[str, Any]:
     """Return message fields in the store's vocabulary."""
     fields = dict(data)
-    for key in ("to", "cc", "bcc"):
+    for key in ("to", "cc", "bcc", "reply_to"):
         if key in fields:
             fields[key] = [_person(p) for p in fields[key]]
     if fields.get("from"):

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from .attachments import attachment_summary
 from .fields import normalize_contact, normalize_event, normalize_message
 from .records import DISTINGUISHED_FOLDERS, Folder, Item, Mailbox, new_change_key, new_folder_id, new_item_id, now_utc
 from .syncstate import Change, changes_since, decode_state, encode_state
@@ -159,6 +160,22 @@ class MailStore:
             self._remove(mailbox, item)
             return self._add(mailbox, mailbox.folders[to_folder_id], item.kind, item.fields, item.extended)
 
+    def add_attachments(self, address: str, item_id: str, attachments: list[dict[str, Any]]) -> Item:
+        """Attach file attachment records (``attachments.file_attachment``) to an item; it gets a new change key."""
+        with self.lock:
+            item = self._require(address, item_id)
+            return self.update_item(address, item_id, {"attachments": [*(item.fields.get("attachments") or []),
+                                                                       *attachments]})
+
+    def attachment(self, address: str, attachment_id: str) -> dict[str, Any] | None:
+        """Return the attachment record with that id on any live item of the mailbox, or None."""
+        with self.lock:
+            for item in self._index.get(address.lower(), {}).values():
+                for record in item.fields.get("attachments") or []:
+                    if record["id"] == attachment_id:
+                        return record
+            return None
+
     def changes(self, address: str, folder_id: str, state: str | None, limit: int) -> tuple[list[Change], str, bool]:
         """Return net changes since a sync state, the new state, and whether the folder is now fully reported.
 
@@ -176,10 +193,12 @@ class MailStore:
             "mailbox": address.lower(),
             "from": fields.get("from") or {"email": address, "name": self.mailbox(address).display_name},
             "to": fields.get("to", []), "cc": fields.get("cc", []), "bcc": fields.get("bcc", []),
+            "reply_to": fields.get("reply_to", []),
             "subject": fields.get("subject", ""), "body": fields.get("body", ""),
             "body_type": fields.get("body_type", "Text"),
             "internet_message_id": fields.get("internet_message_id") or f"<{uuid.uuid4().hex}@simulator.outlook.com>",
             "sent_at": now_utc().isoformat(), "extended": dict(extended),
+            "attachments": attachment_summary(fields.get("attachments")),
         }
         with self.lock:
             self._outbound.append(entry)

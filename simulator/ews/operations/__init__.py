@@ -7,6 +7,7 @@ from collections.abc import Callable
 from lxml import etree
 
 from ..context import RequestContext
+from .attachments import create_attachment, get_attachment
 from .find import find_item
 from .folders import find_folder, get_folder
 from .items import create_item, delete_item, get_item, update_item
@@ -25,4 +26,6 @@ OPERATIONS: dict[str, Operation] = {
     "UpdateItem": update_item,
     "DeleteItem": delete_item,
     "SendItem": send_item,
+    "CreateAttachment": create_attachment,
+    "GetAttachment": get_attachment,
 }

@@ -9,10 +9,11 @@ from lxml import etree
 from simulator.mailstore.fields import normalize_contact, normalize_event, normalize_message
 
 from .. import soap
+from ..attachments import parse_attachments
 from ..context import RequestContext
 from ..lookup import ItemError, Target, item_ids, resolve, view_for
 from ..parse import KIND_OF_ELEMENT, deletion, merge, parse_properties
-from ..render import render_item
+from ..render import render_attachments, render_item
 from ..shape import ID_ONLY, parse_shape
 from ..soap import m, sub, t
 from ..values import extended_key
@@ -83,6 +84,11 @@ def create_item(context: RequestContext, request: etree._Element) -> etree._Elem
                 raise ItemError("ErrorInvalidRequest", "The request is invalid.")
             fields, extended = parse_properties(node, kind, tz_context(context))
             fields = _NORMALIZE[kind](merge({}, fields))
+            # Attachments inside CreateItem are created with the item, in one step (exchangelib sends them so
+            # for Exchange 2013 and later): the item never exists without them.
+            attachments = parse_attachments(node.find(t("Attachments")), context.address)
+            if attachments:
+                fields["attachments"] = attachments
             if kind == "event" and not (fields.get("start") and fields.get("end")):
                 raise ItemError("ErrorInvalidRequest", "A calendar item needs Start and End.")
             if kind == "message" and disposition != "SaveOnly":
@@ -114,7 +120,12 @@ def create_item(context: RequestContext, request: etree._Element) -> etree._Elem
             _error(messages, "CreateItem", error)
             continue
         message = soap.response_message(messages, "CreateItem")
-        render_item(sub(message, m("Items")), view_for(context, Target(created)), ID_ONLY)
+        node = render_item(sub(message, m("Items")), view_for(context, Target(created)), ID_ONLY)
+        if created.fields.get("attachments"):
+            # Exchange answers the new attachments' ids with the item (schema order: right after ItemId).
+            holder = render_attachments(node, created.fields["attachments"], ids_only=True)
+            node.remove(holder)
+            node.insert(1, holder)
     return root
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from lxml import etree
 
 from simulator.mailstore import Folder
+from simulator.mailstore.attachments import new_attachment_id
 from simulator.mailstore.fields import normalize_message
 from simulator.mailstore.records import now_utc
 
@@ -42,7 +43,11 @@ def send_message(context: RequestContext, fields: dict[str, Any], extended: dict
     sent["is_draft"] = False
     entry = context.store.record_sent(context.address, sent, extended)
     if save_to is not None:
-        context.store.create_item(context.address, save_to.id, "message", sent, extended)
+        # The copy in Sent Items is a new item: its attachments get ids of their own, as in Exchange.
+        copy = dict(sent)
+        if sent.get("attachments"):
+            copy["attachments"] = [{**a, "id": new_attachment_id(mailbox.address)} for a in sent["attachments"]]
+        context.store.create_item(context.address, save_to.id, "message", copy, extended)
     return entry
 
 
