@@ -23,8 +23,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from brokerages import audit, mailbox_import, verification
 from brokerages.forms import BrokerageForm, BrokerageOperatorForm
+from brokerages.mailbox_admin import MailboxAdmin  # noqa: F401  (registers it; split off to keep this module small)
 from brokerages.models import Brokerage, CredentialAuditEntry, Mailbox, SecretExpiryWarning, VerificationRun
 from brokerages.verification_admin import HISTORY_SHOWN
+from ops import health, panels
 
 EXPIRY_WARNING_DAYS = 30
 CREDENTIAL_PERMISSION = "brokerages.change_brokerage_credentials"
@@ -101,12 +103,18 @@ class MailboxInline(admin.TabularInline):
 
 
 SYNC_FIELDSET = ("Sync", {"fields": ("sync_interval_seconds", "max_mailboxes_in_flight", "cooldown_until")})
+HEALTH_FIELDSET = ("Sync health (last 24 hours)", {"fields": ("sync_health",)})
+KILL_SWITCH_NOTE = (
+    "Its sync tasks already queued do nothing when they arrive, running syncs stop at their next lease check, "
+    "and the dispatcher sends no new ones until it is resumed."
+)
 
 
 @admin.register(Brokerage)
 class BrokerageAdmin(admin.ModelAdmin):
     list_display = (
         "name", "status_badge", "mailbox_backend", "tenant_id", "secret_expiry", "mailbox_count", "status_changed_at",
+        "sync_health_summary",
     )  # fmt: skip
     list_filter = ("status", "mailbox_backend", SecretExpiryFilter)
     search_fields = ("name", "tenant_id", "mailboxes__email")
@@ -129,6 +137,7 @@ class BrokerageAdmin(admin.ModelAdmin):
         if can_change_credentials(request):
             return (
                 (None, {"fields": ("name", "status")}),
+                HEALTH_FIELDSET,
                 ("App registration (from the brokerage's Entra ID)", {"fields": ("tenant_id", "client_id", "credential_kind")}),
                 ("Client secret", {"fields": ("client_secret_state", "new_client_secret", "client_secret_expires_on", "clear_client_secret")}),
                 ("Next client secret (zero-gap rotation)", {
@@ -146,6 +155,7 @@ class BrokerageAdmin(admin.ModelAdmin):
             )  # fmt: skip
         return (
             (None, {"fields": ("name", "status")}),
+            HEALTH_FIELDSET,
             ("Credentials (read-only; credential managers change them)", {
                 "fields": ("tenant_id", "client_id", "credential_kind", "client_secret_state", "pending_secret_state", "certificate_state"),
             }),
@@ -157,7 +167,7 @@ class BrokerageAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = ["client_secret_state", "pending_secret_state", "certificate_state", "certificate_thumbprint",
-                  "status_changed_at", "verified_at", "created_at", "updated_at", "cooldown_until"]  # fmt: skip
+                  "status_changed_at", "verified_at", "created_at", "updated_at", "cooldown_until", "sync_health"]  # fmt: skip
         if not can_change_credentials(request):
             fields += ["tenant_id", "client_id", "credential_kind", "ews_url", "authority_host", "ca_bundle_path"]
         return fields
@@ -219,15 +229,17 @@ class BrokerageAdmin(admin.ModelAdmin):
                 request, f"Verification queued for {len(runs)} brokerage(s); the result shows on each brokerage's page."
             )
 
-    @admin.action(description="Pause syncing of the selected active brokerages", permissions=["change"])
+    @admin.action(description="Pause brokerage (kill switch): stop all its syncs, queued ones included", permissions=["change"])
     def pause_brokerages(self, request, queryset):
-        self._move(request, queryset, Brokerage.Status.ACTIVE, Brokerage.Status.PAUSED)
+        if self._move(request, queryset, Brokerage.Status.ACTIVE, Brokerage.Status.PAUSED):
+            self.message_user(request, KILL_SWITCH_NOTE, messages.WARNING)
 
-    @admin.action(description="Resume syncing of the selected paused brokerages", permissions=["change"])
+    @admin.action(description="Resume brokerage: sync the selected paused brokerages again", permissions=["change"])
     def resume_brokerages(self, request, queryset):
-        self._move(request, queryset, Brokerage.Status.PAUSED, Brokerage.Status.ACTIVE)
+        if self._move(request, queryset, Brokerage.Status.PAUSED, Brokerage.Status.ACTIVE):
+            self.message_user(request, "Their due mailboxes are dispatched at the dispatcher's next tick (within seconds).")
 
-    def _move(self, request, queryset, from_status: str, to_status: str) -> None:
+    def _move(self, request, queryset, from_status: str, to_status: str) -> int:
         # One save per row (not queryset.update) so status_changed_at is stamped; a handful of rows at most.
         moved = 0
         for brokerage in queryset.filter(status=from_status):
@@ -237,13 +249,15 @@ class BrokerageAdmin(admin.ModelAdmin):
         skipped = queryset.count() - moved
         note = f"; {skipped} skipped (not {Brokerage.Status(from_status).label.lower()})" if skipped else ""
         self.message_user(request, f"{moved} brokerage(s) now {Brokerage.Status(to_status).label.lower()}{note}.")
+        return moved
 
     def get_queryset(self, request):
         # The warning as a subquery: a second join next to the mailbox count would multiply that count.
         warned = SecretExpiryWarning.objects.filter(
             brokerage=OuterRef("pk"), credential="client_secret", expires_on=OuterRef("client_secret_expires_on")
         ).order_by("threshold_days").values("threshold_days")[:1]
-        return super().get_queryset(request).annotate(mailbox_total=Count("mailboxes"), expiry_warned=Subquery(warned))
+        annotated = super().get_queryset(request).annotate(mailbox_total=Count("mailboxes"), expiry_warned=Subquery(warned))
+        return health.annotate_list_health(annotated)
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -276,6 +290,14 @@ class BrokerageAdmin(admin.ModelAdmin):
     @admin.display(description="mailboxes", ordering="mailbox_total")
     def mailbox_count(self, obj: Brokerage) -> int:
         return obj.mailbox_total
+
+    @admin.display(description="sync health", ordering="health_behind")
+    def sync_health_summary(self, obj: Brokerage):
+        return panels.health_cell(obj)
+
+    @admin.display(description="sync health")
+    def sync_health(self, obj: Brokerage):
+        return panels.health_panel(obj) if obj.pk else "—"
 
     # --- what the change page says about stored secrets (never the secret) -----------------------------
 
@@ -382,16 +404,6 @@ class MailboxImportForm(forms.Form):
                 f"The file is larger than {mailbox_import.MAX_BYTES // 1_000_000} MB; split it into smaller files."
             )
         return upload
-
-
-@admin.register(Mailbox)
-class MailboxAdmin(admin.ModelAdmin):
-    list_display = ("email", "display_name", "brokerage", "is_active", "contacts_enabled", "calendar_enabled", "email_enabled")
-    list_filter = ("is_active", "contacts_enabled", "calendar_enabled", "email_enabled", "brokerage__status")
-    search_fields = ("email", "display_name", "brokerage__name")
-    list_select_related = ("brokerage",)
-    autocomplete_fields = ("brokerage",)
-    fields = ("brokerage", "email", "display_name", "is_active", "contacts_enabled", "calendar_enabled", "email_enabled")
 
 
 @admin.register(CredentialAuditEntry)

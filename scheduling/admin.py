@@ -1,0 +1,154 @@
+"""The sync-run admin: every sync of every mailbox, read-only, for staff who must find and act on failures.
+
+The table grows by a row per sync (millions a week), so nothing here scans it whole: no exact page count
+(CappedCountPaginator), no date_hierarchy (it lists the dates present with a DISTINCT over the table),
+filters whose choices come from code (outcomes, the error taxonomy) rather than from the rows, and a search
+that uses the indexes (an exact address, a task id) instead of a LIKE over a join.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+from mailboxes.errors import GatewayError
+
+from .models import SyncRun
+
+OUTCOME_COLOURS = {
+    SyncRun.Outcome.OK: "#15803d",
+    SyncRun.Outcome.FAILED: "#b91c1c",
+    SyncRun.Outcome.THROTTLED: "#d97706",
+    SyncRun.Outcome.PAUSED: "#7c3aed",
+    SyncRun.Outcome.SKIPPED: "#6b7280",
+}
+COUNT_CAP = 10_000  # a filtered list counts at most this many rows and says "10,000+" beyond
+
+
+class CappedCountPaginator(Paginator):
+    """Counts cheaply: the planner's row estimate for the whole table, a count capped at COUNT_CAP + 1 otherwise.
+
+    The last page number is then approximate for huge results; staff narrow with filters, never page to 5000.
+    """
+
+    @cached_property
+    def count(self) -> int:
+        query = self.object_list.query
+        if not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [query.model._meta.db_table])
+                row = cursor.fetchone()
+            if row and row[0] > COUNT_CAP:  # small tables (and never-analysed ones, -1) get an exact count
+                return int(row[0])
+        return self.object_list[: COUNT_CAP + 1].count()
+
+
+def error_classes() -> list[str]:
+    """Every error class the gateway can report (its taxonomy), in a stable order: the filter's choices."""
+    kinds: set[str] = set()
+    pending = [GatewayError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        kind = cls.__dict__.get("kind")
+        if isinstance(kind, str):
+            kinds.add(kind)
+    return sorted(kinds)
+
+
+class ErrorClassFilter(admin.SimpleListFilter):
+    title = "error class"
+    parameter_name = "error_class"
+
+    def lookups(self, request, model_admin):
+        return [(kind, kind) for kind in error_classes()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(error_class=self.value()) if self.value() else queryset
+
+
+class StartedFilter(admin.SimpleListFilter):
+    title = "started"
+    parameter_name = "started"
+    WINDOWS = {"1h": ("Last hour", timedelta(hours=1)), "24h": ("Last 24 hours", timedelta(hours=24)),
+               "7d": ("Last 7 days", timedelta(days=7))}  # fmt: skip
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in self.WINDOWS.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() in self.WINDOWS:
+            return queryset.filter(started_at__gte=timezone.now() - self.WINDOWS[self.value()][1])
+        return queryset
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = ("started_at", "mailbox_link", "brokerage", "duration", "outcome_badge", "counts", "error_class", "task_id")
+    list_filter = (StartedFilter, "outcome", ErrorClassFilter, "brokerage")
+    search_fields = ("mailbox__email", "task_id")  # the lookups themselves: see get_search_results
+    search_help_text = "An agent's exact email address, the start of one, or a Celery task id."
+    list_select_related = ("mailbox", "brokerage")
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 100
+    ordering = ("-started_at",)
+    fields = ("mailbox", "brokerage", "started_at", "duration_ms", "outcome", "pulled", "pushed", "conflicts",
+              "requests", "error_class", "error_message", "remedy", "task_id", "worker")  # fmt: skip
+
+    # Runs are a record: nobody adds, edits or deletes one (retention prunes them: tasks.maintenance).
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # A brokerage's runs are part of its health: whoever may see brokerages (Operators) may see their runs.
+        return request.user.has_perm("scheduling.view_syncrun") or request.user.has_perm("brokerages.view_brokerage")
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip().lower()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(task_id=str(uuid.UUID(term))), False
+        except ValueError:
+            pass
+        if "@" in term:  # the mailbox email is unique and stored lower-case: an index lookup
+            return queryset.filter(mailbox__email=term), False
+        return queryset.filter(mailbox__email__startswith=term), False
+
+    @admin.display(description="mailbox", ordering="mailbox__email")
+    def mailbox_link(self, obj: SyncRun):
+        url = reverse("admin:brokerages_mailbox_change", args=[obj.mailbox_id])
+        return format_html('<a href="{}">{}</a>', url, obj.mailbox.email)
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj: SyncRun) -> str:
+        return f"{obj.duration_ms / 1000:.1f} s" if obj.duration_ms >= 1000 else f"{obj.duration_ms} ms"
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_badge(self, obj: SyncRun):
+        return format_html(
+            '<span class="outcome-{}" style="background:{};color:#fff;border-radius:8px;padding:1px 8px;white-space:nowrap">{}</span>',
+            obj.outcome, OUTCOME_COLOURS.get(obj.outcome, "#6b7280"), obj.get_outcome_display(),
+        )  # fmt: skip
+
+    @admin.display(description="↓ pulled / ↑ pushed / conflicts")
+    def counts(self, obj: SyncRun) -> str:
+        return f"↓{obj.pulled} ↑{obj.pushed} ⚡{obj.conflicts}"

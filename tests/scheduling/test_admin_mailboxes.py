@@ -1,0 +1,104 @@
+"""Staff act on mailboxes: see each one's schedule, find those behind, sync now (really published), pause, resume."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from brokerages.models import Brokerage, Mailbox
+from engage_sync.celery import app as celery_app
+from scheduling.prompt import PRIORITY_CRM_CHANGE
+from tests.scheduling.staff_fixtures import operator, superuser  # noqa: F401
+from tests.scheduling.test_dispatch import drain_queue
+
+LIST_URL = "admin:brokerages_mailbox_changelist"
+
+
+def act(client, action: str, mailboxes) -> str:
+    response = client.post(reverse(LIST_URL), {"action": action, "_selected_action": [m.pk for m in mailboxes]}, follow=True)
+    assert response.status_code == 200
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["superuser", "operator"])
+def test_mailbox_list_shows_next_sync_last_synced_failures_and_pause_reason(who, request, client, make_brokerage):
+    brokerage = make_brokerage(mailboxes=2)
+    failing, paused = brokerage.mailboxes.order_by("email")
+    Mailbox.objects.filter(pk=failing.pk).update(consecutive_failures=4, next_sync_at=timezone.now() + dt.timedelta(minutes=8),
+                                                 last_synced_at=timezone.now() - dt.timedelta(hours=2))  # fmt: skip
+    Mailbox.objects.filter(pk=paused.pk).update(sync_paused=True, sync_paused_reason="Mass-deletion guard: 95% of contacts vanished")
+    client.force_login(request.getfixturevalue(who))
+
+    html = client.get(reverse(LIST_URL)).content.decode()
+
+    assert "in 7\xa0minutes" in html or "in 8\xa0minutes" in html
+    assert '<td class="field-consecutive_failures">4</td>' in html
+    assert "Mass-deletion guard: 95% of contacts vanished" in html
+
+
+@pytest.mark.django_db
+def test_behind_schedule_filter_lists_mailboxes_overdue_by_a_whole_interval(client, operator, make_brokerage):
+    # Given a 5-minute brokerage with one mailbox 20 minutes overdue, one just due, one overdue but syncing,
+    # one overdue but paused, and an overdue mailbox of a paused brokerage
+    brokerage = make_brokerage(mailboxes=4)
+    late, _just_due, syncing, paused = brokerage.mailboxes.order_by("email")
+    now = timezone.now()
+    Mailbox.objects.filter(pk__in=[late.pk, syncing.pk, paused.pk]).update(next_sync_at=now - dt.timedelta(minutes=20))
+    Mailbox.objects.filter(pk=syncing.pk).update(lease_expires_at=now + dt.timedelta(minutes=5))
+    Mailbox.objects.filter(pk=paused.pk).update(sync_paused=True)
+    stopped = make_brokerage("Stopped", mailboxes=1, status=Brokerage.Status.PAUSED)
+    Mailbox.objects.filter(brokerage=stopped).update(next_sync_at=now - dt.timedelta(hours=3))
+    client.force_login(operator)
+
+    # When staff filter on "behind schedule"
+    found = client.get(reverse(LIST_URL), {"sync_schedule": "behind"}).context["cl"].result_list
+
+    # Then only the mailbox the dispatcher should long have sent is listed
+    assert [m.pk for m in found] == [late.pk]
+    syncing_now = client.get(reverse(LIST_URL), {"sync_schedule": "syncing"}).context["cl"].result_list
+    assert [m.pk for m in syncing_now] == [syncing.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_now_puts_a_high_priority_sync_task_on_the_real_sync_queue(client, operator, make_brokerage):
+    # Given two mailboxes not due for an hour, and a paused one
+    celery_app.control.purge()
+    brokerage = make_brokerage(mailboxes=3)
+    first, second, paused = brokerage.mailboxes.order_by("email")
+    Mailbox.objects.update(next_sync_at=timezone.now() + dt.timedelta(hours=1))
+    Mailbox.objects.filter(pk=paused.pk).update(sync_paused=True)
+    client.force_login(operator)
+
+    # When the operator chooses "Sync now" for all three
+    message = act(client, "sync_now", [first, second, paused])
+
+    # Then the two are leased and their sync tasks wait on RabbitMQ's sync queue, at the CRM-change priority
+    assert "2 mailbox(es) queued to sync now; 1 skipped" in message
+    messages = drain_queue("sync", expect=3, timeout=5)
+    assert sorted(m.decode()[0][0] for m in messages) == sorted([first.pk, second.pk])
+    assert {m.properties.get("priority") for m in messages} == {PRIORITY_CRM_CHANGE}
+    leases = dict(Mailbox.objects.values_list("pk", "lease_token"))
+    assert {m.decode()[0][1] for m in messages} == {str(leases[first.pk]), str(leases[second.pk])}
+    assert leases[paused.pk] is None
+
+
+@pytest.mark.django_db
+def test_pause_and_resume_sync_change_the_rows_and_say_so(client, operator, make_brokerage):
+    brokerage = make_brokerage(mailboxes=2)
+    one, two = brokerage.mailboxes.order_by("email")
+    Mailbox.objects.update(next_sync_at=timezone.now() + dt.timedelta(hours=1))
+    client.force_login(operator)
+
+    assert "2 mailbox(es) paused" in act(client, "pause_sync", [one, two])
+    one.refresh_from_db()
+    assert one.sync_paused and "Paused by olivia-operator" in one.sync_paused_reason
+
+    assert "1 mailbox(es) resumed" in act(client, "resume_sync", [one])
+    one.refresh_from_db()
+    two.refresh_from_db()
+    assert not one.sync_paused and one.sync_paused_reason == "" and one.next_sync_at <= timezone.now()
+    assert two.sync_paused
