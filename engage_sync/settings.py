@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "brokerages",
     "outbox",
     "scheduling",
+    "sync",
 ]
 
 MIDDLEWARE = [
@@ -264,3 +265,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- Contacts and calendar sync (sync/engine.py) -----------------------------------------------------
+
+# Changes per SyncFolderItems page (EWS allows 1-512); each page's bodies are fetched in batches of 50.
+SYNC_PAGE_SIZE = env_int("SYNC_PAGE_SIZE", 256, minimum=1)
+# When a push met a stale change key (or a row moved under us), re-read and re-plan this many more times.
+SYNC_REPLAN_ROUNDS = env_int("SYNC_REPLAN_ROUNDS", 2, minimum=0)

@@ -13,3 +13,26 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+# --- The engine and the API against the simulator (H6): a simulated mailbox, the CRM client, one sync ---------
+
+import pytest  # noqa: E402
+
+from tests.outbox.conftest import brokerage, crm_client, mailbox, sim_mailbox  # noqa: E402,F401
+
+
+@pytest.fixture
+def sync_once(sim_mailbox):  # noqa: F811
+    """Run the real engine once on the simulated mailbox through the real gateway; returns its EngineResult."""
+    from brokerages.gateways import gateway_for_mailbox
+    from brokerages.models import Mailbox
+    from sync.engine import sync_mailbox
+
+    def run(**overrides):
+        row = Mailbox.objects.select_related("brokerage").get(pk=sim_mailbox.pk)
+        for name, value in overrides.items():
+            setattr(row, name, value)
+        return sync_mailbox(row, gateway_for_mailbox(row), lambda: None)
+
+    return run

@@ -1,0 +1,106 @@
+"""The CRM's contacts and calendar API, per mailbox: create, update, delete, list; each write prompts a sync.
+
+A write and its prompt (scheduling.prompt.request_sync) share one transaction, so the sync is published only
+once the row is committed. Deletions keep a tombstone until the mailbox has mirrored them.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from brokerages.models import Mailbox
+from scheduling.prompt import request_sync
+
+from . import records
+from .content import ContentError
+from .models import Contact, Event, SyncedRecord
+from .serializers import ContactSerializer, EventSerializer
+
+
+class OldestFirst(CursorPagination):
+    ordering = "created_at"
+
+
+def _store(row: SyncedRecord, data: dict) -> None:
+    """Set validated fields on the row; content the sync cannot represent is refused before anything is saved."""
+    for name, value in data.items():
+        setattr(row, name, records.recurrence_json(value) if name == "recurrence" else value)
+    try:
+        records.row_content(row)
+    except ContentError as error:
+        raise ValidationError({"non_field_errors": [str(error)]}) from None
+
+
+class MailboxRecordsView(generics.ListCreateAPIView):
+    """List the mailbox's live records (GET) or create one (POST); a create prompts a sync of the mailbox."""
+
+    model: type[SyncedRecord]
+    pagination_class = OldestFirst
+
+    def get_queryset(self):
+        return self.model.objects.filter(mailbox_id=self.kwargs["mailbox_id"], deleted_at__isnull=True)
+
+    def create(self, request, *args, **kwargs):
+        mailbox = get_object_or_404(Mailbox, pk=self.kwargs["mailbox_id"])
+        if not mailbox.is_active:
+            return Response({"mailbox": "This mailbox is inactive."}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = self.model(mailbox=mailbox)
+        _store(row, dict(serializer.validated_data))
+        with transaction.atomic():
+            row.save()
+            request_sync(mailbox.pk)
+        return Response(self.get_serializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class MailboxRecordView(generics.RetrieveUpdateDestroyAPIView):
+    """Read, update (PUT/PATCH) or delete one record; each write prompts a sync of its mailbox."""
+
+    model: type[SyncedRecord]
+    lookup_url_kwarg = "record_id"
+
+    def get_queryset(self):
+        return self.model.objects.filter(mailbox_id=self.kwargs["mailbox_id"], deleted_at__isnull=True)
+
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        with transaction.atomic():
+            row = get_object_or_404(self.get_queryset().select_for_update(), pk=self.kwargs["record_id"])
+            serializer = self.get_serializer(row, data=request.data, partial=partial)
+            serializer.is_valid(raise_exception=True)
+            _store(row, dict(serializer.validated_data))
+            row.save()
+            request_sync(row.mailbox_id)
+        return Response(self.get_serializer(row).data)
+
+    def destroy(self, request, *args, **kwargs):
+        with transaction.atomic():
+            row = get_object_or_404(self.get_queryset().select_for_update(), pk=self.kwargs["record_id"])
+            # A tombstone keeps the content hash: a mailbox copy holding exactly it is our push, not an edit.
+            row.deleted_hash, row.deleted_at = records.row_content(row).hash, timezone.now()
+            row.save()
+            request_sync(row.mailbox_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ContactsView(MailboxRecordsView):
+    model, serializer_class = Contact, ContactSerializer
+
+
+class ContactView(MailboxRecordView):
+    model, serializer_class = Contact, ContactSerializer
+
+
+class EventsView(MailboxRecordsView):
+    model, serializer_class = Event, EventSerializer
+
+
+class EventView(MailboxRecordView):
+    model, serializer_class = Event, EventSerializer

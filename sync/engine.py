@@ -1,0 +1,162 @@
+"""The sync engine the fleet runs: ``sync_mailbox(mailbox, gateway, keep_lease) -> EngineResult``.
+
+Per enabled folder: read the mailbox's changes since the stored watermark, read the CRM's changes since the
+links, plan (sync.reconcile, pure), apply (sync.executor), and store the new watermark only when every action
+applied. A skipped action (a side moved under us) means re-read and re-plan, a bounded number of times. The
+mass-deletion guard pauses the mailbox and alerts staff; gateway errors propagate to the fleet, after what
+was safely done is saved (every applied action already is).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from django.conf import settings
+from django.utils import timezone
+
+from brokerages.models import Mailbox
+from mailboxes.gateway import MailboxGateway
+from mailboxes.items import Collection
+from scheduling.runs import EngineResult
+from sync import ledger
+from sync.executor import Executor
+from sync.models import BrokerageSyncSettings, FolderState
+from sync.policy import ConflictPolicy, SyncPolicy
+from sync.pull import Pulled, read_remote
+from sync.reconcile import Plan, plan_sync
+from sync.state import RemoteChanges, RemoteItem
+from sync.window import CalendarWindow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FolderOutcome:
+    pulled: int = 0
+    pushed: int = 0
+    conflicts: int = 0
+    paused_reason: str = ""
+
+
+def sync_mailbox(mailbox: Mailbox, gateway: MailboxGateway, keep_lease: Callable[[], None]) -> EngineResult:
+    """One two-way sync of the mailbox's enabled folders; the fleet's engine (scheduling.runs.run_sync)."""
+    policy, window = policy_of(mailbox.brokerage_id)
+    total = FolderOutcome()
+    for collection, enabled in ((Collection.CONTACTS, mailbox.contacts_enabled), (Collection.CALENDAR, mailbox.calendar_enabled)):
+        if not enabled:
+            continue
+        keep_lease()
+        outcome = sync_folder(mailbox, gateway, collection, keep_lease, policy,
+                              window if collection is Collection.CALENDAR else None)  # fmt: skip
+        total = FolderOutcome(total.pulled + outcome.pulled, total.pushed + outcome.pushed,
+                              total.conflicts + outcome.conflicts, outcome.paused_reason)  # fmt: skip
+        if outcome.paused_reason:
+            break  # the mailbox pauses as a whole; the next folder waits for staff too
+    return EngineResult(total.pulled, total.pushed, total.conflicts, total.paused_reason)
+
+
+def policy_of(brokerage_id: int) -> tuple[SyncPolicy, CalendarWindow]:
+    """The brokerage's conflict policy and calendar window (the documented defaults when none is set)."""
+    row = BrokerageSyncSettings.objects.filter(brokerage_id=brokerage_id).first()
+    if row is None:
+        return SyncPolicy(), CalendarWindow()
+    policy = SyncPolicy(
+        conflicts=ConflictPolicy(row.conflict_policy), edit_beats_delete=row.edit_beats_delete,
+        mass_delete_fraction=row.mass_delete_fraction, mass_delete_min_count=max(1, row.mass_delete_min_count),
+    )  # fmt: skip
+    return policy, CalendarWindow(dt.timedelta(days=row.calendar_past_days), dt.timedelta(days=row.calendar_future_days))
+
+
+def sync_folder(
+    mailbox: Mailbox, gateway: MailboxGateway, collection: Collection, keep_lease: Callable[[], None],
+    policy: SyncPolicy, window: CalendarWindow | None,
+) -> FolderOutcome:  # fmt: skip
+    state = ledger.folder_state(mailbox.pk, collection)
+    page_size = min(settings.SYNC_PAGE_SIZE, 512)  # EWS's maximum for SyncFolderItems
+    pulled = pushed = conflicts = 0
+    for _round in range(1 + settings.SYNC_REPLAN_ROUNDS):
+        remote = read_remote(gateway, mailbox.email, collection, state.watermark or None,
+                             page_size=page_size, keep_lease=keep_lease)  # fmt: skip
+        local = ledger.local_changes(mailbox.pk, collection)
+        if not remote.changes.complete and not (remote.changes.items or remote.changes.deleted_ids) and not (
+            local.items or local.tombstones
+        ):
+            # Nothing on either side: no need to read the link table; the watermark may still move.
+            _commit(state, remote, Plan())
+            return FolderOutcome(pulled, pushed, conflicts)
+        links = ledger.load_links(mailbox.pk, collection)
+        if remote.unreadable:
+            # An item we cannot compare is not gone: keep it out of the plan rather than mirror a deletion.
+            links = {lid: link for lid, link in links.items() if link.remote_id not in remote.unreadable}
+        changes = remote.changes if window is None else _within_window(remote.changes, links, window)
+        plan = plan_sync(links, local, changes, policy, allow_mass_deletion=state.confirm_mass_deletion,
+                         first_sync=not state.first_sync_done)  # fmt: skip
+        if plan.paused is not None:
+            reason = f"{collection}: {plan.paused.reason}"
+            _alert_mass_deletion(mailbox, reason)
+            return FolderOutcome(pulled, pushed, conflicts, reason)
+        keep_lease()
+        executor = Executor(mailbox.pk, mailbox.email, collection, gateway, keep_lease)
+        complete = executor.apply(plan.actions)
+        pulled, pushed, conflicts = pulled + executor.pulled, pushed + executor.pushed, conflicts + executor.conflicts
+        if complete:
+            _commit(state, remote, plan)
+            return FolderOutcome(pulled, pushed, conflicts)
+        # A side moved under us: re-read from the same watermark and re-plan; never overwrite blindly.
+    return FolderOutcome(pulled, pushed, conflicts)
+
+
+def _within_window(changes: RemoteChanges, links: dict, window: CalendarWindow) -> RemoteChanges:
+    """Leave out unlinked, untagged mailbox events outside the calendar window (linked ones always sync)."""
+    linked = {link.remote_id for link in links.values()}
+    now = timezone.now()
+
+    def keep(item: RemoteItem) -> bool:
+        return item.remote_id in linked or item.tag is not None or window.covers(item.content, now)
+
+    kept = tuple(item for item in changes.items if keep(item))
+    if len(kept) == len(changes.items):
+        return changes
+    return replace(changes, items=kept)
+
+
+def _commit(state: FolderState, remote: Pulled, plan: Plan) -> None:
+    """Store the watermark: everything it covers is applied."""
+    if remote.watermark == state.watermark and state.first_sync_done and not remote.restarted and not state.confirm_mass_deletion:
+        return  # a quiet sync whose watermark did not move: nothing to write
+    now = timezone.now()
+    fields = ["watermark", "last_completed_at"]
+    state.watermark, state.last_completed_at = remote.watermark, now
+    if remote.restarted:
+        state.full_syncs, state.last_full_sync_at = state.full_syncs + 1, now
+        fields += ["full_syncs", "last_full_sync_at"]
+    if not state.first_sync_done:
+        state.first_sync_done = True
+        state.match_report = {
+            "matched": [{"local_id": m.local_id, "remote_id": m.remote_id, "rule": m.rule} for m in plan.matches.matches],
+            "ambiguous": [{"rule": a.rule, "key": a.key, "local_ids": list(a.local_ids), "remote_ids": list(a.remote_ids)}
+                          for a in plan.matches.ambiguous],
+        }  # fmt: skip
+        fields += ["first_sync_done", "match_report"]
+        log.info("sync: mailbox %s %s first sync: %d matched, %d ambiguous", state.mailbox_id, state.collection,
+                 len(plan.matches.matches), len(plan.matches.ambiguous))  # fmt: skip
+    if state.confirm_mass_deletion:
+        state.confirm_mass_deletion = False
+        fields.append("confirm_mass_deletion")
+    state.save(update_fields=fields)
+
+
+def _alert_mass_deletion(mailbox: Mailbox, reason: str) -> None:
+    """Tell staff the mailbox's sync paused instead of mirroring a mass loss (the fleet marks it paused)."""
+    from brokerages.staff_alerts import mail_staff
+
+    log.warning("sync: mailbox %s paused by the mass-deletion guard: %s", mailbox.pk, reason)
+    mail_staff(
+        f"[Engage Sync] {mailbox.email}: sync paused — mass deletion",
+        f"The sync of {mailbox.email} paused instead of mirroring a mass deletion: {reason}.\n\n"
+        "If the deletion is intended, confirm it on the folder's sync state in the admin (action \"Confirm the "
+        "mass deletion\") and resume the mailbox; otherwise restore the items first.\n",
+    )

@@ -1,0 +1,249 @@
+"""Applies a plan's actions to the CRM rows and the mailbox, as sync/README.md's executor contract says.
+
+Each local write is one short transaction together with its link row and conflict record. Each mailbox write
+carries the version the plan saw; a stale one (ConflictError), or a row that moved under us, is a *skip*:
+nothing is overwritten, the watermark stays, and the next round re-reads and re-plans.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.db import transaction
+
+from engage_sync.failpoints import failpoint
+from mailboxes.errors import ConflictError, ItemNotFound
+from mailboxes.gateway import ItemRef, MailboxGateway
+from mailboxes.items import Collection
+from sync import ledger, records
+from sync.actions import (
+    CreateLocal,
+    CreateRemote,
+    DeleteLocal,
+    DeleteRemote,
+    Forget,
+    LinkPair,
+    SyncAction,
+    UpdateBoth,
+    UpdateLocal,
+    UpdateRemote,
+)
+from sync.content import Content
+from sync.models import SyncedRecord, SyncLink
+
+log = logging.getLogger(__name__)
+LEASE_CHECK_EVERY = 50  # actions between lease renewals
+
+
+@dataclass
+class Executor:
+    """One folder's plan against one mailbox; counts what it did and what it had to skip."""
+
+    mailbox_id: int
+    address: str
+    collection: Collection
+    gateway: MailboxGateway
+    keep_lease: Callable[[], None]
+    pulled: int = 0
+    pushed: int = 0
+    conflicts: int = 0
+    skipped: int = 0
+
+    def apply(self, actions: tuple[SyncAction, ...]) -> bool:
+        """Apply every action in order; True when none was skipped (only then may the watermark move)."""
+        for number, action in enumerate(actions):
+            if number and number % LEASE_CHECK_EVERY == 0:
+                self.keep_lease()
+            self._apply(action)
+        return self.skipped == 0
+
+    # --- plumbing -------------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> type[SyncedRecord]:
+        return records.MODEL_OF[self.collection]
+
+    def _skip(self, action: SyncAction, why: str) -> None:
+        self.skipped += 1
+        log.info("sync: mailbox %s %s: skipped %s (%s); re-read next round", self.mailbox_id, self.collection,
+                 type(action).__name__, why)  # fmt: skip
+
+    def _link(self, link) -> None:
+        ledger.save_link(self.mailbox_id, self.collection, link)
+
+    def _record(self, action: SyncAction) -> None:
+        conflict = getattr(action, "conflict", None)
+        if conflict is not None:
+            self.conflicts += 1
+            ledger.record_conflict(self.mailbox_id, self.collection, conflict)
+
+    def _live_row(self, local_id: str) -> SyncedRecord | None:
+        return self.model.objects.select_for_update().filter(pk=UUID(local_id), deleted_at__isnull=True).first()
+
+    def _write_row(self, row: SyncedRecord, content: Content) -> None:
+        records.write_values(row, content.values)
+        row.save()  # bumps the version
+
+    # --- mailbox writes -----------------------------------------------------------------------------
+
+    def _current_version(self, remote_id: str, agreed_hash: str | None) -> str | None:
+        """The change key to write against when the plan knew none: only if the item still holds the agreed content."""
+        (stored,) = self.gateway.fetch(self.address, self.collection, [remote_id])
+        if stored is None or agreed_hash is None or records.item_content(stored.item).hash != agreed_hash:
+            return None
+        return stored.ref.version
+
+    def _agreed_hash(self, local_id: str) -> str | None:
+        return (
+            SyncLink.objects.filter(mailbox_id=self.mailbox_id, collection=self.collection.value, local_id=UUID(local_id))
+            .values_list("agreed_hash", flat=True)
+            .first()
+        )
+
+    def _update_remote(self, action: UpdateRemote | UpdateBoth) -> ItemRef | None:
+        version = action.expected_remote_version or self._current_version(action.remote_id, self._agreed_hash(action.local_id))
+        if version is None:
+            self._skip(action, "the mailbox item's version is unknown and its content moved")
+            return None
+        item = records.gateway_item(action.content.kind, action.content.values)
+        update = self.gateway.update_contact if self.collection is Collection.CONTACTS else self.gateway.update_event
+        try:
+            ref = update(self.address, ItemRef(action.remote_id, version), item)  # type: ignore[arg-type]
+        except (ConflictError, ItemNotFound) as error:
+            self._skip(action, type(error).__name__)
+            return None
+        self.pushed += 1
+        return ref
+
+    # --- the actions --------------------------------------------------------------------------------
+
+    def _apply(self, action: SyncAction) -> None:
+        m, c = self.mailbox_id, self.collection
+        match action:
+            case LinkPair():
+                with transaction.atomic():
+                    self._link(action.link())
+            case Forget():
+                with transaction.atomic():
+                    ledger.forget(m, c, action.local_id)
+            case CreateLocal():
+                with transaction.atomic():
+                    taken = SyncLink.objects.filter(mailbox_id=m, collection=c.value, remote_id=action.remote_id)
+                    if action.replaces_local_id is not None:
+                        taken = taken.exclude(local_id=UUID(action.replaces_local_id))
+                    if taken.exists():
+                        return  # an earlier try created and linked it
+                    if action.replaces_local_id is not None:
+                        SyncLink.objects.filter(mailbox_id=m, collection=c.value,
+                                                local_id=UUID(action.replaces_local_id)).delete()  # fmt: skip
+                        self.model.objects.filter(pk=UUID(action.replaces_local_id), deleted_at__isnull=False).delete()
+                    row = self.model(mailbox_id=m)
+                    self._write_row(row, action.content)
+                    self._link(action.link(str(row.pk), row.version))
+                    self._record(action)
+                self.pulled += 1
+            case UpdateLocal():
+                with transaction.atomic():
+                    row = self._live_row(action.local_id)
+                    if row is None or row.version != action.expected_local_version:
+                        self._skip(action, "the CRM row moved")
+                        return
+                    self._write_row(row, action.content)
+                    self._link(action.link(row.version))
+                    self._record(action)
+                self.pulled += 1
+            case DeleteLocal():
+                with transaction.atomic():
+                    row = self.model.objects.select_for_update().filter(pk=UUID(action.local_id)).first()
+                    if row is not None and row.deleted_at is not None:
+                        self._skip(action, "deleted in the CRM too; the next plan forgets it")
+                        return
+                    if row is not None and action.expected_local_version not in (None, row.version):
+                        self._skip(action, "the CRM row moved")
+                        return
+                    if row is not None:
+                        row.delete()
+                    ledger.forget(m, c, action.local_id, action.remote_id)
+                    self._record(action)
+                self.pulled += 1
+            case CreateRemote():
+                self._create_remote(action)
+            case UpdateRemote():
+                ref = self._update_remote(action)
+                if ref is not None:
+                    with transaction.atomic():
+                        self._link(action.link(ref.version))
+                        self._record(action)
+            case UpdateBoth():
+                ref = self._update_remote(action)
+                if ref is None:
+                    return
+                with transaction.atomic():
+                    row = self._live_row(action.local_id)
+                    if row is None or row.version != action.expected_local_version:
+                        self._skip(action, "the CRM row moved")
+                        return
+                    self._write_row(row, action.content)
+                    self._link(action.link(row.version, ref.version))
+                    self._record(action)
+                self.pulled += 1
+            case DeleteRemote():
+                self._delete_remote(action)
+            case _:
+                raise AssertionError(f"unknown action {action!r}")
+
+    def _create_remote(self, action: CreateRemote) -> None:
+        m, c = self.mailbox_id, self.collection
+        attempted = self.model.objects.filter(pk=UUID(action.local_id), create_attempted=True).exists()
+        found = None
+        if attempted:
+            # An earlier try may have created it and died before the link was saved: find it by our tag.
+            # An Outlook copy of one of our items carries the tag too, but is linked to its own row.
+            taken = set(
+                SyncLink.objects.filter(mailbox_id=m, collection=c.value)
+                .exclude(local_id=UUID(action.local_id))
+                .values_list("remote_id", flat=True)
+            )
+            found = next((s for s in self.gateway.find_by_tag(self.address, c, action.tag)
+                          if s.ref.item_id not in taken), None)  # fmt: skip
+        else:
+            # Marked before the create (no version bump): from here on, a retry looks the tag up first.
+            self.model.objects.filter(pk=UUID(action.local_id)).update(create_attempted=True)
+        if found is not None:
+            link = action.link_found(found.ref.item_id, found.ref.version, records.item_content(found.item))
+        else:
+            item = records.gateway_item(action.content.kind, action.content.values)
+            create = self.gateway.create_contact if c is Collection.CONTACTS else self.gateway.create_event
+            ref = create(self.address, item, tag=action.tag)  # type: ignore[arg-type]
+            self.pushed += 1
+            failpoint("sync.after_remote_create")
+            link = action.link_created(ref.item_id, ref.version)
+        with transaction.atomic():
+            self._link(link)
+            self._record(action)
+
+    def _delete_remote(self, action: DeleteRemote) -> None:
+        version = action.expected_remote_version
+        if version is None:
+            try:
+                version = self._current_version(action.remote_id, self._agreed_hash(action.local_id))
+            except ItemNotFound:
+                version = None
+            if version is None and self.gateway.fetch(self.address, self.collection, [action.remote_id])[0] is not None:
+                self._skip(action, "the mailbox item's version is unknown and its content moved")
+                return
+        try:
+            if version is not None:
+                self.gateway.delete_item(self.address, ItemRef(action.remote_id, version))
+                self.pushed += 1
+        except ConflictError:
+            self._skip(action, "ConflictError")
+            return
+        except ItemNotFound:
+            pass  # gone already: the goal of this action
+        with transaction.atomic():
+            ledger.forget(self.mailbox_id, self.collection, action.local_id, action.remote_id)
+            self._record(action)

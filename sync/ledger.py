@@ -1,0 +1,91 @@
+"""The database side of one folder's sync: links, the CRM's changes since them, and the folder's watermark.
+
+Each function is one or two queries; the executor wraps the writes in its own short transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from django.db.models import F, OuterRef, Q, Subquery
+
+from mailboxes.items import Collection
+from sync import records
+from sync.actions import ConflictRecord
+from sync.content import ContentError
+from sync.models import FolderState, SyncConflict, SyncLink
+from sync.state import Link, LocalChanges, LocalItem, LocalTombstone
+
+log = logging.getLogger(__name__)
+
+
+def folder_state(mailbox_id: int, collection: Collection) -> FolderState:
+    state, _ = FolderState.objects.get_or_create(mailbox_id=mailbox_id, collection=collection.value)
+    return state
+
+
+def load_links(mailbox_id: int, collection: Collection) -> dict[str, Link]:
+    """Every link of the folder, keyed by local id, as the planner's records."""
+    rows = SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value).values_list(
+        "local_id", "remote_id", "local_version", "remote_version", "agreed_hash", "agreed_fields"
+    )
+    return {
+        str(local_id): Link(str(local_id), remote_id, local_version, remote_version, agreed_hash, agreed_fields)
+        for local_id, remote_id, local_version, remote_version, agreed_hash, agreed_fields in rows.iterator(2000)
+    }
+
+
+def local_changes(mailbox_id: int, collection: Collection) -> LocalChanges:
+    """One query: rows without a current link (no link, another version, or an unknown one) and tombstones."""
+    model = records.MODEL_OF[collection]
+    linked_version = SyncLink.objects.filter(
+        mailbox_id=mailbox_id, collection=collection.value, local_id=OuterRef("pk")
+    ).values("local_version")[:1]
+    rows = (
+        model.objects.filter(mailbox_id=mailbox_id)
+        .annotate(linked_version=Subquery(linked_version))
+        .filter(Q(deleted_at__isnull=False) | Q(linked_version__isnull=True) | ~Q(version=F("linked_version")))
+        .order_by("pk")
+    )
+    items, tombstones = [], []
+    for row in rows.iterator(500):
+        if row.deleted_at is not None:
+            tombstones.append(LocalTombstone(str(row.pk), row.deleted_at, row.deleted_hash or None))
+            continue
+        try:
+            items.append(LocalItem(str(row.pk), row.version, records.row_content(row), row.modified_at))
+        except ContentError as error:  # the API refuses such input; a row written otherwise is left out, loudly
+            log.error("sync: %s row %s of mailbox %s cannot be synced: %s", collection, row.pk, mailbox_id, error)
+    return LocalChanges(tuple(items), tuple(tombstones))
+
+
+def save_link(mailbox_id: int, collection: Collection, link: Link) -> None:
+    """Replace the local id's link (call inside the action's transaction)."""
+    SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id)).delete()
+    SyncLink.objects.create(
+        mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id), remote_id=link.remote_id,
+        local_version=link.local_version, remote_version=link.remote_version, agreed_hash=link.agreed_hash,
+        agreed_fields=dict(link.agreed_fields),
+    )  # fmt: skip
+
+
+def forget(mailbox_id: int, collection: Collection, local_id: str, remote_id: str | None = None) -> None:
+    """Drop the link (only if it names ``remote_id``, when given); with no link left, purge the tombstone."""
+    links = SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(local_id))
+    if remote_id is not None:
+        links = links.filter(remote_id=remote_id)
+    links.delete()
+    if not SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(local_id)).exists():
+        records.MODEL_OF[collection].objects.filter(pk=UUID(local_id), deleted_at__isnull=False).delete()
+
+
+def record_conflict(mailbox_id: int, collection: Collection, conflict: ConflictRecord | None) -> None:
+    if conflict is None:
+        return
+    SyncConflict.objects.create(
+        mailbox_id=mailbox_id, collection=collection.value,
+        local_id=UUID(conflict.local_id) if conflict.local_id else None, remote_id=conflict.remote_id or "",
+        decision=conflict.decision.value, fields=list(conflict.fields), local_modified_at=conflict.local_modified_at,
+        remote_modified_at=conflict.remote_modified_at, policy=conflict.policy,
+    )  # fmt: skip
