@@ -219,6 +219,18 @@ SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 600, minimum=5)
 SYNC_MAX_BACKOFF_SECONDS = env_int("SYNC_MAX_BACKOFF_SECONDS", 3600, minimum=60)
 DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 5000, minimum=1)
 DISPATCH_MAX_BATCHES = env_int("DISPATCH_MAX_BATCHES", 40, minimum=1)  # one tick leases at most batch * this
+# Sync runs older than this are deleted by the hourly maintenance task tasks.maintenance.prune_sync_runs.
+SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 30, minimum=1)
+# Beat entries from here are written into django-celery-beat's tables when beat starts (then editable there).
+CELERY_BEAT_SCHEDULE = {
+    "prune-sync-runs": {"task": "tasks.maintenance.prune_sync_runs", "schedule": 3600.0},
+}
+
+# --- Ops: Prometheus metrics (ops/metrics.py) ---------------------------------------------------------
+# /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; with no token set the endpoint is off (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# The sliding window of the sync-run gauges (runs by outcome and error class, throttle events).
+METRICS_WINDOW_SECONDS = env_int("METRICS_WINDOW_SECONDS", 300, minimum=60)
 
 # --- Outbox (email sent through agents' mailboxes) ----------------------------------------------------
 
@@ -272,3 +284,14 @@ LOGGING = {
 SYNC_PAGE_SIZE = env_int("SYNC_PAGE_SIZE", 256, minimum=1)
 # When a push met a stale change key (or a row moved under us), re-read and re-plan this many more times.
 SYNC_REPLAN_ROUNDS = env_int("SYNC_REPLAN_ROUNDS", 2, minimum=0)
+
+# JSON lines (LOG_FORMAT=json) carry task_id, mailbox_id, brokerage_id from the running Celery task
+# (engage_sync/logging_json.py); plain stays the default for the demo.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not one of plain, json.")
+LOGGING["filters"] = {"task_context": {"()": "engage_sync.logging_json.TaskContextFilter"}}
+LOGGING["formatters"]["json"] = {"()": "engage_sync.logging_json.JsonFormatter"}
+LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["task_context"])
+# A worker would otherwise swap our console handler for Celery's own plain one.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT == "plain"

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from ops.metrics import metrics_view
+
 admin.site.site_header = "Engage Sync"
 admin.site.site_title = "Engage Sync"
 admin.site.index_title = "Brokerages, mailboxes and sync health"
@@ -11,4 +13,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include("outbox.urls")),
     path("api/", include("sync.urls")),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus; bearer token METRICS_TOKEN (deploy/README.md)
 ]

@@ -38,6 +38,8 @@ from mailboxes.secret import Secret
 log = logging.getLogger(__name__)
 
 EXCHANGE_ROLE = "full_access_as_app"
+# A Redis hash: brokerage key -> tokens fetched from Entra ID, fleet-wide (read by the /metrics endpoint).
+TOKENS_FETCHED_KEY = "engage:metrics:tokens_fetched"
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,13 @@ class RedisTokenStore:
 
     def release_lock(self, key: str, owner: str) -> None:
         self._redis.eval(self._RELEASE, 1, key, owner)
+
+    def count_token_fetch(self, brokerage_key: str) -> None:
+        """One more token fetched for the brokerage (a metric; a Redis failure here never fails the fetch)."""
+        try:
+            self._redis.hincrby(TOKENS_FETCHED_KEY, brokerage_key, 1)
+        except redis.RedisError:
+            log.warning("Could not count a token fetch for brokerage %s", brokerage_key)
 
 
 class _NoStoreTokenCache(msal.TokenCache):
@@ -198,6 +207,9 @@ class TokenProvider:
         if "access_token" not in result:
             raise classify_token_result(result, secrets=secrets)
         log.info("Acquired an Exchange token for brokerage %s (expires in %ss)", details.key, result.get("expires_in"))
+        count_fetch = getattr(self._store, "count_token_fetch", None)  # optional: test stores need not count
+        if count_fetch is not None:
+            count_fetch(details.key)
         return AccessToken(Secret(result["access_token"]), time.time() + float(result.get("expires_in", 3599)))
 
     def _app(self, details: ConnectionDetails) -> msal.ConfidentialClientApplication:

@@ -6,6 +6,8 @@ from celery import shared_task
 from django.db import connection
 from django.utils import timezone
 
+from ops import retention
+
 
 @shared_task(ignore_result=False)
 def health_check() -> dict:
@@ -14,3 +16,9 @@ def health_check() -> dict:
         cursor.execute("SELECT 1")
         (database_ok,) = cursor.fetchone()
     return {"host": socket.gethostname(), "database": database_ok == 1, "at": timezone.now().isoformat()}
+
+
+@shared_task
+def prune_sync_runs() -> int:
+    """Hourly (beat): delete sync runs older than SYNC_RUN_RETENTION_DAYS in batches; returns how many."""
+    return retention.prune_sync_runs()
