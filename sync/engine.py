@@ -77,13 +77,15 @@ def sync_folder(
     state = ledger.folder_state(mailbox.pk, collection)
     page_size = min(settings.SYNC_PAGE_SIZE, 512)  # EWS's maximum for SyncFolderItems
     pulled = pushed = conflicts = 0
+    gone: set[str] = set()
     for _round in range(1 + settings.SYNC_REPLAN_ROUNDS):
         remote = read_remote(gateway, mailbox.email, collection, state.watermark or None,
                              page_size=page_size, keep_lease=keep_lease)  # fmt: skip
+        changes = remote.changes
+        if gone and not changes.complete:
+            changes = replace(changes, deleted_ids=tuple(sorted({*changes.deleted_ids, *gone})))
         local = ledger.local_changes(mailbox.pk, collection)
-        if not remote.changes.complete and not (remote.changes.items or remote.changes.deleted_ids) and not (
-            local.items or local.tombstones
-        ):
+        if not changes.complete and not (changes.items or changes.deleted_ids) and not (local.items or local.tombstones):
             # Nothing on either side: no need to read the link table; the watermark may still move.
             _commit(state, remote, Plan())
             return FolderOutcome(pulled, pushed, conflicts)
@@ -91,7 +93,8 @@ def sync_folder(
         if remote.unreadable:
             # An item we cannot compare is not gone: keep it out of the plan rather than mirror a deletion.
             links = {lid: link for lid, link in links.items() if link.remote_id not in remote.unreadable}
-        changes = remote.changes if window is None else _within_window(remote.changes, links, window)
+        if window is not None:
+            changes = _within_window(changes, links, window)
         plan = plan_sync(links, local, changes, policy, allow_mass_deletion=state.confirm_mass_deletion,
                          first_sync=not state.first_sync_done)  # fmt: skip
         if plan.paused is not None:
@@ -102,10 +105,15 @@ def sync_folder(
         executor = Executor(mailbox.pk, mailbox.email, collection, gateway, keep_lease)
         complete = executor.apply(plan.actions)
         pulled, pushed, conflicts = pulled + executor.pulled, pushed + executor.pushed, conflicts + executor.conflicts
+        gone |= executor.gone
         if complete:
             _commit(state, remote, plan)
-            return FolderOutcome(pulled, pushed, conflicts)
-        # A side moved under us: re-read from the same watermark and re-plan; never overwrite blindly.
+            if not executor.pushed:
+                return FolderOutcome(pulled, pushed, conflicts)
+            # We wrote to the mailbox: read once more so the watermark moves past our own writes. Otherwise
+            # Exchange nets out our create and a user's delete of it before the next sync, and the CRM
+            # would never hear of that deletion.
+        # else a side moved under us: re-read from the same watermark and re-plan; never overwrite blindly.
     return FolderOutcome(pulled, pushed, conflicts)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from django.db import transaction
@@ -51,6 +51,7 @@ class Executor:
     pushed: int = 0
     conflicts: int = 0
     skipped: int = 0
+    gone: set[str] = field(default_factory=set)  # mailbox items found missing on write: deleted, for the re-plan
 
     def apply(self, actions: tuple[SyncAction, ...]) -> bool:
         """Apply every action in order; True when none was skipped (only then may the watermark move)."""
@@ -112,8 +113,14 @@ class Executor:
         update = self.gateway.update_contact if self.collection is Collection.CONTACTS else self.gateway.update_event
         try:
             ref = update(self.address, ItemRef(action.remote_id, version), item)  # type: ignore[arg-type]
-        except (ConflictError, ItemNotFound) as error:
-            self._skip(action, type(error).__name__)
+        except ConflictError:
+            self._skip(action, "ConflictError")
+            return None
+        except ItemNotFound:
+            # Gone, though no feed said so (Exchange nets out a create and a delete between two reads):
+            # the re-plan treats it as deleted, so an edit here re-creates it instead of retrying forever.
+            self.gone.add(action.remote_id)
+            self._skip(action, "ItemNotFound")
             return None
         self.pushed += 1
         return ref

@@ -54,7 +54,9 @@ def local_changes(mailbox_id: int, collection: Collection) -> LocalChanges:
             tombstones.append(LocalTombstone(str(row.pk), row.deleted_at, row.deleted_hash or None))
             continue
         try:
-            items.append(LocalItem(str(row.pk), row.version, records.row_content(row), row.modified_at))
+            # Whole seconds, as Exchange keeps its LastModifiedTime: "later wins" then compares like with like.
+            modified_at = row.modified_at.replace(microsecond=0)
+            items.append(LocalItem(str(row.pk), row.version, records.row_content(row), modified_at))
         except ContentError as error:  # the API refuses such input; a row written otherwise is left out, loudly
             log.error("sync: %s row %s of mailbox %s cannot be synced: %s", collection, row.pk, mailbox_id, error)
     return LocalChanges(tuple(items), tuple(tombstones))
