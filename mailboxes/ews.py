@@ -218,8 +218,12 @@ class EwsGateway:
         account = self._account(mailbox)
         with self._classified():
             source = getattr(account, _MESSAGE_FOLDERS[folder])
-            rows = source.filter(**{mapping.TAG_FIELD: tag}).values_list("id", "changekey", "subject")
-            return [SentMessage(ItemRef(i, ck), tag, subject or "") for i, ck, subject in rows]
+            # Attachments are not FindItem properties: exchangelib follows up with one GetItem for them.
+            rows = source.filter(**{mapping.TAG_FIELD: tag}).values_list("id", "changekey", "subject", "attachments")
+            return [
+                SentMessage(ItemRef(i, ck), tag, subject or "", tuple(a.name for a in attachments or ()))
+                for i, ck, subject, attachments in rows
+            ]
 
     # --- checks (verification is a sequence of these, timed by the caller) ------------------------
 

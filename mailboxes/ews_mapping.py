@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from exchangelib import CalendarItem, ExtendedProperty, Message
+from exchangelib import CalendarItem, ExtendedProperty, FileAttachment, Message
 from exchangelib import Contact as EwsContact
 from exchangelib.ewsdatetime import EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
@@ -255,6 +255,8 @@ def _as_date(value: Any) -> dt.date | None:
 
 
 def message_to_ews(message: OutgoingMessage, *, tag: str, **context: Any) -> Message:
+    """The exchangelib message; its attachments go inside the same CreateItem (exchangelib does so for Exchange
+    2013 and later), so the draft never exists without them."""
     return Message(
         **context,
         subject=message.subject,
@@ -262,5 +264,9 @@ def message_to_ews(message: OutgoingMessage, *, tag: str, **context: Any) -> Mes
         to_recipients=[Mailbox(email_address=a) for a in message.to],
         cc_recipients=[Mailbox(email_address=a) for a in message.cc] or None,
         bcc_recipients=[Mailbox(email_address=a) for a in message.bcc] or None,
+        reply_to=[Mailbox(email_address=a) for a in message.reply_to] or None,
+        attachments=[
+            FileAttachment(name=a.filename, content_type=a.content_type, content=a.content) for a in message.attachments
+        ] or None,
         **{TAG_FIELD: tag},
     )

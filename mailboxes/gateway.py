@@ -73,11 +73,12 @@ class TokenCheck:
 
 @dataclass(frozen=True)
 class SentMessage:
-    """A message we wrote, found again in Drafts or Sent Items."""
+    """A message we wrote, found again in Drafts or Sent Items, with the names of the files it carries."""
 
     ref: ItemRef
     tag: str
     subject: str
+    attachment_names: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -125,6 +125,18 @@ class Event:
 
 
 @dataclass(frozen=True)
+class OutgoingAttachment:
+    """A file attached to an outgoing message, bytes and all."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+    def __repr__(self) -> str:  # the bytes would flood logs and tracebacks
+        return f"OutgoingAttachment({self.filename!r}, {self.content_type!r}, {len(self.content)} bytes)"
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     """An email to send through the agent's own mailbox (a copy stays in Sent Items)."""
 
@@ -134,3 +146,5 @@ class OutgoingMessage:
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
     body_is_html: bool = False
+    reply_to: tuple[str, ...] = ()
+    attachments: tuple[OutgoingAttachment, ...] = ()

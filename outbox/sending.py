@@ -12,6 +12,7 @@ the row of the attempt that replaced it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import uuid
@@ -26,9 +27,9 @@ from django.utils import timezone
 
 from brokerages.models import Mailbox
 from engage_sync.failpoints import failpoint
-from mailboxes.errors import GatewayError, Throttled, UnknownFailure
-from mailboxes.gateway import ItemRef
-from mailboxes.items import MessageFolder, OutgoingMessage
+from mailboxes.errors import ConflictError, GatewayError, ItemNotFound, Throttled, UnknownFailure
+from mailboxes.gateway import ItemRef, SentMessage
+from mailboxes.items import MessageFolder, OutgoingAttachment, OutgoingMessage
 
 from .models import OutgoingEmail
 
@@ -96,7 +97,7 @@ def _reconcile(email: OutgoingEmail, gateway: Any) -> str | None:
     if sent:
         _mark_sent(email, remote_message_id=sent[0].ref.item_id)
         return "sent"
-    drafts = gateway.find_messages_by_tag(mailbox, MessageFolder.DRAFTS, tag)
+    drafts = _complete_drafts(email, gateway, gateway.find_messages_by_tag(mailbox, MessageFolder.DRAFTS, tag))
     if drafts:
         # Extra drafts can only come from a create whose answer was lost; one is sent, the rest never are.
         _update(email, phase=Phase.DRAFT_CREATED, draft_id=drafts[0].ref.item_id, draft_version=drafts[0].ref.version)
@@ -111,6 +112,26 @@ def _reconcile(email: OutgoingEmail, gateway: Any) -> str | None:
         return "in_transit"
     _update(email, phase=Phase.NEW, draft_id="", draft_version="")
     return None
+
+
+def _complete_drafts(email: OutgoingEmail, gateway: Any, drafts: list[SentMessage]) -> list[SentMessage]:
+    """The tagged drafts that carry every attachment of the email; the others are deleted, never sent.
+
+    Our EWS drafts are created with their attachments in one CreateItem, so an incomplete one should not exist;
+    but a backend that attaches after creating (Graph upload sessions) or a hand in Outlook could leave one, and
+    sending it would be a wrong email that can never be taken back.
+    """
+    expected = sorted(a.filename for a in email.attachments.all())
+    complete = [d for d in drafts if sorted(d.attachment_names) == expected]
+    for draft in drafts:
+        if draft in complete:
+            continue
+        log.warning("outbox: email %s: deleting a tagged draft with attachments %s instead of %s",
+                    email.pk, list(draft.attachment_names), expected)  # fmt: skip
+        # Gone already, or changed under us: either way it is not the one we send.
+        with contextlib.suppress(ItemNotFound, ConflictError):
+            gateway.delete_item(email.mailbox.email, draft.ref)
+    return complete
 
 
 def _take_send_slot(email: OutgoingEmail) -> bool:
@@ -156,7 +177,11 @@ def _after_error(email: OutgoingEmail, error: GatewayError) -> str:
 def _message_of(email: OutgoingEmail) -> OutgoingMessage:
     return OutgoingMessage(
         subject=email.subject, body=email.html_body or email.text_body, body_is_html=bool(email.html_body),
-        to=tuple(email.to), cc=tuple(email.cc), bcc=tuple(email.bcc),
+        to=tuple(email.to), cc=tuple(email.cc), bcc=tuple(email.bcc), reply_to=tuple(email.reply_to),
+        attachments=tuple(
+            OutgoingAttachment(a.filename, a.content_type, bytes(a.content))
+            for a in sorted(email.attachments.all(), key=lambda a: a.pk)  # the order the CRM gave them
+        ),
     )  # fmt: skip
 
 
