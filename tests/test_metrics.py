@@ -121,3 +121,22 @@ def test_metrics_report_runs_lag_overdue_throttles_emails_and_tokens_from_the_ro
     # When the cool-down ends, the lag is the oldest due, unleased mailbox's wait: b0's 30 minutes
     Brokerage.objects.filter(pk=busy.pk).update(cooldown_until=None)
     assert 30 * 60 <= scrape(client)[("engage_sync_dispatch_lag_seconds", ())] < 31 * 60
+
+
+def test_tokens_fetched_counts_real_token_requests_at_entra_id_not_cache_hits(client, simulator, sim_tenant):
+    # Given a brokerage's tenant in the Microsoft 365 simulator and a token provider on the real Redis
+    from mailboxes.tokens import TokenProvider
+    from tests.mailboxes.conftest import details_for
+
+    brokerage = brokerage_with("Tokens", 0)
+    redis.Redis.from_url(settings.REDIS_URL).hdel(TOKENS_FETCHED_KEY, str(brokerage.pk))
+    provider = TokenProvider(RedisTokenStore(settings.REDIS_URL), key_prefix=f"test-token:{uuid.uuid4().hex[:8]}")
+    details = details_for(sim_tenant(), key=str(brokerage.pk))
+
+    # When workers ask for its token five times (one fetch, four cache hits) and verification forces a fresh one
+    for _ in range(5):
+        provider.get_token(details)
+    provider.get_token(details, fresh=True)
+
+    # Then the metric counts the two requests that reached Entra ID
+    assert scrape(client)[("engage_sync_tokens_fetched_total", (("brokerage_id", str(brokerage.pk)),))] == 2
