@@ -1,0 +1,71 @@
+"""The whole path once: CRM API → request_sync → the real broker → a real worker → run_sync → the engine →
+the simulator's mailbox; and a worker SIGKILLed between the mailbox create and the link, then a retry."""
+
+from __future__ import annotations
+
+import time
+
+from django.db import transaction
+
+from scheduling.models import SyncRun
+from scheduling.prompt import request_sync
+from sync.models import Contact, SyncLink
+
+DEADLINE_SECONDS = 60
+
+
+def _wait_for(condition, what: str, timeout: float = DEADLINE_SECONDS):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_contact_created_through_the_api_reaches_the_mailbox_through_a_real_worker(
+    simulator, sim_mailbox, crm_client, celery_worker
+):
+    # When the CRM creates a contact through the API
+    response = crm_client.post(f"/api/mailboxes/{sim_mailbox.pk}/contacts/",
+                               {"given_name": "Fleet", "surname": "Path", "emails": ["fleet@client.example"]}, format="json")
+    assert response.status_code == 201, response.content
+    # Then the prompt sync carries it to the mailbox, once, tagged with the CRM id
+    items = _wait_for(lambda: simulator.list_items(sim_mailbox.email, "contacts"), "the contact in the mailbox")
+    (item,) = items
+    assert item["fields"]["email1"] == "fleet@client.example" and response.json()["id"] in item["extended"].values()
+    run = _wait_for(lambda: SyncRun.objects.filter(mailbox=sim_mailbox, outcome=SyncRun.Outcome.OK).first(), "the run")
+    assert run.pushed == 1
+    assert _wait_for(lambda: SyncLink.objects.filter(local_id=response.json()["id"]).exists(), "the link")
+
+
+def test_a_worker_killed_after_the_mailbox_create_leaves_no_duplicate_after_the_retry(
+    simulator, sim_mailbox, worker_process, settings
+):
+    # Given short leases, and a worker that SIGKILLs itself right after Exchange created the item
+    settings.SYNC_LEASE_SECONDS = 5
+    short_leases = {"SYNC_LEASE_SECONDS": "5"}
+    doomed = worker_process(queues="sync", failpoints="sync.after_remote_create=kill", extra_env=short_leases)
+    contact = Contact(mailbox=sim_mailbox, given_name="Exactly", surname="Once")
+    with transaction.atomic():
+        contact.save()
+        request_sync(sim_mailbox.pk)
+    _wait_for(lambda: doomed.process.poll() is not None, "the worker to die at the failpoint")
+    assert len(simulator.list_items(sim_mailbox.email, "contacts")) == 1 and not SyncLink.objects.exists()
+    # When a healthy worker takes over (the redelivered task, or a new prompt once the lease lapsed)
+    worker_process(queues="sync", extra_env=short_leases)
+    nudged = [time.monotonic()]
+
+    def linked_or_nudge():
+        if time.monotonic() - nudged[0] > 6:  # the dead worker's lease has lapsed: prompt again, as the CRM would
+            nudged[0] = time.monotonic()
+            with transaction.atomic():
+                request_sync(sim_mailbox.pk)
+        return SyncLink.objects.filter(local_id=contact.pk).first()
+
+    # Then the item found by our tag is linked, and the mailbox still holds exactly one
+    link = _wait_for(linked_or_nudge, "the link after the retry")
+    (item,) = simulator.list_items(sim_mailbox.email, "contacts")
+    assert link.remote_id == item["id"]
+    assert Contact.objects.filter(mailbox=sim_mailbox).count() == 1
