@@ -98,6 +98,11 @@ class _Planner:
         if remote.complete:
             deleted |= self.links_by_remote.keys() - self.remote_items.keys()
         self.remote_deleted = deleted
+        self.by_tag: dict[str, list[RemoteItem]] = {}
+        for item in self.remote_items.values():
+            if item.tag is not None:
+                self.by_tag.setdefault(item.tag, []).append(item)
+        self.claimed: set[str] = set()  # unlinked mailbox items already paired with a row by our tag
         self.initial = False
         self.local_losses = 0
         self.remote_losses = 0
@@ -129,13 +134,19 @@ class _Planner:
         remote = remote_state if isinstance(remote_state, RemoteItem) else None
         local_version = local.version if local else link.local_version
         remote_version = remote.version if remote else link.remote_version
+        if remote is not None and _written_by_us(local_state, remote):
+            # The mailbox holds our own push whose link was never saved: the CRM row is the truth.
+            if local is None:
+                self.local_losses += 1
+                return [DeleteRemote(link.local_id, link.remote_id, remote.version)]
+            return [self._push_over_our_write(local, remote)]
 
         if isinstance(local_state, LocalTombstone):
             self.local_losses += 1
             if remote_state is DELETED:
                 self.remote_losses += 1
                 return [Forget(link.local_id)]
-            if remote_changed and remote is not None and remote.content.hash != local_state.last_hash:
+            if remote_changed and remote is not None:
                 record = self._edit_delete_record(link, local_state.deleted_at, remote.modified_at)
                 if self.policy.edit_beats_delete:
                     return [CreateLocal(remote.remote_id, remote.version, remote.content, link.local_id, record)]
@@ -165,19 +176,35 @@ class _Planner:
         return []
 
     def _follow_tag(self, link: Link) -> Link:
-        """The link moved to a new remote item carrying our tag when its old remote item is gone.
+        """The link moved to a new mailbox item carrying our tag, when its old item is gone and we owe a push.
 
-        That is our own re-create (an edit beat a mailbox deletion) whose link was never saved, or the item
-        moved back into the folder: either way the same item, so it is compared, not copied as a new one.
+        That is our own re-create (an edit beat a mailbox deletion) whose link was never saved: the same
+        item, compared as such. Without a pending push an item with our tag is an Outlook copy: a new item.
         """
-        if link.remote_id not in self.remote_deleted or link.local_id in self.tombstones:
+        local = self.local_items.get(link.local_id)
+        if link.remote_id not in self.remote_deleted or local is None or local.pushed_hash is None:
             return link
-        for remote in sorted(self.remote_items.values(), key=lambda item: item.remote_id):
-            if remote.tag == link.local_id and remote.remote_id not in self.links_by_remote:
-                moved = replace(link, remote_id=remote.remote_id, remote_version=None)
-                self.links_by_remote[remote.remote_id] = moved
-                return moved
-        return link
+        remote = self._claim_tagged(local)
+        if remote is None:
+            return link
+        return replace(link, remote_id=remote.remote_id, remote_version=None)
+
+    def _claim_tagged(self, local: LocalItem) -> RemoteItem | None:
+        """The unlinked mailbox item with this row's tag, preferring the one holding our pushed content."""
+        candidates = [
+            remote for remote in self.by_tag.get(local.local_id, ())
+            if remote.remote_id not in self.links_by_remote and remote.remote_id not in self.claimed
+        ]
+        if not candidates:
+            return None
+        remote = min(candidates, key=lambda item: (not _written_by_us(local, item), item.remote_id))
+        self.claimed.add(remote.remote_id)
+        return remote
+
+    def _push_over_our_write(self, local: LocalItem, remote: RemoteItem) -> SyncAction:
+        if local.content == remote.content:
+            return LinkPair(local.local_id, local.version, remote.remote_id, remote.version, local.content)
+        return UpdateRemote(local.local_id, local.version, remote.remote_id, remote.version, local.content)
 
     def _both_changed(
         self, local: LocalItem, remote: RemoteItem, base: Mapping[str, str] | None, *, fill_empty: bool = False
@@ -216,18 +243,28 @@ class _Planner:
         actions: list[SyncAction] = []
         unlinked_local = {lid: item for lid, item in self.local_items.items() if lid not in self.links}
         unlinked_tombstones = {lid for lid in self.tombstones if lid not in self.links}
+        for local in sorted(unlinked_local.values(), key=lambda item: item.local_id):
+            remote = self._claim_tagged(local)
+            if remote is None:
+                continue
+            # Our own create whose link was never saved (a crash in between): pair, never copy back.
+            del unlinked_local[local.local_id]
+            if _written_by_us(local, remote):
+                actions.append(self._push_over_our_write(local, remote))
+            else:  # the agent edited it since (or copied it): compare without a base
+                actions.extend(self._both_changed(local, remote, None))
         new_remote: list[RemoteItem] = []
         for remote in sorted(self.remote_items.values(), key=lambda item: item.remote_id):
-            if remote.remote_id in self.links_by_remote:
+            if remote.remote_id in self.links_by_remote or remote.remote_id in self.claimed:
                 continue
             tag = remote.tag
-            if tag is not None and tag in unlinked_local:
-                # Our own create whose link was never saved (a crash in between): pair, never copy back.
-                actions.extend(self._both_changed(unlinked_local.pop(tag), remote, None))
-            elif tag is not None and tag in self.tombstones and (
-                tag not in self.links or self.links[tag].remote_id in self.remote_deleted
+            if (
+                tag is not None
+                and _written_by_us(self.tombstones.get(tag), remote)
+                and (tag not in self.links or self.links[tag].remote_id in self.remote_deleted)
             ):
                 # Our create of an item the CRM deleted before the link was saved: finish the deletion.
+                # (An Outlook copy carries the tag too, but not our content: it is created like any new item.)
                 unlinked_tombstones.discard(tag)
                 actions.append(DeleteRemote(tag, remote.remote_id, remote.version))
             else:
@@ -245,6 +282,10 @@ class _Planner:
         actions.extend(CreateRemote(item.local_id, item.version, item.content) for item in unlinked_local.values())
         actions.extend(Forget(lid) for lid in sorted(unlinked_tombstones))
         return actions
+
+
+def _written_by_us(local: LocalItem | LocalTombstone | None, remote: RemoteItem) -> bool:
+    return local is not None and local.pushed_hash is not None and local.pushed_hash == remote.content.hash
 
 
 def _changed(version: object, linked_version: object, content_hash: str, link: Link) -> bool:

@@ -42,12 +42,18 @@ class Link:
 
 @dataclass(frozen=True)
 class LocalItem:
-    """A CRM-side item; ``version`` is the row's counter, bumped on every save, ``modified_at`` its last edit."""
+    """A CRM-side item; ``version`` is the row's counter, bumped on every save, ``modified_at`` its last edit.
+
+    ``pushed_hash`` is the write-ahead mark of a mailbox write made for this row whose link was not saved yet
+    (set before the request, cleared with the link): a mailbox item holding exactly that content was written
+    by us, not edited by the agent, so it must not override what the row says now.
+    """
 
     local_id: str
     version: int
     content: Content
     modified_at: dt.datetime
+    pushed_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,9 +62,7 @@ class LocalTombstone:
 
     local_id: str
     deleted_at: dt.datetime | None  # None when only a full listing's absence told us
-    # The content hash the row had when deleted: a mailbox item that holds exactly this content was
-    # written by us (a push whose link was never saved), not edited by the user, so it is no edit to keep.
-    last_hash: str | None = None
+    pushed_hash: str | None = None  # carried over from the row (see LocalItem)
 
 
 @dataclass(frozen=True)

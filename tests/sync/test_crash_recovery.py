@@ -21,7 +21,7 @@ def test_crash_after_the_remote_create_before_the_link_is_saved_makes_no_duplica
     crm, mailbox = Crm(), Mailbox()
     crm.user_create(ANN, EPOCH)
     with pytest.raises(Crash):
-        run_sync(crm, mailbox, later(1), crash_after=1)
+        run_sync(crm, mailbox, later(1), crash_after=2)  # effects: write-ahead mark, remote create | link save
     assert len(mailbox.items) == 1 and crm.links == {}
     # when the sync is retried
     run_sync(crm, mailbox, later(2))
@@ -34,7 +34,7 @@ def test_an_edit_between_the_crash_and_the_retry_reaches_the_mailbox_once():
     crm, mailbox = Crm(), Mailbox()
     local_id = crm.user_create(ANN, EPOCH)
     with pytest.raises(Crash):
-        run_sync(crm, mailbox, later(1), crash_after=1)
+        run_sync(crm, mailbox, later(1), crash_after=2)
     crm.user_update(local_id, ANN.replace(company="ACME"), later(2))
     run_sync(crm, mailbox, later(3))
     run_sync(crm, mailbox, later(4))
@@ -82,14 +82,15 @@ def test_a_crash_between_the_two_writes_of_a_merge_converges_on_retry():
     remote_id = crm.links[local_id].remote_id
     crm.user_update(local_id, ANN.replace(company="ACME"), later(2))
     mailbox.user_update(remote_id, ANN.replace(job_title="Broker"), later(3))
-    # when the merge's mailbox write lands and the worker dies before the CRM write
+    # when the merge's CRM write lands and the worker dies before the mailbox write
     with pytest.raises(Crash):
         run_sync(crm, mailbox, later(4), crash_after=1)
-    assert mailbox.items[remote_id].content == ANN.replace(company="ACME", job_title="Broker")
-    # then the retry finishes the merge on the CRM side from the mailbox's copy
+    assert crm.rows[local_id].content == ANN.replace(company="ACME", job_title="Broker")
+    assert mailbox.items[remote_id].content == ANN.replace(job_title="Broker")
+    # then the retry finishes the merge on the mailbox side from the CRM's copy
     plan = run_sync(crm, mailbox, later(5))
     assert not any(isinstance(action, UpdateBoth) for action in plan.actions)
-    assert crm.rows[local_id].content == ANN.replace(company="ACME", job_title="Broker")
+    assert mailbox.items[remote_id].content == ANN.replace(company="ACME", job_title="Broker")
     assert run_sync(crm, mailbox, later(6)).quiet
 
 
@@ -102,3 +103,19 @@ def test_a_sync_with_nothing_changed_makes_one_mailbox_request():
     plan = run_sync(crm, mailbox, later(2))
     assert plan.quiet
     assert mailbox.requests == 1  # the change feed read; no fetch, no write
+
+
+def test_a_push_that_landed_before_a_crash_does_not_override_a_later_crm_edit():
+    # given a synced contact whose CRM edit reached the mailbox just before the worker died
+    crm, mailbox = Crm(), Mailbox()
+    local_id = crm.user_create(ANN, EPOCH)
+    run_sync(crm, mailbox, later(1))
+    remote_id = crm.links[local_id].remote_id
+    crm.user_update(local_id, ANN.replace(company="ACME"), later(2))
+    with pytest.raises(Crash):
+        run_sync(crm, mailbox, later(3), crash_after=2)  # mark, mailbox update | link save
+    # when the CRM user changes it back before the retry
+    crm.user_update(local_id, ANN, later(4))
+    run_sync(crm, mailbox, later(5))
+    # then the mailbox gets the CRM's latest, not our own stale push back into the CRM
+    assert crm.rows[local_id].content == mailbox.items[remote_id].content == ANN

@@ -158,6 +158,17 @@ class TwoWaySync(RuleBasedStateMachine):
         if new != old:
             self.note_edit(serial_of(new), REMOTE, new)
 
+    @precondition(lambda self: any(item.tag for item in self.mailbox.items.values()))
+    @rule(data=st.data())
+    def remote_copy_keeps_our_tag(self, data: st.DataObject) -> None:
+        """The agent copies one of our contacts in Outlook: the copy carries our tag, but is another person."""
+        source = data.draw(st.sampled_from(sorted(rid for rid, item in self.mailbox.items.items() if item.tag)))
+        serial = self.new_serial()
+        copy = edited(self.mailbox.items[source].content, "given_name", "Copy")
+        copy = with_identity(serial, dict(copy.values))
+        self.mailbox.user_create(copy, self.tick(), tag=self.mailbox.items[source].tag)
+        self.note_edit(serial, REMOTE, copy)
+
     @precondition(lambda self: self.mailbox.items)
     @rule(data=st.data())
     def server_bumps_change_key(self, data: st.DataObject) -> None:

@@ -153,7 +153,7 @@ def test_deletion_wins_over_an_edit_when_the_brokerage_says_so():
 def test_our_own_unlinked_push_is_not_an_edit_that_resurrects_a_crm_deletion():
     # given a push of the CRM's edit reached the mailbox but its link was never saved, then the row was deleted
     pushed = AGREED.replace(company="Globex")
-    tombstone = LocalTombstone("L1", T0, last_hash=pushed.hash)
+    tombstone = LocalTombstone("L1", T0, pushed_hash=pushed.hash)
     plan = plan_sync([LINK], LocalChanges(tombstones=(tombstone,)), remote(pushed))
     # then the deletion is mirrored, not undone by our own write
     assert only(plan) == DeleteRemote("L1", "R1", "ck2")

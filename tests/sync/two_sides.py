@@ -138,6 +138,7 @@ class LocalRow:
     version: int
     content: Content
     modified_at: dt.datetime
+    pushed_hash: str | None = None  # write-ahead mark of a mailbox write not yet covered by a link
 
 
 @dataclass
@@ -145,7 +146,7 @@ class Crm:
     """The local side and the sync state, as the database holds them."""
 
     rows: dict[str, LocalRow] = field(default_factory=dict)
-    tombstones: dict[str, tuple[dt.datetime, str]] = field(default_factory=dict)  # deleted_at, last hash
+    tombstones: dict[str, tuple[dt.datetime, str | None]] = field(default_factory=dict)  # deleted_at, pushed
     links: dict[str, Link] = field(default_factory=dict)
     conflicts: list[ConflictRecord] = field(default_factory=list)
     alerts: list[MassDeletion] = field(default_factory=list)
@@ -165,22 +166,31 @@ class Crm:
 
     def user_delete(self, local_id: str, at: dt.datetime) -> None:
         row = self.rows.pop(local_id)
-        self.tombstones[local_id] = (at, row.content.hash)
+        self.tombstones[local_id] = (at, row.pushed_hash)
 
     def changes(self, *, complete: bool = False) -> LocalChanges:
         """Rows whose version is not the linked one (or unlinked), and tombstones: one query in SQL."""
         items = tuple(
-            LocalItem(lid, row.version, row.content, row.modified_at)
+            LocalItem(lid, row.version, row.content, row.modified_at, row.pushed_hash)
             for lid, row in sorted(self.rows.items())
-            if complete or lid not in self.links or self.links[lid].local_version != row.version
+            if complete or lid not in self.links or self.links[lid].local_version != row.version or row.pushed_hash
         )
-        tombstones = tuple(LocalTombstone(lid, at, last) for lid, (at, last) in sorted(self.tombstones.items()))
+        tombstones = tuple(LocalTombstone(lid, at, pushed) for lid, (at, pushed) in sorted(self.tombstones.items()))
         return LocalChanges(items, tombstones, complete)
 
     def save_link(self, link: Link) -> None:
-        for other in [lid for lid, old in self.links.items() if old.remote_id == link.remote_id]:
-            del self.links[other]  # a remote item is linked to one CRM item at a time (a unique index)
+        clash = [lid for lid, old in self.links.items() if old.remote_id == link.remote_id and lid != link.local_id]
+        assert not clash, f"unique index on remote_id: {link.remote_id} is linked to {clash}"
         self.links[link.local_id] = link
+        if link.local_id in self.rows:
+            self.rows[link.local_id].pushed_hash = None  # the push is covered by the link now
+
+    def mark_push(self, local_id: str, content: Content) -> None:
+        """Write-ahead, in its own transaction before the mailbox request."""
+        if local_id in self.rows:
+            self.rows[local_id].pushed_hash = content.hash
+        elif local_id in self.tombstones:
+            self.tombstones[local_id] = (self.tombstones[local_id][0], content.hash)
 
     def forget(self, local_id: str, remote_id: str | None = None) -> None:
         link = self.links.get(local_id)
@@ -261,10 +271,14 @@ class Executor:
                 self._record(action)
                 self._effect()
             case CreateRemote():
-                found = mailbox.find_by_tag(action.tag)
+                taken = {link.remote_id for lid, link in crm.links.items() if lid != action.local_id}
+                # An Outlook copy of one of our items carries our tag too, but is linked to its own row.
+                found = [item for item in mailbox.find_by_tag(action.tag) if item.remote_id not in taken]
                 if found:
                     link = action.link_found(found[0].remote_id, found[0].version, found[0].content)
                 else:
+                    crm.mark_push(action.local_id, action.content)
+                    self._effect()
                     remote_id = mailbox.create(action.content, action.tag, self.clock)
                     self._effect()
                     link = action.link_created(remote_id, mailbox.items[remote_id].version)
@@ -272,6 +286,8 @@ class Executor:
                 self._record(action)
                 self._effect()
             case UpdateRemote():
+                crm.mark_push(action.local_id, action.content)
+                self._effect()
                 try:
                     version = mailbox.update(action.remote_id, action.expected_remote_version, action.content, self.clock)
                 except (StaleVersion, NotFound):
@@ -282,17 +298,21 @@ class Executor:
                 self._record(action)
                 self._effect()
             case UpdateBoth():
+                # The CRM first (with the write-ahead mark), so a crash or a refused mailbox write leaves a
+                # CRM row holding the merge, which the next plan merges again; never a mailbox-only merge.
+                row = crm.rows.get(action.local_id)
+                if row is None or row.version != action.expected_local_version:
+                    self.skipped += 1
+                    return
+                crm.user_update(action.local_id, action.content, self.clock)
+                crm.mark_push(action.local_id, action.content)
+                self._effect()
                 try:
                     version = mailbox.update(action.remote_id, action.expected_remote_version, action.content, self.clock)
                 except (StaleVersion, NotFound):
                     self.skipped += 1
                     return
                 self._effect()
-                row = crm.rows.get(action.local_id)
-                if row is None or row.version != action.expected_local_version:
-                    self.skipped += 1
-                    return
-                crm.user_update(action.local_id, action.content, self.clock)
                 crm.save_link(action.link(row.version, version))
                 self._record(action)
                 self._effect()
