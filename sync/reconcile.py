@@ -87,6 +87,7 @@ class _Planner:
         self.policy = policy
         self.observed_at = remote.observed_at
         self.links_by_remote = {link.remote_id: link for link in links.values()}
+        self.pushes_marked = local.pushes_marked
         self.local_items = {item.local_id: item for item in local.items}
         self.tombstones = {t.local_id: t for t in local.tombstones if t.local_id not in self.local_items}
         if local.complete:
@@ -179,10 +180,13 @@ class _Planner:
         """The link moved to a new mailbox item carrying our tag, when its old item is gone and we owe a push.
 
         That is our own re-create (an edit beat a mailbox deletion) whose link was never saved: the same
-        item, compared as such. Without a pending push an item with our tag is an Outlook copy: a new item.
+        item, compared as such. Without a pending push an item with our tag is an Outlook copy: a new item
+        (an executor that keeps no marks cannot tell, and gets the re-create reading).
         """
         local = self.local_items.get(link.local_id)
-        if link.remote_id not in self.remote_deleted or local is None or local.pushed_hash is None:
+        if link.remote_id not in self.remote_deleted or local is None:
+            return link
+        if self.pushes_marked and local.pushed_hash is None:
             return link
         remote = self._claim_tagged(local)
         if remote is None:

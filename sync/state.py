@@ -86,6 +86,9 @@ class LocalChanges:
     items: tuple[LocalItem, ...] = ()
     tombstones: tuple[LocalTombstone, ...] = ()
     complete: bool = False
+    # The executor keeps the write-ahead ``pushed_hash`` mark (sync/README.md). Without it, a tagged mailbox
+    # item replacing a deleted linked one is taken for our re-create (as an Outlook copy cannot be told apart).
+    pushes_marked: bool = False
 
 
 @dataclass(frozen=True)

@@ -219,3 +219,20 @@ def test_actions_pull_before_they_push():
     changes = LocalChanges(items=(LocalItem("L1", 4, AGREED.replace(company="X"), T0),))
     plan = plan_sync(links, changes, RemoteChanges(items=(RemoteItem("R2", "ck8", AGREED.replace(company="Y"), T0),)))
     assert [type(a) for a in plan.actions] == [UpdateLocal, UpdateRemote]
+
+
+def test_our_re_create_whose_link_was_lost_is_followed_not_copied():
+    # given an edit beat a mailbox deletion, and our re-create landed (marked) but its link was never saved
+    edited = AGREED.replace(company="Globex")
+    row = LocalItem("L1", 4, edited, T0, pushed_hash=edited.hash)
+    remote_side = RemoteChanges(items=(RemoteItem("R9", "ck5", edited, T0, tag="L1"),), deleted_ids=("R1",))
+    plan = plan_sync([LINK], LocalChanges(items=(row,), pushes_marked=True), remote_side)
+    # then the link moves to the re-created item: no second create, no CRM copy
+    assert only(plan) == LinkPair("L1", 4, "R9", "ck5", edited)
+
+
+def test_an_outlook_copy_carrying_our_tag_is_a_new_item():
+    copy = Content.contact(given_name="Ann (copy)", emails=["other@example.com"])
+    remote_side = RemoteChanges(items=(RemoteItem("R9", "ck5", copy, T0, tag="L1"),))
+    plan = plan_sync([LINK], LocalChanges(pushes_marked=True), remote_side)
+    assert only(plan) == CreateLocal("R9", "ck5", copy)

@@ -176,7 +176,7 @@ class Crm:
             if complete or lid not in self.links or self.links[lid].local_version != row.version or row.pushed_hash
         )
         tombstones = tuple(LocalTombstone(lid, at, pushed) for lid, (at, pushed) in sorted(self.tombstones.items()))
-        return LocalChanges(items, tombstones, complete)
+        return LocalChanges(items, tombstones, complete, pushes_marked=True)
 
     def save_link(self, link: Link) -> None:
         clash = [lid for lid, old in self.links.items() if old.remote_id == link.remote_id and lid != link.local_id]
