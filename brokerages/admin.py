@@ -259,6 +259,11 @@ class BrokerageAdmin(admin.ModelAdmin):
         annotated = super().get_queryset(request).annotate(mailbox_total=Count("mailboxes"), expiry_warned=Subquery(warned))
         return health.annotate_list_health(annotated)
 
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        health.attach_recent_run_counts(list(changelist.result_list))  # the page's rows only: one query
+        return changelist
+
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip().lower().lstrip("@")

@@ -16,15 +16,12 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
-    IntegerField,
     Max,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce, TruncHour
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from brokerages.models import Brokerage, Mailbox
@@ -47,31 +44,34 @@ def behind_schedule(now: datetime, *, mailbox: str = "", brokerage: str = "broke
     )
 
 
-def _run_count(since: datetime, **filters) -> Coalesce:
-    runs = (
-        SyncRun.objects.filter(brokerage=OuterRef("pk"), started_at__gte=since, **filters)
-        .order_by()
-        .values("brokerage")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(runs, output_field=IntegerField()), 0)
-
-
 def annotate_list_health(brokerages: QuerySet[Brokerage], now: datetime | None = None) -> QuerySet[Brokerage]:
-    """Add what the list's compact health column shows: last success, behind count, runs and failures (1 h).
+    """Add the mailbox part of the list's compact health column: last success and how many are behind.
 
-    The mailbox aggregates share the mailbox join the list already makes; the run counts are subqueries so
-    they do not multiply with it.
+    Both aggregate over the mailbox join the list already makes (for its mailbox count); the run counts are
+    fetched for the page's rows alone by attach_recent_run_counts, since a correlated subquery next to that
+    join would be grouped by, and so evaluated once per mailbox.
     """
     now = now or timezone.now()
-    since = now - LIST_WINDOW
     return brokerages.annotate(
         health_last_success=Max("mailboxes__last_synced_at"),
         health_behind=Count("mailboxes", filter=behind_schedule(now, mailbox="mailboxes__", brokerage="")),
-        health_runs=_run_count(since, outcome__in=[Outcome.OK, Outcome.FAILED, Outcome.THROTTLED, Outcome.PAUSED]),
-        health_failed=_run_count(since, outcome=Outcome.FAILED),
     )
+
+
+def attach_recent_run_counts(brokerages: list[Brokerage], now: datetime | None = None) -> None:
+    """Set ``health_runs`` and ``health_failed`` (the last hour) on each brokerage: one grouped query."""
+    since = (now or timezone.now()) - LIST_WINDOW
+    attempted = [Outcome.OK, Outcome.FAILED, Outcome.THROTTLED, Outcome.PAUSED]
+    counts = {
+        row["brokerage_id"]: row
+        for row in SyncRun.objects.filter(brokerage__in=[b.pk for b in brokerages], started_at__gte=since)
+        .order_by()
+        .values("brokerage_id")
+        .annotate(runs=Count("pk", filter=Q(outcome__in=attempted)), failed=Count("pk", filter=Q(outcome=Outcome.FAILED)))
+    }
+    for brokerage in brokerages:
+        row = counts.get(brokerage.pk, {})
+        brokerage.health_runs, brokerage.health_failed = row.get("runs", 0), row.get("failed", 0)
 
 
 @dataclass(frozen=True)
