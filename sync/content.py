@@ -7,6 +7,7 @@ sync engine, never a new change key alone.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -23,9 +24,13 @@ CANONICAL_VERSION = 1
 FieldDigests = Mapping[str, str]
 
 
-def _digest(value: object) -> str:
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+# One encoder, built once: json.dumps with non-default options builds a new one on every call.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_IMMUTABLE = (str, int, float, bool, type(None), dt.date)  # dt.datetime is a dt.date
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,10 +51,16 @@ class Content:
         unknown = set(values) - set(schema)
         if unknown:
             raise ContentError(f"unknown {kind} fields: {', '.join(sorted(unknown))}")
-        full = {name: copy.deepcopy(values.get(name, default)) for name, default in schema.items()}
+        full = {}
+        for name, default in schema.items():
+            value = values.get(name, default)
+            full[name] = value if isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
         canonical = NORMALIZERS[kind](full)
-        digests = {name: _digest(canonical[name])[:16] for name in schema}
-        content_hash = _digest([kind.value, CANONICAL_VERSION, [canonical[name] for name in schema]])
+        encoded = {name: _ENCODER.encode(canonical[name]) for name in schema}
+        digests = {name: _sha256(text)[:16] for name, text in encoded.items()}
+        # The same text json.dumps([kind, version, [fields...]]) gives, from the parts already encoded.
+        whole = f"[{_ENCODER.encode(kind.value)},{CANONICAL_VERSION},[{','.join(encoded.values())}]]"
+        content_hash = _sha256(whole)
         return cls(kind, MappingProxyType(full), MappingProxyType(canonical), MappingProxyType(digests), content_hash)
 
     @classmethod
