@@ -85,22 +85,34 @@ def test_lines_logged_inside_a_task_on_a_real_worker_carry_task_mailbox_and_brok
 
 
 @pytest.mark.worker
-def test_a_worker_process_with_log_format_json_writes_json_lines_with_the_task_context(worker_process):
-    # Given a worker process started with LOG_FORMAT=json
+def test_a_worker_process_with_log_format_json_writes_the_sync_tasks_lines_with_its_ids(worker_process):
+    # Given a worker process started with LOG_FORMAT=json, and a mailbox whose lease is not the task's
     mailbox = make_mailbox()
-    worker = worker_process(queues="verify", extra_env={"LOG_FORMAT": "json"})
+    worker = worker_process(queues="sync", extra_env={"LOG_FORMAT": "json"})
 
-    # When it runs a real task that names a brokerage (a verification run that no longer exists: a quiet no-op)
-    task_id = celery_app.send_task("tasks.verify.verify_brokerage", args=[mailbox.brokerage_id, 987654321]).id
+    # When a late duplicate of the real sync task arrives (its fencing token is stale: it must do nothing)
+    task_id = celery_app.send_task("tasks.sync.sync_mailbox", args=[mailbox.pk, str(uuid.uuid4())]).id
 
-    # Then its log lines are JSON, and the task's own line names the task and the brokerage
-    deadline = time.monotonic() + 30
-    finished = []
-    while not finished and time.monotonic() < deadline:
+    # Then the worker's lines are JSON, and the sync's own line names the task, the mailbox and the brokerage
+    deadline = time.monotonic() + 60
+    said = []
+    while not said and time.monotonic() < deadline:
         time.sleep(0.2)
         lines = [json.loads(raw) for raw in worker.log_path.read_text().splitlines() if raw.startswith("{")]
-        finished = [line for line in lines if line.get("task_id") == task_id and "succeeded" in line["message"]]
-    assert finished, worker.log_path.read_text()[-3000:]
-    assert finished[0]["brokerage_id"] == mailbox.brokerage_id
+        said = [line for line in lines if line.get("logger") == "scheduling.runs" and "not ours" in line["message"]]
+    assert said, worker.log_path.read_text()[-3000:]
+    assert said[0]["task_id"] == task_id and said[0]["task_name"] == "tasks.sync.sync_mailbox"
+    assert (said[0]["mailbox_id"], said[0]["brokerage_id"]) == (mailbox.pk, mailbox.brokerage_id)
     assert any(line["message"].endswith(" ready.") for line in lines)
     assert CLIENT_SECRET not in worker.log_path.read_text()
+
+
+def test_the_fleet_tasks_arguments_name_their_mailbox_email_or_brokerage():
+    """The context comes from parameter names: the sync, mail and verify tasks must keep naming them so."""
+    from engage_sync.logging_json import _ids_in_arguments
+
+    celery_app.loader.import_default_modules()
+    tasks = celery_app.tasks
+    assert _ids_in_arguments(tasks["tasks.sync.sync_mailbox"], [42, "lease"], {}) == {"mailbox_id": 42}
+    assert _ids_in_arguments(tasks["tasks.mail.send_email"], ["0b7c"], {}) == {"email_id": "0b7c"}
+    assert _ids_in_arguments(tasks["tasks.verify.verify_brokerage"], [7], {"run_id": 9}) == {"brokerage_id": 7}
