@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
@@ -53,6 +54,9 @@ def test_brokerage_page_shows_health_figures_and_the_24_hour_chart(who, request,
     brokerage = make_brokerage("Harbor Homes", mailboxes=2)
     seed_day(brokerage, record_run)
     Brokerage.objects.filter(pk=brokerage.pk).update(cooldown_until=timezone.now() + dt.timedelta(minutes=3))
+    Mailbox.objects.filter(pk=brokerage.mailboxes.order_by("email").last().pk).update(
+        next_sync_at=timezone.now() - dt.timedelta(minutes=30)
+    )
     client.force_login(request.getfixturevalue(who))
 
     # When staff open its page
@@ -61,7 +65,7 @@ def test_brokerage_page_shows_health_figures_and_the_24_hour_chart(who, request,
     # Then the health box says what happened and draws it, server-side
     html = response.content.decode()
     assert response.status_code == 200
-    assert 'data-failed="1" data-throttled="2"' in html
+    assert 'data-behind="1" data-failed="1" data-throttled="2"' in html
     assert "16.7 % — 1 failed of 6 runs" in html
     assert "Microsoft asked us to slow down" in html
     assert '<svg class="sync-chart"' in html
@@ -70,6 +74,12 @@ def test_brokerage_page_shows_health_figures_and_the_24_hour_chart(who, request,
     assert f"?brokerage__id__exact={brokerage.pk}&amp;outcome__exact=failed" in html
     panel = html[html.index('class="sync-health"'):html.index("All sync runs of this brokerage")]
     assert "<script" not in panel and "src=" not in panel  # no JS, nothing fetched from the network
+    # ... and every link in it opens a filtered list (an unknown lookup would bounce to "?e=1")
+    links = re.findall(r'href="([^"]+)"', panel)
+    assert len(links) == 6  # failed runs, throttled runs, behind mailboxes, two error classes, all runs
+    for link in links:
+        followed = client.get(link.replace("&amp;", "&"))
+        assert followed.status_code == 200 and "e=1" not in followed.request["QUERY_STRING"], link
 
 
 @pytest.mark.django_db

@@ -102,3 +102,16 @@ def test_pause_and_resume_sync_change_the_rows_and_say_so(client, operator, make
     two.refresh_from_db()
     assert not one.sync_paused and one.sync_paused_reason == "" and one.next_sync_at <= timezone.now()
     assert two.sync_paused
+
+
+@pytest.mark.django_db
+def test_mailbox_page_shows_its_schedule_read_only_and_links_to_its_runs(client, operator, make_brokerage):
+    mailbox = make_brokerage(mailboxes=1).mailboxes.get()
+    Mailbox.objects.filter(pk=mailbox.pk).update(consecutive_failures=2)
+    client.force_login(operator)
+
+    html = client.get(reverse("admin:brokerages_mailbox_change", args=[mailbox.pk])).content.decode()
+
+    assert '<div class="readonly">2</div>' in html  # consecutive failures, not an input
+    assert 'name="consecutive_failures"' not in html and 'name="next_sync_at"' not in html
+    assert f"/admin/scheduling/syncrun/?q={mailbox.email}" in html
