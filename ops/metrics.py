@@ -94,6 +94,13 @@ class FleetCollector:
         yield cooling
 
         statuses = GaugeMetricFamily("engage_sync_brokerages", "Brokerages by status.", labels=["status"])
+        names = GaugeMetricFamily(
+            "engage_sync_brokerage_info", "1 per brokerage: its name and status, to join on brokerage_id.",
+            labels=["brokerage_id", "name", "status"],
+        )  # fmt: skip
+        for pk, name, status in Brokerage.objects.order_by("pk").values_list("pk", "name", "status"):
+            names.add_metric([str(pk), name, status], 1)
+        yield names
         counted = dict(Brokerage.objects.order_by().values_list("status").annotate(n=Count("pk")))
         for status in Brokerage.Status.values:
             statuses.add_metric([status], counted.get(status, 0))

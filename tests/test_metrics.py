@@ -98,8 +98,8 @@ def test_metrics_report_runs_lag_overdue_throttles_emails_and_tokens_from_the_ro
     metrics = scrape(client)
 
     # Then every figure matches the rows
-    def value(name, **labels):
-        return metrics.get((name, tuple(sorted(labels.items()))), 0)
+    def value(metric, **labels):
+        return metrics.get((metric, tuple(sorted(labels.items()))), 0)
 
     assert value("engage_sync_sync_runs_recent", outcome="ok", error_class="") == 4
     assert value("engage_sync_sync_runs_recent", outcome="failed", error_class="server_error") == 1
@@ -114,6 +114,7 @@ def test_metrics_report_runs_lag_overdue_throttles_emails_and_tokens_from_the_ro
     assert value("engage_sync_mailboxes_overdue", brokerage_id=str(paused.pk)) == 0
     assert value("engage_sync_mailboxes_syncing") == 1
     assert value("engage_sync_brokerages", status="active") == 2 and value("engage_sync_brokerages", status="paused") == 1
+    assert value("engage_sync_brokerage_info", brokerage_id=str(paused.pk), name="Paused", status="paused") == 1
     assert [value("engage_sync_outgoing_emails", status=s) for s in ("queued", "sending", "sent", "failed")] == [2, 0, 3, 1]
     assert value("engage_sync_tokens_fetched_total", brokerage_id=str(busy.pk)) == 2
     assert value("engage_sync_tokens_fetched_total", brokerage_id=str(calm.pk)) == 1
