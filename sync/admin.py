@@ -4,9 +4,12 @@ confirming a paused mass deletion), links, CRM rows and per-brokerage sync setti
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from brokerages.models import Mailbox
+from scheduling.prompt import request_sync
 
 from .models import BrokerageSyncSettings, Contact, Event, FolderState, SyncConflict, SyncLink
 
@@ -71,8 +74,31 @@ class SyncLinkAdmin(admin.ModelAdmin):
         return False
 
 
+class CrmRecordAdmin(admin.ModelAdmin):
+    """A staff edit is a CRM-side change like an API write: saved with a new version, prompting a sync;
+    a deletion leaves a tombstone for the sync to mirror."""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(deleted_at__isnull=True)
+
+    def save_model(self, request, obj, form, change) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            request_sync(obj.mailbox_id)
+
+    def delete_model(self, request, obj) -> None:
+        with transaction.atomic():
+            obj.deleted_at = timezone.now()
+            obj.save()
+            request_sync(obj.mailbox_id)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(CrmRecordAdmin):
     list_display = ("__str__", "mailbox", "company", "version", "modified_at", "deleted_at")
     list_filter = (MailboxFilter,)
     list_select_related = ("mailbox",)
@@ -81,7 +107,7 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(CrmRecordAdmin):
     list_display = ("__str__", "mailbox", "start", "time_zone", "all_day", "version", "deleted_at")
     list_filter = (MailboxFilter, "all_day", "cancelled")
     list_select_related = ("mailbox",)

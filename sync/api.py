@@ -83,8 +83,8 @@ class MailboxRecordView(generics.RetrieveUpdateDestroyAPIView):
     def destroy(self, request, *args, **kwargs):
         with transaction.atomic():
             row = get_object_or_404(self.get_queryset().select_for_update(), pk=self.kwargs["record_id"])
-            # A tombstone keeps the content hash: a mailbox copy holding exactly it is our push, not an edit.
-            row.deleted_hash, row.deleted_at = records.row_content(row).hash, timezone.now()
+            # A tombstone (with the row's write-ahead mark, if any) until the mailbox has mirrored the deletion.
+            row.deleted_at = timezone.now()
             row.save()
             request_sync(row.mailbox_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

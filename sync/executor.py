@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from django.db import transaction
+from django.utils import timezone
 
 from engage_sync.failpoints import failpoint
 from mailboxes.errors import ConflictError, ItemNotFound
@@ -36,6 +37,7 @@ from sync.models import SyncedRecord, SyncLink
 
 log = logging.getLogger(__name__)
 LEASE_CHECK_EVERY = 50  # actions between lease renewals
+CREATE_BATCH = 200  # new CRM rows per transaction
 
 
 @dataclass
@@ -55,11 +57,48 @@ class Executor:
 
     def apply(self, actions: tuple[SyncAction, ...]) -> bool:
         """Apply every action in order; True when none was skipped (only then may the watermark move)."""
+        batch: list[CreateLocal] = []
         for number, action in enumerate(actions):
             if number and number % LEASE_CHECK_EVERY == 0:
                 self.keep_lease()
+            if isinstance(action, CreateLocal) and action.replaces_local_id is None:
+                batch.append(action)
+                if len(batch) >= CREATE_BATCH:
+                    self._create_locals(batch)
+                    batch = []
+                continue
+            if batch:
+                self._create_locals(batch)
+                batch = []
             self._apply(action)
+        if batch:
+            self._create_locals(batch)
         return self.skipped == 0
+
+    def _create_locals(self, batch: list[CreateLocal]) -> None:
+        """New CRM rows from mailbox items with their links, many per transaction: an initial sync of thousands
+        of items costs a few statements per batch instead of four per item. Each row still lands with its link."""
+        m, c = self.mailbox_id, self.collection
+        now = timezone.now()
+        with transaction.atomic():
+            taken = set(
+                SyncLink.objects.filter(mailbox_id=m, collection=c.value, remote_id__in=[a.remote_id for a in batch])
+                .values_list("remote_id", flat=True)
+            )
+            created = []
+            for action in batch:
+                if action.remote_id in taken:
+                    continue  # an earlier try created and linked it
+                taken.add(action.remote_id)
+                row = self.model(mailbox_id=m, version=1, modified_at=now)
+                records.write_values(row, action.content.values)
+                created.append((action, row))
+            self.model.objects.bulk_create([row for _action, row in created])
+            links = [action.link(str(row.pk), row.version) for action, row in created]
+            ledger.create_links(m, c, links)
+            for action, _row in created:
+                self._record(action)
+        self.pulled += len(created)
 
     # --- plumbing -------------------------------------------------------------------------------------
 
@@ -179,24 +218,30 @@ class Executor:
             case CreateRemote():
                 self._create_remote(action)
             case UpdateRemote():
+                ledger.mark_push(c, action.local_id, action.content.hash)
                 ref = self._update_remote(action)
                 if ref is not None:
                     with transaction.atomic():
                         self._link(action.link(ref.version))
                         self._record(action)
             case UpdateBoth():
-                ref = self._update_remote(action)
-                if ref is None:
-                    return
+                # The CRM first, with the mark: a crash or a refused mailbox write then leaves a CRM row holding
+                # the merge, which the next plan merges again; never a merge only the mailbox holds.
                 with transaction.atomic():
                     row = self._live_row(action.local_id)
                     if row is None or row.version != action.expected_local_version:
                         self._skip(action, "the CRM row moved")
                         return
-                    self._write_row(row, action.content)
+                    records.write_values(row, action.content.values)
+                    row.pushed_hash = action.content.hash
+                    row.save()
+                self.pulled += 1
+                ref = self._update_remote(action)
+                if ref is None:
+                    return
+                with transaction.atomic():
                     self._link(action.link(row.version, ref.version))
                     self._record(action)
-                self.pulled += 1
             case DeleteRemote():
                 self._delete_remote(action)
             case _:
@@ -204,11 +249,12 @@ class Executor:
 
     def _create_remote(self, action: CreateRemote) -> None:
         m, c = self.mailbox_id, self.collection
-        attempted = self.model.objects.filter(pk=UUID(action.local_id), create_attempted=True).exists()
+        marked = self.model.objects.filter(pk=UUID(action.local_id)).exclude(pushed_hash="").exists()
         found = None
-        if attempted:
-            # An earlier try may have created it and died before the link was saved: find it by our tag.
-            # An Outlook copy of one of our items carries the tag too, but is linked to its own row.
+        if marked:
+            # A marked row may have been created in the mailbox by a try that died before the link: find it by
+            # our tag. An Outlook copy of one of our items carries the tag too, but is linked to its own row.
+            # (An unmarked row never left an unlinked tagged copy: every push marks first.)
             taken = set(
                 SyncLink.objects.filter(mailbox_id=m, collection=c.value)
                 .exclude(local_id=UUID(action.local_id))
@@ -216,12 +262,10 @@ class Executor:
             )
             found = next((s for s in self.gateway.find_by_tag(self.address, c, action.tag)
                           if s.ref.item_id not in taken), None)  # fmt: skip
-        else:
-            # Marked before the create (no version bump): from here on, a retry looks the tag up first.
-            self.model.objects.filter(pk=UUID(action.local_id)).update(create_attempted=True)
         if found is not None:
             link = action.link_found(found.ref.item_id, found.ref.version, records.item_content(found.item))
         else:
+            ledger.mark_push(c, action.local_id, action.content.hash)
             item = records.gateway_item(action.content.kind, action.content.values)
             create = self.gateway.create_contact if c is Collection.CONTACTS else self.gateway.create_event
             ref = create(self.address, item, tag=action.tag)  # type: ignore[arg-type]

@@ -45,31 +45,51 @@ def local_changes(mailbox_id: int, collection: Collection) -> LocalChanges:
     rows = (
         model.objects.filter(mailbox_id=mailbox_id)
         .annotate(linked_version=Subquery(linked_version))
-        .filter(Q(deleted_at__isnull=False) | Q(linked_version__isnull=True) | ~Q(version=F("linked_version")))
+        .filter(
+            Q(deleted_at__isnull=False) | Q(linked_version__isnull=True) | ~Q(version=F("linked_version"))
+            | ~Q(pushed_hash="")
+        )
         .order_by("pk")
     )
     items, tombstones = [], []
     for row in rows.iterator(500):
         if row.deleted_at is not None:
-            tombstones.append(LocalTombstone(str(row.pk), row.deleted_at, row.deleted_hash or None))
+            tombstones.append(LocalTombstone(str(row.pk), row.deleted_at, row.pushed_hash or None))
             continue
         try:
             # Whole seconds, as Exchange keeps its LastModifiedTime: "later wins" then compares like with like.
             modified_at = row.modified_at.replace(microsecond=0)
-            items.append(LocalItem(str(row.pk), row.version, records.row_content(row), modified_at))
+            items.append(LocalItem(str(row.pk), row.version, records.row_content(row), modified_at, row.pushed_hash or None))
         except ContentError as error:  # the API refuses such input; a row written otherwise is left out, loudly
             log.error("sync: %s row %s of mailbox %s cannot be synced: %s", collection, row.pk, mailbox_id, error)
-    return LocalChanges(tuple(items), tuple(tombstones))
+    return LocalChanges(tuple(items), tuple(tombstones), pushes_marked=True)
+
+
+def mark_push(collection: Collection, local_id: str, content_hash: str) -> None:
+    """The write-ahead mark, committed before the mailbox request (no version bump: it is no CRM edit)."""
+    records.MODEL_OF[collection].objects.filter(pk=UUID(local_id)).update(pushed_hash=content_hash)
 
 
 def save_link(mailbox_id: int, collection: Collection, link: Link) -> None:
-    """Replace the local id's link (call inside the action's transaction)."""
+    """Replace the local id's link and clear the row's mark, which the link now covers (inside the action's
+    transaction)."""
+    records.MODEL_OF[collection].objects.filter(pk=UUID(link.local_id)).exclude(pushed_hash="").update(pushed_hash="")
     SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id)).delete()
     SyncLink.objects.create(
         mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id), remote_id=link.remote_id,
         local_version=link.local_version, remote_version=link.remote_version, agreed_hash=link.agreed_hash,
         agreed_fields=dict(link.agreed_fields),
     )  # fmt: skip
+
+
+def create_links(mailbox_id: int, collection: Collection, links: list[Link]) -> None:
+    """Insert links of local ids that have none yet (fresh rows), in one statement."""
+    SyncLink.objects.bulk_create([
+        SyncLink(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id), remote_id=link.remote_id,
+                 local_version=link.local_version, remote_version=link.remote_version, agreed_hash=link.agreed_hash,
+                 agreed_fields=dict(link.agreed_fields))
+        for link in links
+    ])  # fmt: skip
 
 
 def forget(mailbox_id: int, collection: Collection, local_id: str, remote_id: str | None = None) -> None:

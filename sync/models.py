@@ -27,10 +27,11 @@ class SyncedRecord(models.Model):
     version = models.PositiveIntegerField(default=0, editable=False)  # bumped on every save
     modified_at = models.DateTimeField(default=timezone.now, editable=False)  # last edit, either side
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)  # set: a tombstone
-    deleted_hash = models.CharField(max_length=64, blank=True, editable=False)  # content hash when deleted
-    # Set (without a version bump) just before the first mailbox create: only then can a tagged copy exist,
-    # so only then is the tag looked up before creating (idempotent creation without a lookup per create).
-    create_attempted = models.BooleanField(default=False, editable=False)
+    # The write-ahead mark (sync/README.md): the content hash of a mailbox write made for this row whose link is
+    # not saved yet; set (without a version bump) before the request, cleared with the link. A mailbox item
+    # holding exactly it is our own write, not the agent's edit; and only a marked row can have left an
+    # unlinked tagged copy behind, so only then is the tag looked up before a create.
+    pushed_hash = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -57,7 +57,7 @@ def test_edits_and_deletions_flow_both_ways(simulator, sim_mailbox, sync_once):
     # When the CRM edits its contact and deletes the other, and Outlook edits the first one's job title
     crm.company = "New Co"
     crm.save()
-    from_mail.deleted_hash, from_mail.deleted_at = "x", dt.datetime.now(dt.UTC)
+    from_mail.deleted_at = dt.datetime.now(dt.UTC)
     from_mail.save()
     simulator.user_update(sim_mailbox.email, crm_remote_id, {"job_title": "Broker"})
     sync_once()

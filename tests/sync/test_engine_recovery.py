@@ -22,7 +22,7 @@ def _crm_contact(mailbox, **fields):
 
 
 def _soft_delete(contact):
-    contact.deleted_hash, contact.deleted_at = "deleted-in-test", dt.datetime.now(dt.UTC)
+    contact.deleted_at = dt.datetime.now(dt.UTC)
     contact.save()
 
 
