@@ -11,8 +11,7 @@ from django.utils import timezone
 from brokerages.models import Brokerage, Mailbox
 from engage_sync.celery import app as celery_app
 from scheduling.prompt import PRIORITY_CRM_CHANGE
-from tests.scheduling.staff_fixtures import operator, superuser  # noqa: F401
-from tests.scheduling.test_dispatch import drain_queue
+from tests.scheduling.staff_fixtures import operator, superuser, take_from_queue  # noqa: F401
 
 LIST_URL = "admin:brokerages_mailbox_changelist"
 
@@ -78,7 +77,7 @@ def test_sync_now_puts_a_high_priority_sync_task_on_the_real_sync_queue(client, 
 
     # Then the two are leased and their sync tasks wait on RabbitMQ's sync queue, at the CRM-change priority
     assert "2 mailbox(es) queued to sync now; 1 skipped" in message
-    messages = drain_queue("sync", expect=3, timeout=5)
+    messages = take_from_queue("sync", expect=3, timeout=5)
     assert sorted(m.decode()[0][0] for m in messages) == sorted([first.pk, second.pk])
     assert {m.properties.get("priority") for m in messages} == {PRIORITY_CRM_CHANGE}
     leases = dict(Mailbox.objects.values_list("pk", "lease_token"))
