@@ -262,9 +262,10 @@ class _Planner:
             if remote.remote_id in self.links_by_remote or remote.remote_id in self.claimed:
                 continue
             tag = remote.tag
+            ours = _written_by_us(self.tombstones.get(tag), remote) if self.pushes_marked else tag in self.tombstones
             if (
                 tag is not None
-                and _written_by_us(self.tombstones.get(tag), remote)
+                and ours
                 and (tag not in self.links or self.links[tag].remote_id in self.remote_deleted)
             ):
                 # Our create of an item the CRM deleted before the link was saved: finish the deletion.

@@ -236,3 +236,15 @@ def test_an_outlook_copy_carrying_our_tag_is_a_new_item():
     remote_side = RemoteChanges(items=(RemoteItem("R9", "ck5", copy, T0, tag="L1"),))
     plan = plan_sync([LINK], LocalChanges(pushes_marked=True), remote_side)
     assert only(plan) == CreateLocal("R9", "ck5", copy)
+
+
+def test_our_create_of_a_row_deleted_before_its_link_was_saved_is_finished_off():
+    # given our create landed, its link was lost, and the CRM row was deleted since
+    tombstone = LocalTombstone("L7", T0, pushed_hash=AGREED.hash)
+    remote_side = RemoteChanges(items=(RemoteItem("R9", "ck4", AGREED, T0, tag="L7"),))
+    plan = plan_sync([], LocalChanges(tombstones=(tombstone,), pushes_marked=True), remote_side)
+    # then the mailbox copy is deleted rather than copied back into the CRM
+    assert only(plan) == DeleteRemote("L7", "R9", "ck4")
+    # and an executor without write-ahead marks gets the same for any item with the deleted row's tag
+    unmarked = plan_sync([], LocalChanges(tombstones=(LocalTombstone("L7", T0),)), remote_side)
+    assert only(unmarked) == DeleteRemote("L7", "R9", "ck4")
