@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.conf import settings as django_settings
+from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler
 
+from engage_sync.celery import app as celery_app
 from ops.retention import prune_sync_runs
 from scheduling.models import SyncRun
 from tasks import maintenance
@@ -31,6 +33,7 @@ def test_runs_older_than_the_retention_period_are_deleted_in_batches(settings, m
     assert sorted(SyncRun.objects.values_list("pk", flat=True)) == sorted(run.pk for run in kept)
 
 
+@pytest.mark.django_db(transaction=True)  # beat's scheduler closes and reopens its database connection
 def test_the_maintenance_task_prunes_with_the_configured_retention_and_beat_runs_it_hourly(settings, make_brokerage, record_run):
     settings.SYNC_RUN_RETENTION_DAYS = 7
     mailbox = first_mailbox(make_brokerage(mailboxes=1))
@@ -39,5 +42,9 @@ def test_the_maintenance_task_prunes_with_the_configured_retention_and_beat_runs
 
     assert maintenance.prune_sync_runs.apply().get() == 1
     assert list(SyncRun.objects.values_list("pk", flat=True)) == [fresh.pk]
-    entry = django_settings.CELERY_BEAT_SCHEDULE["prune-sync-runs"]
-    assert entry == {"task": "tasks.maintenance.prune_sync_runs", "schedule": 3600.0}
+
+    # ... and beat's database scheduler installs it as an hourly periodic task (editable in the admin)
+    DatabaseScheduler(app=celery_app)
+    periodic = PeriodicTask.objects.get(name="prune-sync-runs")
+    assert (periodic.task, periodic.enabled) == ("tasks.maintenance.prune_sync_runs", True)
+    assert (periodic.interval.every, periodic.interval.period) == (3600, "seconds")
