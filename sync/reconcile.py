@@ -186,8 +186,6 @@ class _Planner:
         local = self.local_items.get(link.local_id)
         if link.remote_id not in self.remote_deleted or local is None:
             return link
-        if self.pushes_marked and local.pushed_hash is None:
-            return link
         remote = self._claim_tagged(local)
         if remote is None:
             return link
@@ -198,6 +196,8 @@ class _Planner:
         candidates = [
             remote for remote in self.by_tag.get(local.local_id, ())
             if remote.remote_id not in self.links_by_remote and remote.remote_id not in self.claimed
+            # With write-ahead marks, our tag *and* our content make it ours; our tag alone is an Outlook copy.
+            and (not self.pushes_marked or _written_by_us(local, remote))
         ]
         if not candidates:
             return None

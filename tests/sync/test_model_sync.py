@@ -279,10 +279,11 @@ class TwoWaySync(RuleBasedStateMachine):
         # none lost: never deleted anywhere means present
         assert self.created - self.ever_deleted <= present
         # deletions mirrored: deleted on one side and not edited on the other since the last complete sync
+        other = {LOCAL: REMOTE, REMOTE: LOCAL}
         for serial, sides in self.deleted.items():
-            other_side_edited = any(side not in sides for side in self.edited.get(serial, set()))
-            if not other_side_edited:
-                assert serial not in present, f"{serial} was deleted on {sides} yet came back"
+            edited_on = self.edited.get(serial, set())
+            if any(other[side] not in edited_on for side in sides):
+                assert serial not in present, f"{serial} was deleted on {sides}, edited on {edited_on}, yet came back"
         assert not (self.gone & present), f"deleted items came back: {sorted(self.gone & present)}"
         # an item edited on one side only ends with that side's latest content
         for serial, sides in self.edited.items():
