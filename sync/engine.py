@@ -44,13 +44,15 @@ class FolderOutcome:
 def sync_mailbox(mailbox: Mailbox, gateway: MailboxGateway, keep_lease: Callable[[], None]) -> EngineResult:
     """One two-way sync of the mailbox's enabled folders; the fleet's engine (scheduling.runs.run_sync)."""
     policy, window = policy_of(mailbox.brokerage_id)
+    states = {state.collection: state for state in FolderState.objects.filter(mailbox_id=mailbox.pk)}  # one query
     total = FolderOutcome()
     for collection, enabled in ((Collection.CONTACTS, mailbox.contacts_enabled), (Collection.CALENDAR, mailbox.calendar_enabled)):
         if not enabled:
             continue
         keep_lease()
+        state = states.get(collection.value) or ledger.folder_state(mailbox.pk, collection)
         outcome = sync_folder(mailbox, gateway, collection, keep_lease, policy,
-                              window if collection is Collection.CALENDAR else None)  # fmt: skip
+                              window if collection is Collection.CALENDAR else None, state)  # fmt: skip
         total = FolderOutcome(total.pulled + outcome.pulled, total.pushed + outcome.pushed,
                               total.conflicts + outcome.conflicts, outcome.paused_reason)  # fmt: skip
         if outcome.paused_reason:
@@ -72,9 +74,9 @@ def policy_of(brokerage_id: int) -> tuple[SyncPolicy, CalendarWindow]:
 
 def sync_folder(
     mailbox: Mailbox, gateway: MailboxGateway, collection: Collection, keep_lease: Callable[[], None],
-    policy: SyncPolicy, window: CalendarWindow | None,
+    policy: SyncPolicy, window: CalendarWindow | None, state: FolderState | None = None,
 ) -> FolderOutcome:  # fmt: skip
-    state = ledger.folder_state(mailbox.pk, collection)
+    state = state or ledger.folder_state(mailbox.pk, collection)
     page_size = min(settings.SYNC_PAGE_SIZE, 512)  # EWS's maximum for SyncFolderItems
     pulled = pushed = conflicts = 0
     gone: set[str] = set()

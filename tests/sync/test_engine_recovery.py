@@ -194,3 +194,25 @@ def test_a_no_change_sync_makes_one_request_per_folder_and_no_token_request(simu
     assert after["ews_operation"]["SyncFolderItems"] - before["ews_operation"]["SyncFolderItems"] == 2
     assert after.get("token_tenant", {}) == before.get("token_tenant", {})
     assert (result.pulled, result.pushed) == (0, 0)
+
+
+def test_throttling_mid_sync_propagates_keeps_what_was_applied_and_the_next_sync_finishes(simulator, sim_mailbox, sync_once):
+    # Given a contact from Outlook to pull and two CRM contacts to push, and Exchange busy at the first create
+    from mailboxes.errors import Throttled
+
+    simulator.user_create(sim_mailbox.email, "contacts", {"given_name": "Pulled"})
+    for name in ("PushA", "PushB"):
+        _crm_contact(sim_mailbox, given_name=name)
+    simulator.add_fault("server_busy", mailbox=sim_mailbox.email, operation="CreateItem", back_off_ms=20000, count=1)
+    # When the mailbox syncs, the fleet sees the throttle (with the server's back-off)
+    with pytest.raises(Throttled) as caught:
+        sync_once()
+    assert caught.value.back_off_seconds == 20
+    # Then what was applied stays (the pull), and the watermark did not move past unapplied changes
+    assert Contact.objects.filter(mailbox=sim_mailbox, given_name="Pulled").exists()
+    assert not FolderState.objects.get(mailbox=sim_mailbox, collection="contacts").first_sync_done
+    # When the next sync runs after the back-off, it finishes: each contact once on each side
+    sync_once()
+    names = sorted(item["fields"]["given_name"] for item in _contacts(simulator, sim_mailbox).values())
+    assert names == ["Pulled", "PushA", "PushB"]
+    assert sorted(Contact.objects.filter(mailbox=sim_mailbox).values_list("given_name", flat=True)) == names
