@@ -8,6 +8,8 @@ import zoneinfo
 from functools import lru_cache
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from tzlocal.windows_tz import tz_win
 
@@ -112,6 +114,7 @@ class ContactSerializer(serializers.ModelSerializer):
         return attrs
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class LocalDateTimeField(serializers.Field):
     """An ISO datetime; one without an offset is wall-clock time in the event's own zone (DST-safe)."""
 
