@@ -216,8 +216,11 @@ class Mailbox(models.Model):
         ordering = ["email"]
         verbose_name_plural = "mailboxes"
         indexes = [
-            # The dispatcher's scan: due, active mailboxes in due-time order.
-            models.Index(fields=["next_sync_at"], name="mailbox_due", condition=models.Q(is_active=True)),
+            # The dispatcher's scan, per brokerage: due, active mailboxes, most urgent first.
+            models.Index(
+                "brokerage", models.F("sync_priority").desc(), "next_sync_at", name="mailbox_brokerage_due",
+                condition=models.Q(is_active=True, sync_paused=False),
+            ),
             models.Index(fields=["brokerage", "lease_expires_at"], name="mailbox_leases"),
         ]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,30 +25,37 @@ log = logging.getLogger(__name__)
 SYNC_TASK = "tasks.sync.sync_mailbox"
 _DISPATCH_LOCK_ID = 0x454E_4753_4449_5350  # "ENGSDISP": one dispatcher in the whole fleet
 
-# Rank due mailboxes within their brokerage; take each brokerage up to its free capacity, lowest ranks first
-# across all brokerages (round robin), then lease them in the same statement.
+# Per open brokerage (active, not cooling down, below its cap), its most urgent due mailboxes up to its free
+# capacity, by an index scan each (mailbox_brokerage_due); then the lowest ranks first across brokerages, so
+# a batch serves every brokerage before any gets more (round robin), leased in the same statement.
 _LEASE_DUE_SQL = """
-WITH in_flight AS (
+WITH in_flight AS MATERIALIZED (  -- once, not once per brokerage row
     SELECT brokerage_id, count(*) AS leased
     FROM brokerages_mailbox
     WHERE lease_expires_at > now()
     GROUP BY brokerage_id
-), candidates AS (
-    SELECT m.id, m.brokerage_id, m.next_sync_at, m.sync_priority, b.max_mailboxes_in_flight AS cap,
-           row_number() OVER (PARTITION BY m.brokerage_id ORDER BY m.sync_priority DESC, m.next_sync_at) AS rank
-    FROM brokerages_mailbox m
-    JOIN brokerages_brokerage b ON b.id = m.brokerage_id
-    WHERE m.next_sync_at <= now()
-      AND m.is_active AND NOT m.sync_paused
-      AND (m.lease_expires_at IS NULL OR m.lease_expires_at <= now())
-      AND b.status = 'active'
+), open_brokerages AS (
+    SELECT b.id, b.max_mailboxes_in_flight - coalesce(f.leased, 0) AS free
+    FROM brokerages_brokerage b LEFT JOIN in_flight f ON f.brokerage_id = b.id
+    WHERE b.status = 'active'
       AND (b.cooldown_until IS NULL OR b.cooldown_until <= now())
-      AND (%(only)s::bigint IS NULL OR m.id = %(only)s::bigint)
+      AND b.max_mailboxes_in_flight > coalesce(f.leased, 0)
 ), chosen AS (
-    SELECT c.id
-    FROM candidates c LEFT JOIN in_flight f ON f.brokerage_id = c.brokerage_id
-    WHERE c.rank + coalesce(f.leased, 0) <= c.cap
-    ORDER BY c.sync_priority DESC, c.rank, c.next_sync_at
+    SELECT due.id
+    FROM open_brokerages ob
+    CROSS JOIN LATERAL (
+        SELECT m.id, m.sync_priority, m.next_sync_at,
+               row_number() OVER (ORDER BY m.sync_priority DESC, m.next_sync_at) AS rank
+        FROM brokerages_mailbox m
+        WHERE m.brokerage_id = ob.id
+          AND m.is_active AND NOT m.sync_paused
+          AND m.next_sync_at <= now()
+          AND (m.lease_expires_at IS NULL OR m.lease_expires_at <= now())
+          AND (%(only)s::bigint IS NULL OR m.id = %(only)s::bigint)
+        ORDER BY m.sync_priority DESC, m.next_sync_at
+        LIMIT ob.free
+    ) due
+    ORDER BY due.sync_priority DESC, due.rank, due.next_sync_at
     LIMIT %(batch)s
 )
 UPDATE brokerages_mailbox m
@@ -93,14 +101,29 @@ def lease_due(batch: int, owner: str = "dispatcher", *, only_mailbox: int | None
 
 
 def publish(leased: list[Leased]) -> int:
-    """Publish one sync task per lease over a single producer connection."""
+    """Publish one sync task per lease over a single producer connection.
+
+    The dispatcher's hot path. Celery's own protocol code (``as_task_v2``) builds one message, and each task
+    is that message with its id and arguments filled in, handed to kombu with the queue declared once:
+    building every message through ``send_task`` costs ~4x more CPU than publishing it
+    (bench/dispatch_bench.py measures the rate against kombu's raw rate).
+    """
     if not leased:
         return 0
+    queue = app.amqp.queues["sync"]
+    template = app.amqp.as_task_v2("template", SYNC_TASK, args=(0, ""), ignore_result=True)
+    embed = template.body[2]
     with app.producer_or_acquire() as producer:
+        producer.maybe_declare(queue)
         for item in leased:
-            app.send_task(
-                SYNC_TASK, args=[item.mailbox_id, item.lease_token], producer=producer, priority=item.priority
-            )
+            task_id = str(uuid.uuid4())
+            args = (item.mailbox_id, item.lease_token)
+            headers = {**template.headers, "id": task_id, "root_id": task_id, "argsrepr": repr(args)}
+            producer.publish(
+                (args, {}, embed), exchange=queue.exchange, routing_key=queue.routing_key, headers=headers,
+                priority=item.priority, serializer="json", retry=True,
+                correlation_id=task_id, reply_to=template.properties.get("reply_to", ""),
+            )  # fmt: skip
     return len(leased)
 
 

@@ -91,6 +91,7 @@ def test_dispatch_publishes_one_task_per_leased_mailbox_on_the_real_broker(make_
     assert (report.leased, report.published) == (4, 4)
     messages = drain_queue("sync", expect=4)
     assert {m.headers["task"] for m in messages} == {"tasks.sync.sync_mailbox"}
+    assert len({m.headers["id"] for m in messages}) == 4  # every task its own id
     tokens = dict(Mailbox.objects.values_list("pk", "lease_token"))
     assert sorted((m.decode()[0][0], m.decode()[0][1]) for m in messages) == sorted((pk, str(t)) for pk, t in tokens.items())
 
