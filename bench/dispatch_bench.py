@@ -80,11 +80,11 @@ def raw_kombu_floor(app, count: int) -> float:
     body = [[123456, "3f2b9c1e-8d7a-4b6c-9e5f-0a1b2c3d4e5f"], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
     with app.connection_for_write() as conn:
         producer = Producer(conn.default_channel, exchange=queue.exchange, routing_key="sync", serializer="json")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
             producer.publish(body, priority=0, headers={"task": "tasks.sync.sync_mailbox"})
-        elapsed = time.perf_counter() - started
-    return count / elapsed
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return count / elapsed, cpu / count
 
 
 def main() -> None:
@@ -110,22 +110,25 @@ def main() -> None:
         print(f"seeded {args.mailboxes:,} due mailboxes in {time.perf_counter() - started:.1f}s")
 
         app.control.purge()
-        floor = raw_kombu_floor(app, args.mailboxes)
+        floor, floor_cpu = raw_kombu_floor(app, args.mailboxes)
         app.control.purge()
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = dispatch.dispatch(batch=args.batch, max_batches=10_000)
         on_broker = queue_depth(app, "sync")
         deadline = time.perf_counter() + 60
         while on_broker < report.published and time.perf_counter() < deadline:  # until RabbitMQ routed them all
             time.sleep(0.05)
             on_broker = queue_depth(app, "sync")
-        dispatched_in = time.perf_counter() - started
+        dispatched_in, cpu = time.perf_counter() - started, time.process_time() - cpu
         rate = report.published / dispatched_in
         print(f"dispatch: {report.leased:,} leased, {report.published:,} published, {on_broker:,} on the sync queue "
               f"in {dispatched_in:.2f}s ({rate:,.0f} tasks/s)")
         print(f"floor:    kombu alone publishes {floor:,.0f} messages/s on the same broker")
         print(f"ratio:    dispatch rate / kombu floor = {rate / floor:.2f}  (aim: >= 0.5; {args.mailboxes:,} in < 15 s)")
+        per_task = cpu / max(report.published, 1)
+        print(f"cpu:      dispatcher {per_task * 1e6:.0f} us/task (leasing + publishing) vs kombu {floor_cpu * 1e6:.0f} us/message "
+              f"= {floor_cpu / per_task:.2f} of the floor's efficiency; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         app.control.purge()
     finally:
         connection.close()
