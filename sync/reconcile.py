@@ -69,8 +69,7 @@ def plan_sync(
     and stay so across crashes of that first sync, since the flag holds until one completes.
     """
     policy = policy or SyncPolicy()
-    planner = _Planner(index_links(links if isinstance(links, Mapping) else list(links)), local, remote, policy)
-    planner.initial = first_sync
+    planner = _Planner(index_links(links if isinstance(links, Mapping) else list(links)), local, remote, policy, first_sync)
     actions = planner.plan()
     lost = {Side.LOCAL: planner.local_losses, Side.REMOTE: planner.remote_losses}
     paused = None if allow_mass_deletion else check_mass_deletion(len(planner.links), lost, policy)
@@ -82,7 +81,9 @@ def plan_sync(
 
 
 class _Planner:
-    def __init__(self, links: dict[str, Link], local: LocalChanges, remote: RemoteChanges, policy: SyncPolicy):
+    def __init__(
+        self, links: dict[str, Link], local: LocalChanges, remote: RemoteChanges, policy: SyncPolicy, initial: bool
+    ):
         self.links = links
         self.policy = policy
         self.observed_at = remote.observed_at
@@ -104,7 +105,7 @@ class _Planner:
             if item.tag is not None:
                 self.by_tag.setdefault(item.tag, []).append(item)
         self.claimed: set[str] = set()  # unlinked mailbox items already paired with a row by our tag
-        self.initial = False
+        self.initial = initial  # the first sync: pair existing items by matching
         self.local_losses = 0
         self.remote_losses = 0
         self.matches = MatchReport()
@@ -186,18 +187,23 @@ class _Planner:
         local = self.local_items.get(link.local_id)
         if link.remote_id not in self.remote_deleted or local is None:
             return link
+        if self.pushes_marked and local.pushed_hash is None:
+            return link
         remote = self._claim_tagged(local)
         if remote is None:
             return link
         return replace(link, remote_id=remote.remote_id, remote_version=None)
 
     def _claim_tagged(self, local: LocalItem) -> RemoteItem | None:
-        """The unlinked mailbox item with this row's tag, preferring the one holding our pushed content."""
+        """The unlinked mailbox item with this row's tag: the one holding our pushed content, else the first.
+
+        Our create edited by the agent before its link was saved no longer holds our content but is ours all
+        the same (pairing it avoids a duplicate); an Outlook copy of it made in that window would be read as
+        the original (sync/README.md).
+        """
         candidates = [
             remote for remote in self.by_tag.get(local.local_id, ())
             if remote.remote_id not in self.links_by_remote and remote.remote_id not in self.claimed
-            # With write-ahead marks, our tag *and* our content make it ours; our tag alone is an Outlook copy.
-            and (not self.pushes_marked or _written_by_us(local, remote))
         ]
         if not candidates:
             return None

@@ -158,11 +158,19 @@ class TwoWaySync(RuleBasedStateMachine):
         if new != old:
             self.note_edit(serial_of(new), REMOTE, new)
 
-    @precondition(lambda self: any(item.tag for item in self.mailbox.items.values()))
+    def linked_tagged_items(self) -> list[str]:
+        linked = {link.remote_id for link in self.crm.links.values()}
+        return sorted(rid for rid, item in self.mailbox.items.items() if item.tag and rid in linked)
+
+    @precondition(lambda self: self.linked_tagged_items())
     @rule(data=st.data())
     def remote_copy_keeps_our_tag(self, data: st.DataObject) -> None:
-        """The agent copies one of our contacts in Outlook: the copy carries our tag, but is another person."""
-        source = data.draw(st.sampled_from(sorted(rid for rid, item in self.mailbox.items.items() if item.tag)))
+        """The agent copies one of our contacts in Outlook: the copy carries our tag, but is another person.
+
+        Only of linked items: a copy of our create made inside its crash window, whose original is deleted
+        next, is read as the original moved (the documented limit), which this model would call a loss.
+        """
+        source = data.draw(st.sampled_from(self.linked_tagged_items()))
         serial = self.new_serial()
         copy = edited(self.mailbox.items[source].content, "given_name", "Copy")
         copy = with_identity(serial, dict(copy.values))
