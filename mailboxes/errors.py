@@ -207,6 +207,33 @@ class WatermarkExpired(GatewayError):
     kind, title = "watermark_expired", "The stored watermark is no longer accepted; read the collection afresh"
 
 
+class MessageRejected(GatewayError):
+    """Exchange refused this one message (a recipient, its size, the mailbox's quota): resending cannot help."""
+
+    kind, permanent, title = "message_rejected", True, "Exchange refused the message"
+    remedy = (
+        "Exchange refused this message itself: a recipient address it rejects, a message over the size limit, or "
+        "an agent's mailbox over its quota. Correct the message in the CRM (or free space in the mailbox) and send "
+        "it again as a new email; other emails of the mailbox are not affected."
+    )
+
+
+class SendAsDenied(GatewayError):
+    kind, permanent, title = "send_as_denied", True, "The mailbox may not send as this address"
+    remedy = (
+        "Exchange does not let this mailbox send as the address the message is from. The Exchange administrator "
+        "must grant the agent's mailbox Send As on that address, or the CRM must send from the agent's own address."
+    )
+
+
+_MESSAGE_ERROR_CLASSES: dict[type[Exception], type[GatewayError]] = {
+    ews_errors.ErrorInvalidRecipients: MessageRejected,
+    ews_errors.ErrorMessageSizeExceeded: MessageRejected,
+    ews_errors.ErrorQuotaExceeded: MessageRejected,
+    ews_errors.ErrorSendAsDenied: SendAsDenied,
+}
+
+
 # --- Scrubbing --------------------------------------------------------------------------------------
 
 _SCRUB_PATTERNS = (
@@ -337,7 +364,7 @@ def classify_exception(exc: BaseException, *, secrets: Iterable[str] = ()) -> Ga
         return ItemNotFound(text, secrets=secrets)
     if isinstance(exc, ews_errors.ErrorInvalidSyncStateData):
         return WatermarkExpired(text, secrets=secrets)
-    for ews_class, cls in _EWS_CODE_CLASSES.items():
+    for ews_class, cls in (*_EWS_CODE_CLASSES.items(), *_MESSAGE_ERROR_CLASSES.items()):
         if isinstance(exc, ews_class):
             return cls(text, secrets=secrets)
     if isinstance(exc, MsalError):

@@ -122,3 +122,19 @@ def test_connection_details_need_exactly_one_credential_and_hide_the_secret():
     details = ConnectionDetails(key="b", tenant_id="t", client_id="c", client_secret=Secret(SECRET))
     assert SECRET not in repr(details)
     assert details.authority == "https://login.microsoftonline.com/t" and details.is_microsoft_authority
+
+
+@pytest.mark.parametrize(
+    ("exchange_error", "expected"),
+    [
+        (ews_errors.ErrorInvalidRecipients, errors.MessageRejected),
+        (ews_errors.ErrorMessageSizeExceeded, errors.MessageRejected),
+        (ews_errors.ErrorQuotaExceeded, errors.MessageRejected),
+        (ews_errors.ErrorSendAsDenied, errors.SendAsDenied),
+    ],
+)
+def test_exchange_refusing_one_message_is_permanent_with_a_remedy(exchange_error, expected):
+    classified = errors.classify_exception(exchange_error("The message was refused"))
+    assert type(classified) is expected
+    assert classified.permanent is True
+    assert classified.remedy
