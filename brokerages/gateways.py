@@ -11,20 +11,58 @@ from django.conf import settings
 
 from mailboxes.connection import ClientCertificate, ConnectionDetails
 from mailboxes.gateway import MailboxGateway, open_gateway
-from mailboxes.tokens import TokenProvider
+from mailboxes.tokens import RedisTokenStore, TokenProvider
 
+from . import crypto
 from .models import Brokerage, Mailbox
 
 _token_provider: TokenProvider | None = None
 _token_provider_lock = threading.Lock()
 
 
+class EncryptedTokenStore:
+    """The fleet's Redis token store with every token encrypted under the credential keys (invariant 1).
+
+    An access token opens every mailbox of a brokerage for an hour; in Redis it is ciphertext like the
+    secrets in PostgreSQL, so a Redis dump or a stray MONITOR shows nothing usable.
+    """
+
+    def __init__(self, inner: RedisTokenStore) -> None:
+        self._inner = inner
+
+    def get(self, key: str) -> bytes | None:
+        stored = self._inner.get(key)
+        if stored is None:
+            return None
+        try:
+            return crypto.decrypt(stored.decode("ascii")).encode()
+        except (crypto.InvalidToken, UnicodeDecodeError):
+            return None  # written under a key since dropped, or not ours: fetch a new token
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self._inner.set(key, crypto.encrypt(value.decode()).encode("ascii"), ttl_seconds)
+
+    def delete_if_equal(self, key: str, value: bytes) -> None:
+        stored = self._inner.get(key)
+        if stored is not None and self.get(key) == value:
+            self._inner.delete_if_equal(key, stored)  # atomic on the ciphertext we compared
+
+    def acquire_lock(self, key: str, ttl_seconds: float) -> str | None:
+        return self._inner.acquire_lock(key, ttl_seconds)
+
+    def release_lock(self, key: str, owner: str) -> None:
+        self._inner.release_lock(key, owner)
+
+    def count_token_fetch(self, brokerage_key: str) -> None:
+        self._inner.count_token_fetch(brokerage_key)
+
+
 def token_provider() -> TokenProvider:
-    """This process's token provider, over the fleet-shared Redis token cache."""
+    """This process's token provider, over the fleet-shared, encrypted Redis token cache."""
     global _token_provider
     with _token_provider_lock:
         if _token_provider is None:
-            _token_provider = TokenProvider.from_redis_url(settings.REDIS_URL)
+            _token_provider = TokenProvider(EncryptedTokenStore(RedisTokenStore(settings.REDIS_URL)))
         return _token_provider
 
 
