@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,11 +35,22 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def seed(sim, contacts: int, events: int) -> dict:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def seed(sim, contacts: int, events: int, mailboxes: int) -> dict:
     domain = f"initial-{uuid.uuid4().hex[:8]}.example"
     tenant = sim.create_tenant("Initial sync bench", [domain])
     app = sim.create_app(tenant["tenant_id"], "Engage Sync")
-    [address] = sim.create_mailboxes(tenant["tenant_id"], [f"agent@{domain}"])
+    addresses = sim.create_mailboxes(tenant["tenant_id"], [f"agent{n}@{domain}" for n in range(mailboxes)])
+    for address in addresses:
+        seed_mailbox(sim, address, contacts, events)
+    return {"tenant": tenant, "app": app, "addresses": addresses, "domain": domain}
+
+
+def seed_mailbox(sim, address: str, contacts: int, events: int) -> None:
     for start in range(0, contacts, 1000):
         sim.seed_contacts(address, [
             {"given_name": f"Client{n}", "surname": "Bench", "emails": [f"client{n}@buyers.example"],
@@ -54,19 +66,18 @@ def seed(sim, contacts: int, events: int) -> dict:
              "start_tz": "Pacific Standard Time", "end_tz": "Pacific Standard Time", "body": "Bring the keys.",
              "attendees": [{"email": f"client{n}@buyers.example"}]}
             for n in range(start, min(start + 1000, events))])  # fmt: skip
-    return {"tenant": tenant, "app": app, "address": address, "domain": domain}
 
 
-def make_rows(sim, world: dict) -> int:
+def make_rows(sim, world: dict) -> list[int]:
     from brokerages.models import Brokerage, Mailbox
 
     brokerage = Brokerage.objects.create(
         name="Initial bench", tenant_id=world["tenant"]["tenant_id"], client_id=world["app"]["client_id"],
         client_secret=world["app"]["secret"]["value"], client_secret_expires_on=dt.date.today() + dt.timedelta(days=90),
-        test_mailbox=world["address"], email_domains=[world["domain"]], authority_host=sim.base_url,
+        test_mailbox=world["addresses"][0], email_domains=[world["domain"]], authority_host=sim.base_url,
         ews_url=sim.ews_url, ca_bundle_path=sim.ca_path, status=Brokerage.Status.ACTIVE,
     )  # fmt: skip
-    return Mailbox.objects.create(brokerage=brokerage, email=world["address"]).pk
+    return [Mailbox.objects.create(brokerage=brokerage, email=address).pk for address in world["addresses"]]
 
 
 def child_floor(mailbox_id: int) -> dict:
@@ -79,7 +90,7 @@ def child_floor(mailbox_id: int) -> dict:
 
     mailbox = Mailbox.objects.select_related("brokerage").get(pk=mailbox_id)
     gateway = gateway_for_mailbox(mailbox)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     account = gateway._account(mailbox.email)  # the same exchangelib Account set-up the gateway uses
     fetched = 0
     for folder in (account.contacts, account.calendar):
@@ -95,7 +106,8 @@ def child_floor(mailbox_id: int) -> dict:
             state = service.sync_state
             if not more:
                 break
-    return {"seconds": time.perf_counter() - started, "items": fetched, "peak_rss_mib": peak_rss_mib()}
+    return {"seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu, "items": fetched,
+            "peak_rss_mib": peak_rss_mib()}
 
 
 def child_engine(mailbox_id: int) -> dict:
@@ -105,19 +117,27 @@ def child_engine(mailbox_id: int) -> dict:
     from sync.models import Contact, Event, SyncLink
 
     mailbox = Mailbox.objects.select_related("brokerage").get(pk=mailbox_id)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     result = sync_mailbox(mailbox, gateway_for_mailbox(mailbox), lambda: None)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     rows = Contact.objects.filter(mailbox_id=mailbox_id).count() + Event.objects.filter(mailbox_id=mailbox_id).count()
-    return {"seconds": seconds, "items": result.pulled, "rows": rows, "peak_rss_mib": peak_rss_mib(),
+    return {"seconds": seconds, "cpu": cpu, "items": result.pulled, "rows": rows, "peak_rss_mib": peak_rss_mib(),
             "links": SyncLink.objects.filter(mailbox_id=mailbox_id).count()}  # fmt: skip
 
 
 def run_child(kind: str, mailbox_id: int) -> dict:
+    script = os.environ.get("BENCH_CHILD_SCRIPT") if kind == "engine" else None
+    if script:  # an instrumented engine child (profiling); prints its own breakdown to stderr
+        out = subprocess.run([sys.executable, script, str(mailbox_id)], cwd=ROOT, env=os.environ, capture_output=True,
+                             text=True, timeout=1800)  # fmt: skip
+        print(out.stdout[-3000:], out.stderr[-3000:])
+        return json.loads(out.stdout.strip().splitlines()[-2].replace("'", '"'))
     out = subprocess.run([sys.executable, __file__, "--child", kind, "--mailbox-id", str(mailbox_id)],
                          cwd=ROOT, env=os.environ, capture_output=True, text=True, timeout=1800)  # fmt: skip
     if out.returncode:
         raise RuntimeError(f"{kind} child failed:\n{out.stderr[-4000:]}")
+    if os.environ.get("BENCH_PROFILE") == kind:
+        print(out.stderr[-12000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -125,6 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=5000)
     parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="mailboxes seeded alike; floor and engine alternate")
     parser.add_argument("--child", choices=["floor", "engine"])
     parser.add_argument("--mailbox-id", type=int)
     args = parser.parse_args()
@@ -132,7 +153,17 @@ def main() -> None:
 
     if args.child:
         django.setup()
-        print(json.dumps((child_floor if args.child == "floor" else child_engine)(args.mailbox_id)))
+        run = child_floor if args.child == "floor" else child_engine
+        if os.environ.get("BENCH_PROFILE") == args.child:  # where the time goes: cProfile to stderr
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile()
+            result = profile.runcall(run, args.mailbox_id)
+            pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(40)
+            print(json.dumps(result))
+            return
+        print(json.dumps(run(args.mailbox_id)))
         return
 
     from email_bench import create_database, drop_database
@@ -151,28 +182,36 @@ def main() -> None:
             call_command("migrate", verbosity=0)
             sim = running.client
             started = time.perf_counter()
-            world = seed(sim, args.contacts, args.events)
-            mailbox_id = make_rows(sim, world)
-            print(f"seeded {args.contacts} contacts and {args.events} events in {time.perf_counter() - started:.1f}s")
-            if os.environ.get("BENCH_HOLD"):  # profiling: leave the world up and say where it is
-                print(json.dumps({"mailbox_id": mailbox_id, "db": database_url}), flush=True)
-                time.sleep(float(os.environ["BENCH_HOLD"]))
-            run_child("floor", mailbox_id)  # warm: the token into the shared cache, the simulator's caches
-            floor = run_child("floor", mailbox_id)
-            engine = run_child("engine", mailbox_id)
-            floor_after = run_child("floor", mailbox_id)
+            world = seed(sim, args.contacts, args.events, args.rounds)
+            mailbox_ids = make_rows(sim, world)
+            print(f"seeded {args.rounds} mailboxes of {args.contacts} contacts and {args.events} events "
+                  f"in {time.perf_counter() - started:.1f}s")
+            run_child("floor", mailbox_ids[0])  # warm: the token into the shared cache, the simulator's caches
+            floors, engines = [], []
+            for mailbox_id in mailbox_ids:  # alternate, so a burst of load elsewhere hits both alike
+                floors.append(run_child("floor", mailbox_id))
+                engines.append(run_child("engine", mailbox_id))
         finally:
             stop_simulator(running.process)
             from django.db import connections
 
             connections.close_all()
             drop_database(database_url)
-    best_floor = min(floor["seconds"], floor_after["seconds"])
-    print(f"floor (exchangelib alone, page {PAGE_SIZE}, GetItem x50): {floor['seconds']:.1f}s / {floor_after['seconds']:.1f}s "
-          f"(before / after the engine) for {floor['items']} items; peak RSS {floor['peak_rss_mib']:.0f} MiB")
-    print(f"engine first sync: {engine['seconds']:.1f}s, {engine['items']} pulled, {engine['rows']} CRM rows, "
-          f"{engine['links']} links; worker peak RSS {engine['peak_rss_mib']:.0f} MiB (aim < 300 MB)")
-    print(f"ratio: engine / floor = {engine['seconds'] / best_floor:.2f}x (aim <= 1.3x; against the faster floor run)")
+    floor_wall = statistics.median(f["seconds"] for f in floors)
+    engine_wall = statistics.median(e["seconds"] for e in engines)
+    floor_cpu = statistics.median(f["cpu"] for f in floors)
+    engine_cpu = statistics.median(e["cpu"] for e in engines)
+    last = engines[-1]
+    floor_runs = ", ".join(f"{f['seconds']:.1f}" for f in floors)
+    engine_runs = ", ".join(f"{e['seconds']:.1f}" for e in engines)
+    print(f"floor (exchangelib alone, page {PAGE_SIZE}, GetItem x50), {floors[0]['items']} items: wall "
+          f"{floor_runs} s (median {floor_wall:.1f}), CPU median "
+          f"{floor_cpu:.1f} s; peak RSS {max(f['peak_rss_mib'] for f in floors):.0f} MiB")
+    print(f"engine first sync, {last['items']} pulled -> {last['rows']} CRM rows, {last['links']} links: wall "
+          f"{engine_runs} s (median {engine_wall:.1f}), CPU median "
+          f"{engine_cpu:.1f} s; worker peak RSS {max(e['peak_rss_mib'] for e in engines):.0f} MiB (aim < 300 MB)")
+    print(f"ratio engine / floor: wall {engine_wall / floor_wall:.2f}x (aim <= 1.3x), worker CPU {engine_cpu / floor_cpu:.2f}x "
+          f"(medians of {len(engines)} alternating runs)")
 
 
 if __name__ == "__main__":

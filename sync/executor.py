@@ -37,7 +37,7 @@ from sync.models import SyncedRecord, SyncLink
 
 log = logging.getLogger(__name__)
 LEASE_CHECK_EVERY = 50  # actions between lease renewals
-CREATE_BATCH = 200  # new CRM rows per transaction
+CREATE_BATCH = 1000  # new CRM rows per transaction
 
 
 @dataclass
