@@ -39,7 +39,8 @@ def renew(mailbox_id: int, lease_token: str) -> bool:
 
 
 def release(mailbox_id: int, lease_token: str, *, succeeded: bool, retry_after: float | None = None) -> bool:
-    """Give the lease back and set the next due time: the interval after success, a back-off after failure.
+    """Give the lease back and set the next due time: the interval after success, Microsoft's back-off when
+    throttled (``retry_after``; not the mailbox's failure), an exponential back-off after any other failure.
 
     A CRM-side change made while the sync ran (``dirty_at`` after its start) makes the mailbox due at once.
     """
@@ -49,10 +50,13 @@ def release(mailbox_id: int, lease_token: str, *, succeeded: bool, retry_after: 
         interval = mailbox.brokerage.sync_interval_seconds
         delay = interval * random.uniform(0.9, 1.1)  # jitter spreads a brokerage's mailboxes over the interval
         fields = {"consecutive_failures": 0, "last_synced_at": now}
+    elif retry_after is not None:
+        delay = retry_after * random.uniform(1.0, 1.2)  # after the cool-down, not all at its first instant
+        fields = {}
     else:
         failures = mailbox.consecutive_failures + 1
         backoff = min(60 * 2 ** (failures - 1), settings.SYNC_MAX_BACKOFF_SECONDS)
-        delay = max(retry_after or 0, backoff * random.uniform(0.8, 1.2))
+        delay = backoff * random.uniform(0.8, 1.2)
         fields = {"consecutive_failures": F("consecutive_failures") + 1}
     next_due = now + timedelta(seconds=delay)
     changed_meanwhile = Q(dirty_at__gt=F("sync_started_at"))

@@ -75,6 +75,10 @@ def run_sync(mailbox_id: int, lease_token: str, *, engine: Engine, gateway_for: 
     if not _may_sync(mailbox):  # the kill switch: paused after this task was queued
         leases.release(mailbox_id, lease_token, succeeded=True)
         return SyncRun.Outcome.SKIPPED
+    cooling = mailbox.brokerage.cooldown_until
+    if cooling and cooling > timezone.now():  # throttled after this task was queued: no request until it passes
+        leases.release(mailbox_id, lease_token, succeeded=False, retry_after=(cooling - timezone.now()).total_seconds())
+        return SyncRun.Outcome.SKIPPED
     started, clock = timezone.now(), time.monotonic()
 
     def keep_lease() -> None:
