@@ -52,6 +52,9 @@ class Command(BaseCommand):
         brokerage.authority_host = seed["authority"].rsplit("/", 1)[0]
         brokerage.ews_url = seed["ews_url"]
         brokerage.ca_bundle_path = str(Path(seed["ca_path"]).resolve())
+        # Active at once, so the demo syncs without a staff step; the credential change still triggers the
+        # automatic verification, whose outcome shows on the brokerage page.
+        brokerage.status = Brokerage.Status.ACTIVE
         brokerage.save()
         for address in seed["mailboxes"]:
             Mailbox.objects.get_or_create(
