@@ -86,3 +86,22 @@ def test_a_brokerage_never_has_more_connections_than_its_pool(simulator, sim_ten
     # Then they shared two connections: the 12 slow answers took at least 6 rounds of 0.3 s
     assert gateway._ews.protocol.session_pool_size <= 2
     assert elapsed >= 12 * 0.3 / 2 - 0.1
+
+
+def test_the_account_cache_is_bounded_across_brokerages_and_forgets_a_closed_one():
+    from mailboxes.ews_transport import AccountCache
+
+    cache, built = AccountCache(max_accounts=3), []
+
+    def build(name):
+        return lambda: built.append(name) or name
+
+    for owner, address in [("b1", "a"), ("b2", "a"), ("b1", "b"), ("b1", "a"), ("b2", "c")]:
+        cache.get(owner, address, build(f"{owner}/{address}"))
+    # The same mailbox of the same brokerage was built once; the least recently used one was evicted
+    assert built == ["b1/a", "b2/a", "b1/b", "b2/c"]
+    cache.get("b2", "a", build("b2/a again"))
+    assert built[-1] == "b2/a again"
+    cache.drop("b1")
+    cache.get("b1", "a", build("b1/a again"))
+    assert built[-1] == "b1/a again"
