@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
 import re
 
 from django.conf import settings
@@ -20,6 +18,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from brokerages.models import Mailbox
+from engage_sync.idempotency import request_fingerprint
 
 from .models import OutgoingAttachment, OutgoingEmail
 from .publishing import publish_send_on_commit
@@ -102,12 +101,6 @@ class OutgoingEmailSerializer(serializers.ModelSerializer):
             for item in instance.attachments.all()
         ]
         return data
-
-
-def request_fingerprint(payload: dict) -> str:
-    """A stable digest of what was asked, to tell a replay from a different request under the same key."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class NewestFirst(CursorPagination):

@@ -6,15 +6,17 @@ once the row is committed. Deletions keep a tombstone until the mailbox has mirr
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from brokerages.models import Mailbox
+from engage_sync import idempotency
 from scheduling.prompt import request_sync
 
 from . import records
@@ -46,18 +48,38 @@ class MailboxRecordsView(generics.ListCreateAPIView):
     def get_queryset(self):
         return self.model.objects.filter(mailbox_id=self.kwargs["mailbox_id"], deleted_at__isnull=True)
 
+    @extend_schema(parameters=[OpenApiParameter(
+        idempotency.HEADER, str, OpenApiParameter.HEADER, required=False,
+        description="Names this create: a retry with the same key answers 200 with the first record; the same key "
+                    "with a different request is refused (409).")])  # fmt: skip
     def create(self, request, *args, **kwargs):
         mailbox = get_object_or_404(Mailbox, pk=self.kwargs["mailbox_id"])
         if not mailbox.is_active:
             return Response({"mailbox": "This mailbox is inactive."}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        key = request.headers.get(idempotency.HEADER) or None
+        if key is not None and len(key) > idempotency.MAX_KEY_LENGTH:
+            raise ValidationError({idempotency.HEADER: f"At most {idempotency.MAX_KEY_LENGTH} characters."})
+        fingerprint = idempotency.request_fingerprint(request.data)
+        if key is not None and (first := self.model.objects.filter(mailbox=mailbox, idempotency_key=key).first()):
+            return self._replay(first, fingerprint)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        row = self.model(mailbox=mailbox)
+        row = self.model(mailbox=mailbox, idempotency_key=key, request_fingerprint=fingerprint if key else "")
         _store(row, dict(serializer.validated_data))
-        with transaction.atomic():
-            row.save()
-            request_sync(mailbox.pk)
+        try:
+            with transaction.atomic():
+                row.save()
+                request_sync(mailbox.pk)
+        except IntegrityError:  # a concurrent retry with the same key won the race: answer with its row
+            return self._replay(self.model.objects.get(mailbox=mailbox, idempotency_key=key), fingerprint)
         return Response(self.get_serializer(row).data, status=status.HTTP_201_CREATED)
+
+    def _replay(self, first: SyncedRecord, fingerprint: str) -> Response:
+        """A retried create: the first record (even if deleted since), never a second one."""
+        if first.request_fingerprint != fingerprint:
+            return Response({idempotency.HEADER: "This key was already used for a different request; use a new key."},
+                            status=status.HTTP_409_CONFLICT)  # fmt: skip
+        return Response(self.get_serializer(first).data, status=status.HTTP_200_OK)
 
 
 class MailboxRecordView(generics.RetrieveUpdateDestroyAPIView):

@@ -32,10 +32,16 @@ class SyncedRecord(models.Model):
     # holding exactly it is our own write, not the agent's edit; and only a marked row can have left an
     # unlinked tagged copy behind, so only then is the tag looked up before a create.
     pushed_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # The API client's Idempotency-Key of the create (engage_sync/idempotency.py): a retried POST finds this row.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, editable=False)
+    request_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         abstract = True
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "idempotency_key"], name="%(class)s_one_create_per_key"),
+        ]
 
     def save(self, *args, **kwargs) -> None:
         # Every save is a new version: the planner tells a CRM edit from "unchanged" by this counter.
@@ -60,7 +66,7 @@ class Contact(SyncedRecord):
     notes = models.TextField(blank=True)
     birthday = models.DateField(null=True, blank=True)
 
-    class Meta:
+    class Meta(SyncedRecord.Meta):
         indexes = [models.Index(fields=["mailbox", "deleted_at"], name="contact_mailbox_live")]
 
     def __str__(self) -> str:
@@ -81,7 +87,7 @@ class Event(SyncedRecord):
     recurrence = models.JSONField(null=True, blank=True)  # mailboxes.items.Recurrence as JSON, exceptions included
     cancelled = models.BooleanField(default=False)
 
-    class Meta:
+    class Meta(SyncedRecord.Meta):
         indexes = [models.Index(fields=["mailbox", "deleted_at"], name="event_mailbox_live")]
 
     def __str__(self) -> str:

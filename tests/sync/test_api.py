@@ -133,3 +133,23 @@ def test_the_api_needs_a_token_and_is_in_the_openapi_schema(client, crm_client, 
     assert client.get(_contacts(mailbox)).status_code == 401
     schema = crm_client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
     assert "/api/mailboxes/{mailbox_id}/contacts/" in schema and "/api/mailboxes/{mailbox_id}/events/{record_id}/" in schema
+
+
+def test_a_create_retried_with_its_idempotency_key_makes_one_record(crm_client, mailbox, django_capture_on_commit_callbacks):
+    # Given a CRM client that retries a create after a lost answer, with the same Idempotency-Key
+    first = crm_client.post(_contacts(mailbox), CONTACT, format="json", HTTP_IDEMPOTENCY_KEY="crm-contact-77")
+    with django_capture_on_commit_callbacks() as callbacks:
+        retry = crm_client.post(_contacts(mailbox), CONTACT, format="json", HTTP_IDEMPOTENCY_KEY="crm-contact-77")
+    # Then the retry answers with the first record and creates (and syncs) nothing more
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json()["id"] == first.json()["id"]
+    assert Contact.objects.filter(mailbox=mailbox).count() == 1
+    assert callbacks == []
+
+
+def test_an_idempotency_key_reused_for_another_record_is_refused(crm_client, mailbox):
+    crm_client.post(_events(mailbox), EVENT, format="json", HTTP_IDEMPOTENCY_KEY="crm-event-9")
+    other = crm_client.post(_events(mailbox), {**EVENT, "subject": "Valuation"}, format="json", HTTP_IDEMPOTENCY_KEY="crm-event-9")
+    assert other.status_code == 409
+    assert "different request" in other.json()["Idempotency-Key"]
+    assert list(Event.objects.filter(mailbox=mailbox).values_list("subject", flat=True)) == ["Viewing"]
