@@ -14,139 +14,38 @@ from __future__ import annotations
 
 import argparse
 import collections
-import datetime as dt
 import os
-import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
-import psycopg  # noqa: E402
-
-from tests.fixtures.simulator import start_simulator, stop_simulator  # noqa: E402
+from harness import CeleryProcess, api_client, create_brokerage, migrated_database_with_simulator, percentile  # noqa: E402
 
 TENANTS = 10  # brokerages; mailboxes are spread over them (each brokerage has its own token and connection pool)
 WORKER_CONCURRENCY = 8  # as the Procfile's worker
 DEADLINE_SECONDS = 240  # bounded: a lost email shows as lost, never as a hang
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-# --- the database made for this run ------------------------------------------------------------------------
-
-
-def create_database(server_url: str) -> str:
-    """CREATE DATABASE engage_bench_<random> on the server of ``server_url``; returns its URL."""
-    name = f"engage_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_with_db(server_url, "postgres"), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return _with_db(server_url, name)
-
-
-def drop_database(url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(_with_db(url, "postgres"), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _with_db(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-# --- worker processes ---------------------------------------------------------------------------------------
-
-
-class Worker:
-    """A Celery worker process on the mail queue (threads pool, as the Procfile runs it)."""
-
-    def __init__(self, n: int, env: dict[str, str], log_dir: Path) -> None:
-        self.name = f"bench{n}-{os.getpid()}@{socket.gethostname()}"
-        self.log_path = log_dir / f"worker{n}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "engage_sync", "worker", "--hostname", self.name,
-             "--queues", "mail", "--pool", "threads", "--concurrency", str(WORKER_CONCURRENCY), "--loglevel", "INFO",
-             "--without-mingle", "--without-gossip"],
-            env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited at start-up:\n{self.log_path.read_text()[-3000:]}")
-            if b"ready." in self.log_path.read_bytes():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"worker not ready in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
-
-    def task_seconds(self) -> list[float]:
-        """How long each send_email task ran, from the worker's own log lines."""
-        found = re.findall(rb"tasks\.mail\.send_email\[[^\]]+\] succeeded in ([0-9.]+)s", self.log_path.read_bytes())
-        return [float(value) for value in found]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
-        self._log.close()
-
-
-# --- the run ------------------------------------------------------------------------------------------------
+SEND_TASK = "tasks.mail.send_email"
 
 
 def seed(sim, mailboxes: int) -> list:
     """Tenants in the simulator and the matching active brokerages and mailboxes in the database."""
-    from brokerages.models import Brokerage, Mailbox
+    from brokerages.models import Mailbox
 
     rows = []
     per_tenant = -(-mailboxes // TENANTS)
     for n in range(TENANTS):
-        domain = f"bench{n}-{uuid.uuid4().hex[:6]}.example"
-        tenant = sim.create_tenant(f"Bench Realty {n}", [domain])
-        app = sim.create_app(tenant["tenant_id"], "Engage Sync")
         count = min(per_tenant, mailboxes - len(rows))
-        addresses = sim.create_mailboxes(tenant["tenant_id"], [f"agent{i}@{domain}" for i in range(count)])
-        brokerage = Brokerage.objects.create(
-            name=f"Bench Realty {n}", tenant_id=tenant["tenant_id"], client_id=app["client_id"],
-            client_secret=app["secret"]["value"], client_secret_expires_on=dt.date.today() + dt.timedelta(days=180),
-            test_mailbox=addresses[0], email_domains=[domain], authority_host=sim.base_url, ews_url=sim.ews_url,
-            ca_bundle_path=sim.ca_path, status=Brokerage.Status.ACTIVE,
-        )  # fmt: skip
+        brokerage, addresses = create_brokerage(sim, f"Bench Realty {n}", f"bench{n}-{uuid.uuid4().hex[:6]}.example",
+                                                [f"agent{i}" for i in range(count)])  # fmt: skip
         rows += [Mailbox.objects.create(brokerage=brokerage, email=a, display_name=a.split("@")[0]) for a in addresses]
     return rows
-
-
-def api_client():
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-    from rest_framework.test import APIClient
-
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    user = get_user_model().objects.create_user(f"crm-{uuid.uuid4().hex[:6]}")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 def post(client, mailbox, key: str) -> None:
@@ -247,25 +146,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline-emails", type=int, default=100)
     args = parser.parse_args()
-    server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/engage_sync")
-    database_url = create_database(server_url)
-    os.environ["DATABASE_URL"] = database_url
-    workers: list[Worker] = []
-    with tempfile.TemporaryDirectory(prefix="email-bench-") as state:
-        running = start_simulator(Path(state) / "simulator")
-        # requests lets REQUESTS_CA_BUNDLE override the per-brokerage CA; trust the simulator's CA through it too.
-        os.environ["REQUESTS_CA_BUNDLE"] = os.environ["CURL_CA_BUNDLE"] = running.ca_bundle_with_system
+    workers: list[CeleryProcess] = []
+    with migrated_database_with_simulator("email-bench-") as (running, state):
         try:
-            import django
-            from django.core.management import call_command
-
-            django.setup()
-            call_command("migrate", verbosity=0)
             sim = running.client
             mailboxes = seed(sim, args.mailboxes)
             client = api_client()
             env = {**os.environ, "ENGAGE_FAILPOINTS": ""}
-            workers = [Worker(n, env, Path(state)) for n in range(1, args.workers + 1)]
+            workers = [CeleryProcess.worker(n, "mail", env, state, WORKER_CONCURRENCY) for n in range(1, args.workers + 1)]
             for worker in workers:
                 worker.wait_ready()
 
@@ -273,18 +161,13 @@ def main() -> None:
             # Warm-up, not measured: each worker process's first use of a brokerage opens its TLS connection.
             latency(sim, client, mailboxes[:: max(1, len(mailboxes) // TENANTS)], 2 * TENANTS, prefix="warm-up")
             time.sleep(1)  # the last warm-up task logs its end after its message is out; keep it out of the count
-            done_before = [len(w.task_seconds()) for w in workers]
+            done_before = [len(w.task_run_seconds(SEND_TASK)) for w in workers]
             seconds = latency(sim, client, mailboxes, args.latency_emails)
-            task_seconds = [t for w, n in zip(workers, done_before, strict=True) for t in w.task_seconds()[n:]]
-            burst = throughput(sim, client, mailboxes, args.emails, [w.name for w in workers])
+            task_seconds = [t for w, n in zip(workers, done_before, strict=True) for t in w.task_run_seconds(SEND_TASK)[n:]]
+            burst = throughput(sim, client, mailboxes, args.emails, [w.hostname for w in workers])
         finally:
             for worker in workers:
                 worker.stop()
-            stop_simulator(running.process)
-            from django.db import connections
-
-            connections.close_all()
-            drop_database(database_url)
 
     rate = args.emails / burst["seconds"]
     floor_median = statistics.median(floor_each)
