@@ -10,11 +10,9 @@ Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/sy
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -24,28 +22,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+from harness import CeleryProcess, api_client, create_brokerage, migrated_database_with_simulator, percentile  # noqa: E402
+
 WAIT_SECONDS = 30
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 def make_mailbox(sim):
-    from brokerages.models import Brokerage, Mailbox
+    from brokerages.models import Mailbox
 
-    domain = f"latency-{uuid.uuid4().hex[:8]}.example"
-    tenant = sim.create_tenant("Latency bench", [domain])
-    app = sim.create_app(tenant["tenant_id"], "Engage Sync")
-    [address] = sim.create_mailboxes(tenant["tenant_id"], [f"agent@{domain}"])
+    brokerage, [address] = create_brokerage(sim, "Latency bench", f"latency-{uuid.uuid4().hex[:8]}.example", ["agent"])
     sim.seed_contacts(address, [{"given_name": f"Existing{n}", "surname": "Client"} for n in range(200)])
-    brokerage = Brokerage.objects.create(
-        name="Latency bench", tenant_id=tenant["tenant_id"], client_id=app["client_id"],
-        client_secret=app["secret"]["value"], client_secret_expires_on=dt.date.today() + dt.timedelta(days=90),
-        test_mailbox=address, email_domains=[domain], authority_host=sim.base_url, ews_url=sim.ews_url,
-        ca_bundle_path=sim.ca_path, status=Brokerage.Status.ACTIVE,
-    )  # fmt: skip
     return Mailbox.objects.create(brokerage=brokerage, email=address)
 
 
@@ -85,34 +72,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=30)
     args = parser.parse_args()
-    from email_bench import api_client, create_database, drop_database
-
-    from tests.fixtures.simulator import start_simulator, stop_simulator
-
-    database_url = create_database(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/engage_sync"))
-    os.environ["DATABASE_URL"] = database_url
     worker = None
     stop = threading.Event()
-    with tempfile.TemporaryDirectory(prefix="sync-latency-bench-") as state:
-        running = start_simulator(Path(state) / "simulator")
-        os.environ["REQUESTS_CA_BUNDLE"] = os.environ["CURL_CA_BUNDLE"] = running.ca_bundle_with_system
+    with migrated_database_with_simulator("sync-latency-bench-") as (running, state):
         try:
-            import django
-
-            django.setup()
-            from django.core.management import call_command
-
             from brokerages.gateways import gateway_for_mailbox
             from engage_sync.celery import app
             from mailboxes.items import Contact
             from scheduling import dispatch
 
-            call_command("migrate", verbosity=0)
             app.control.purge()
             sim = running.client
             mailbox = make_mailbox(sim)
             client = api_client()
-            worker = SyncWorker(Path(state))
+            # One process on the sync queue with 2 threads: an idle fleet, so nothing queues behind the create.
+            worker = CeleryProcess.worker(1, "sync", {**os.environ, "ENGAGE_FAILPOINTS": ""}, state, concurrency=2)
             worker.wait_ready()
 
             def tick() -> None:  # beat's dispatcher, every 2 s
@@ -135,52 +109,11 @@ def main() -> None:
             stop.set()
             if worker is not None:
                 worker.stop()
-            stop_simulator(running.process)
-            from django.db import connections
-
-            connections.close_all()
-            drop_database(database_url)
     print(f"CRM API -> contact in the mailbox, idle fleet (1 worker process on the sync queue), {len(seconds)} creates: "
           f"median {statistics.median(seconds) * 1000:.0f} ms, p95 {percentile(seconds, 0.95) * 1000:.0f} ms, "
           f"max {max(seconds) * 1000:.0f} ms (aim: p95 < 3000 ms)")
     print(f"floor (gateway create_contact alone): median {statistics.median(floor) * 1000:.0f} ms; "
           f"ratio median / floor = {statistics.median(seconds) / statistics.median(floor):.1f}x")
-
-
-class SyncWorker:
-    """A Celery worker process on the sync queue (threads pool, as the Procfile runs it)."""
-
-    def __init__(self, log_dir: Path) -> None:
-        import subprocess
-
-        self.log_path = log_dir / "sync-worker.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "engage_sync", "worker", "--hostname", f"latency-{os.getpid()}@%h",
-             "--queues", "sync", "--pool", "threads", "--concurrency", "2", "--loglevel", "INFO",
-             "--without-mingle", "--without-gossip"],
-            env={**os.environ, "ENGAGE_FAILPOINTS": ""}, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited at start-up:\n{self.log_path.read_text()[-3000:]}")
-            if b"ready." in self.log_path.read_bytes():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"worker not ready in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except Exception:
-                self.process.kill()
-                self.process.wait(timeout=30)
-        self._log.close()
 
 
 if __name__ == "__main__":
