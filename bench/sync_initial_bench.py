@@ -18,7 +18,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+from harness import create_brokerage, migrated_database_with_simulator  # noqa: E402
 
 PAGE_SIZE = 256  # settings.SYNC_PAGE_SIZE's default: both sides page alike
 
@@ -40,14 +41,15 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def seed(sim, contacts: int, events: int, mailboxes: int) -> dict:
-    domain = f"initial-{uuid.uuid4().hex[:8]}.example"
-    tenant = sim.create_tenant("Initial sync bench", [domain])
-    app = sim.create_app(tenant["tenant_id"], "Engage Sync")
-    addresses = sim.create_mailboxes(tenant["tenant_id"], [f"agent{n}@{domain}" for n in range(mailboxes)])
+def seed(sim, contacts: int, events: int, mailboxes: int) -> list[int]:
+    """One brokerage with ``mailboxes`` mailboxes seeded alike, at the simulator and here; returns their ids."""
+    from brokerages.models import Mailbox
+
+    brokerage, addresses = create_brokerage(sim, "Initial sync bench", f"initial-{uuid.uuid4().hex[:8]}.example",
+                                            [f"agent{n}" for n in range(mailboxes)])  # fmt: skip
     for address in addresses:
         seed_mailbox(sim, address, contacts, events)
-    return {"tenant": tenant, "app": app, "addresses": addresses, "domain": domain}
+    return [Mailbox.objects.create(brokerage=brokerage, email=address).pk for address in addresses]
 
 
 def seed_mailbox(sim, address: str, contacts: int, events: int) -> None:
@@ -66,18 +68,6 @@ def seed_mailbox(sim, address: str, contacts: int, events: int) -> None:
              "start_tz": "Pacific Standard Time", "end_tz": "Pacific Standard Time", "body": "Bring the keys.",
              "attendees": [{"email": f"client{n}@buyers.example"}]}
             for n in range(start, min(start + 1000, events))])  # fmt: skip
-
-
-def make_rows(sim, world: dict) -> list[int]:
-    from brokerages.models import Brokerage, Mailbox
-
-    brokerage = Brokerage.objects.create(
-        name="Initial bench", tenant_id=world["tenant"]["tenant_id"], client_id=world["app"]["client_id"],
-        client_secret=world["app"]["secret"]["value"], client_secret_expires_on=dt.date.today() + dt.timedelta(days=90),
-        test_mailbox=world["addresses"][0], email_domains=[world["domain"]], authority_host=sim.base_url,
-        ews_url=sim.ews_url, ca_bundle_path=sim.ca_path, status=Brokerage.Status.ACTIVE,
-    )  # fmt: skip
-    return [Mailbox.objects.create(brokerage=brokerage, email=address).pk for address in world["addresses"]]
 
 
 def child_floor(mailbox_id: int) -> dict:
@@ -166,37 +156,17 @@ def main() -> None:
         print(json.dumps(run(args.mailbox_id)))
         return
 
-    from email_bench import create_database, drop_database
-
-    from tests.fixtures.simulator import start_simulator, stop_simulator
-
-    database_url = create_database(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/engage_sync"))
-    os.environ["DATABASE_URL"] = database_url
-    with tempfile.TemporaryDirectory(prefix="sync-initial-bench-") as state:
-        running = start_simulator(Path(state) / "simulator")
-        os.environ["REQUESTS_CA_BUNDLE"] = os.environ["CURL_CA_BUNDLE"] = running.ca_bundle_with_system
-        try:
-            django.setup()
-            from django.core.management import call_command
-
-            call_command("migrate", verbosity=0)
-            sim = running.client
-            started = time.perf_counter()
-            world = seed(sim, args.contacts, args.events, args.rounds)
-            mailbox_ids = make_rows(sim, world)
-            print(f"seeded {args.rounds} mailboxes of {args.contacts} contacts and {args.events} events "
-                  f"in {time.perf_counter() - started:.1f}s")
-            run_child("floor", mailbox_ids[0])  # warm: the token into the shared cache, the simulator's caches
-            floors, engines = [], []
-            for mailbox_id in mailbox_ids:  # alternate, so a burst of load elsewhere hits both alike
-                floors.append(run_child("floor", mailbox_id))
-                engines.append(run_child("engine", mailbox_id))
-        finally:
-            stop_simulator(running.process)
-            from django.db import connections
-
-            connections.close_all()
-            drop_database(database_url)
+    with migrated_database_with_simulator("sync-initial-bench-") as (running, _state):
+        sim = running.client
+        started = time.perf_counter()
+        mailbox_ids = seed(sim, args.contacts, args.events, args.rounds)
+        print(f"seeded {args.rounds} mailboxes of {args.contacts} contacts and {args.events} events "
+              f"in {time.perf_counter() - started:.1f}s")
+        run_child("floor", mailbox_ids[0])  # warm: the token into the shared cache, the simulator's caches
+        floors, engines = [], []
+        for mailbox_id in mailbox_ids:  # alternate, so a burst of load elsewhere hits both alike
+            floors.append(run_child("floor", mailbox_id))
+            engines.append(run_child("engine", mailbox_id))
     floor_wall = statistics.median(f["seconds"] for f in floors)
     engine_wall = statistics.median(e["seconds"] for e in engines)
     floor_cpu = statistics.median(f["cpu"] for f in floors)

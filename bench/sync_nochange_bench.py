@@ -14,7 +14,6 @@ import datetime as dt
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -24,25 +23,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
+from harness import create_brokerage, migrated_database_with_simulator  # noqa: E402
+
 
 def seed(sim, mailboxes: int, brokerages: int) -> list[int]:
-    from brokerages.models import Brokerage, Mailbox
+    from brokerages.models import Mailbox
 
     ids: list[int] = []
     per = -(-mailboxes // brokerages)
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3)
     for b in range(brokerages):
-        domain = f"nochange{b}-{uuid.uuid4().hex[:6]}.example"
-        tenant = sim.create_tenant(f"No-change {b}", [domain])
-        app = sim.create_app(tenant["tenant_id"], "Engage Sync")
         count = min(per, mailboxes - len(ids))
-        addresses = sim.create_mailboxes(tenant["tenant_id"], [f"agent{n}@{domain}" for n in range(count)])
-        brokerage = Brokerage.objects.create(
-            name=f"No-change {b}", tenant_id=tenant["tenant_id"], client_id=app["client_id"],
-            client_secret=app["secret"]["value"], client_secret_expires_on=dt.date.today() + dt.timedelta(days=90),
-            test_mailbox=addresses[0], email_domains=[domain], authority_host=sim.base_url, ews_url=sim.ews_url,
-            ca_bundle_path=sim.ca_path, status=Brokerage.Status.ACTIVE,
-        )  # fmt: skip
+        brokerage, addresses = create_brokerage(sim, f"No-change {b}", f"nochange{b}-{uuid.uuid4().hex[:6]}.example",
+                                                [f"agent{n}" for n in range(count)])  # fmt: skip
         for address in addresses:
             sim.seed_contacts(address, [{"given_name": f"C{n}", "surname": "Quiet"} for n in range(3)])
             sim.seed_events(address, [{"subject": "Viewing", "start": start.isoformat(),
@@ -94,39 +87,18 @@ def main() -> None:
     parser.add_argument("--mailboxes", type=int, default=1000)
     parser.add_argument("--brokerages", type=int, default=40)  # 25 mailboxes each: within a worker's Account cache
     args = parser.parse_args()
-    from email_bench import create_database, drop_database
-
-    from tests.fixtures.simulator import start_simulator, stop_simulator
-
-    database_url = create_database(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/engage_sync"))
-    os.environ["DATABASE_URL"] = database_url
-    with tempfile.TemporaryDirectory(prefix="sync-nochange-bench-") as state:
-        running = start_simulator(Path(state) / "simulator")
-        os.environ["REQUESTS_CA_BUNDLE"] = os.environ["CURL_CA_BUNDLE"] = running.ca_bundle_with_system
-        try:
-            import django
-
-            django.setup()
-            from django.core.management import call_command
-
-            call_command("migrate", verbosity=0)
-            sim = running.client
-            started = time.perf_counter()
-            ids = seed(sim, args.mailboxes, args.brokerages)
-            print(f"seeded {len(ids)} mailboxes in {args.brokerages} brokerages in {time.perf_counter() - started:.1f}s")
-            started = time.perf_counter()
-            sync_all(ids)
-            print(f"first syncs: {time.perf_counter() - started:.1f}s")
-            floor_cpu = poll_floor(ids)
-            before = sim.stats()
-            cpu, wall = sync_all(ids)
-            after = sim.stats()
-        finally:
-            stop_simulator(running.process)
-            from django.db import connections
-
-            connections.close_all()
-            drop_database(database_url)
+    with migrated_database_with_simulator("sync-nochange-bench-") as (running, _state):
+        sim = running.client
+        started = time.perf_counter()
+        ids = seed(sim, args.mailboxes, args.brokerages)
+        print(f"seeded {len(ids)} mailboxes in {args.brokerages} brokerages in {time.perf_counter() - started:.1f}s")
+        started = time.perf_counter()
+        sync_all(ids)
+        print(f"first syncs: {time.perf_counter() - started:.1f}s")
+        floor_cpu = poll_floor(ids)
+        before = sim.stats()
+        cpu, wall = sync_all(ids)
+        after = sim.stats()
 
     def delta(kind: str, key: str | None = None) -> int:
         if key is not None:
