@@ -155,10 +155,10 @@ def event_from_ews(item: CalendarItem) -> Event:
     zone = _zone_name(item._start_timezone)
     tz = ZoneInfo(zone)
     if item.is_all_day:
-        start = dt.datetime.combine(item.start, dt.time(0), tzinfo=tz)
-        end = dt.datetime.combine(item.end, dt.time(0), tzinfo=tz) + dt.timedelta(days=1)
+        start = dt.datetime.combine(_as_date(item.start), dt.time(0), tzinfo=tz)
+        end = dt.datetime.combine(_as_date(item.end), dt.time(0), tzinfo=tz) + dt.timedelta(days=1)
     else:
-        start, end = _aware(item.start).astimezone(tz), _aware(item.end).astimezone(tz)
+        start, end = _plain_instant(item.start, tz), _plain_instant(item.end, tz)
     attendees = tuple(
         Attendee(email=a.mailbox.email_address, name=a.mailbox.name or "", required=required)
         for required, group in ((True, item.required_attendees), (False, item.optional_attendees))
@@ -188,8 +188,12 @@ def _zone_name(tz: Any) -> str:
     return key if key else "UTC"
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+def _plain_instant(value: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """A plain ``datetime`` in ``tz`` for exchangelib's EWSDateTime (whose ``astimezone`` refuses ``datetime.UTC``
+    and whose arithmetic yields EWSDateTimes), so callers never meet exchangelib's types."""
+    plain = dt.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                        value.microsecond, tzinfo=value.tzinfo or dt.UTC)  # EWS sends UTC; naive means UTC
+    return plain.astimezone(tz)
 
 
 def _recurrence_to_ews(rec: Recurrence) -> EwsRecurrence:
@@ -232,13 +236,13 @@ def _recurrence_from_ews(item: CalendarItem, tz: ZoneInfo) -> Recurrence:
         end_date=_as_date(getattr(boundary, "end", None)),
         count=getattr(boundary, "number", None),
         cancelled_occurrences=tuple(
-            _aware(d.start).astimezone(tz).date() for d in item.deleted_occurrences or [] if d.start
+            _plain_instant(d.start, tz).date() for d in item.deleted_occurrences or [] if d.start
         ),
         changed_occurrences=tuple(
             OccurrenceChange(
-                original_start=_aware(o.original_start).astimezone(tz),
-                start=_aware(o.start).astimezone(tz),
-                end=_aware(o.end).astimezone(tz),
+                original_start=_plain_instant(o.original_start, tz),
+                start=_plain_instant(o.start, tz),
+                end=_plain_instant(o.end, tz),
             )
             for o in item.modified_occurrences or [] if o.original_start and o.start and o.end
         ),

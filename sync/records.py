@@ -178,29 +178,6 @@ def gateway_item(kind: ItemKind, values: Mapping[str, Any]) -> items.Contact | i
 
 
 def item_content(item: items.Contact | items.Event) -> Content:
-    """A mailbox item's content: its dataclass fields are the content fields."""
-    if isinstance(item, items.Contact):
-        return Content.build(ItemKind.CONTACT, dataclasses.asdict(item))
-    return Content.build(ItemKind.EVENT, _plain_event_values(item))
-
-
-def _plain_datetime(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-    # The EWS gateway hands back exchangelib's EWSDateTime (a datetime subclass whose astimezone refuses
-    # datetime.UTC); a plain datetime in the event's zone compares and stores like any other.
-    return dt.datetime.fromisoformat(value.isoformat()).astimezone(zone)
-
-
-def _plain_event_values(event: items.Event) -> dict[str, Any]:
-    zone = ZoneInfo(event.time_zone or "UTC")
-    values = dataclasses.asdict(event)
-    values["start"], values["end"] = _plain_datetime(event.start, zone), _plain_datetime(event.end, zone)
-    recurrence = values.get("recurrence")
-    if recurrence:
-        recurrence["changed_occurrences"] = tuple(
-            {name: _plain_datetime(change[name], zone) for name in ("original_start", "start", "end")}
-            for change in recurrence.get("changed_occurrences") or ()
-        )
-        recurrence["start_date"] = _date(recurrence.get("start_date"))
-        recurrence["end_date"] = _date(recurrence.get("end_date"))
-        recurrence["cancelled_occurrences"] = tuple(_date(d) for d in recurrence.get("cancelled_occurrences") or ())
-    return values
+    """A mailbox item's content: its dataclass fields are the content fields (the gateway gives plain dates)."""
+    kind = ItemKind.CONTACT if isinstance(item, items.Contact) else ItemKind.EVENT
+    return Content.build(kind, dataclasses.asdict(item))
