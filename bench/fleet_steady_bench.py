@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import CeleryProcess, cpu_seconds, create_database, drop_database  # noqa: E402
+from harness import CeleryProcess, cpu_seconds, create_brokerage, create_database, drop_database  # noqa: E402
 
 from tests.fixtures.simulator import start_simulator, stop_simulator  # noqa: E402
 
@@ -34,34 +34,23 @@ BROKER = "amqp://guest:guest@127.0.0.1:5672/engage_bench"
 REDIS = "redis://127.0.0.1:6379/11"
 
 
-def seed(sim, mailboxes: int, brokerages: int, interval: int) -> list[str]:
+def seed(sim, mailboxes: int, brokerages: int, interval: int) -> None:
     """Tenants with their app and mailboxes at the simulator, and the same brokerages and mailboxes here."""
     from django.utils import timezone
 
-    from brokerages.models import Brokerage, Mailbox
+    from brokerages.models import Mailbox
 
-    tenants, per = [], -(-mailboxes // brokerages)
+    per = -(-mailboxes // brokerages)
     now = timezone.now()
     for b in range(brokerages):
-        domain = f"steady{b}.example"
-        tenant = sim.create_tenant(f"Steady {b}", [domain])
-        app = sim.create_app(tenant["tenant_id"], "Engage Sync")
         count = min(per, mailboxes - b * per)
-        addresses = sim.create_mailboxes(tenant["tenant_id"], [f"agent{n}@{domain}" for n in range(count)])
-        brokerage = Brokerage.objects.create(
-            name=f"Steady {b}", tenant_id=tenant["tenant_id"], client_id=app["client_id"],
-            client_secret=app["secret"]["value"], client_secret_expires_on=dt.date.today() + dt.timedelta(days=90),
-            test_mailbox=addresses[0], email_domains=[domain], authority_host=sim.base_url, ews_url=sim.ews_url,
-            ca_bundle_path=sim.ca_path, status=Brokerage.Status.ACTIVE, sync_interval_seconds=interval,
-            max_mailboxes_in_flight=27,
-        )  # fmt: skip
+        brokerage, addresses = create_brokerage(sim, f"Steady {b}", f"steady{b}.example", [f"agent{n}" for n in range(count)],
+                                                sync_interval_seconds=interval, max_mailboxes_in_flight=27)  # fmt: skip
         Mailbox.objects.bulk_create(
             Mailbox(brokerage=brokerage, email=address,
                     next_sync_at=now + dt.timedelta(seconds=interval * (n + b / brokerages) / len(addresses)))
             for n, address in enumerate(addresses)
         )  # fmt: skip
-        tenants.append(app["client_id"])
-    return tenants
 
 
 def behind_now() -> int:
