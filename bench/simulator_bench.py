@@ -23,24 +23,20 @@ from exchangelib.version import EXCHANGE_2016, Version
 from oauthlib.oauth2 import OAuth2Token
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import cpu_seconds  # of another process (the simulator), from /proc
+
 from tests.fixtures.simulator import start_simulator, stop_simulator
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
 def measure(label: str, count: int, server_pid: int, call) -> None:
     call()  # warm the connection and caches
-    server_before, client_before, started = process_cpu_seconds(server_pid), time.process_time(), time.perf_counter()
+    server_before, client_before, started = cpu_seconds(server_pid), time.process_time(), time.perf_counter()
     for _ in range(count):
         call()
     elapsed = time.perf_counter() - started
     client_cpu = time.process_time() - client_before
-    server_cpu = process_cpu_seconds(server_pid) - server_before
+    server_cpu = cpu_seconds(server_pid) - server_before
     print(f"{label:<38} {count / elapsed:8.1f} req/s   client CPU {client_cpu / count * 1000:6.2f} ms/req   "
           f"simulator CPU {server_cpu / count * 1000:6.2f} ms/req   (ratio {server_cpu / max(client_cpu, 1e-9):.2f})")
 
@@ -74,10 +70,10 @@ def measure_parallel(clients: int, count: int, server_pid: int, *connection: str
     with ProcessPoolExecutor(max_workers=clients, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(sync_loop, *connection, count, start_at) for _ in range(clients)]
         time.sleep(max(0.0, start_at - time.time()))
-        server_before, started = process_cpu_seconds(server_pid), time.perf_counter()
+        server_before, started = cpu_seconds(server_pid), time.perf_counter()
         client_cpu = sum(f.result() for f in futures)
         elapsed = time.perf_counter() - started
-    server_cpu = process_cpu_seconds(server_pid) - server_before
+    server_cpu = cpu_seconds(server_pid) - server_before
     total = clients * count
     print(f"{f'SyncFolderItems, no changes, {clients} clients':<38} {total / elapsed:8.1f} req/s   client CPU "
           f"{client_cpu / total * 1000:6.2f} ms/req   simulator CPU {server_cpu / total * 1000:6.2f} ms/req   "
