@@ -14,7 +14,7 @@ from typing import Any
 from exchangelib import IMPERSONATION, Account, CalendarItem
 from exchangelib import Contact as EwsContact
 from exchangelib.errors import EWSError
-from exchangelib.items import HARD_DELETE, ID_ONLY, NEVER_OVERWRITE, SAVE_ONLY, SEND_TO_NONE
+from exchangelib.items import AUTO_RESOLVE, HARD_DELETE, ID_ONLY, NEVER_OVERWRITE, SAVE_ONLY, SEND_TO_NONE
 from exchangelib.services import SyncFolderItems
 
 from mailboxes import ews_mapping as mapping
@@ -27,6 +27,7 @@ from mailboxes.errors import (
     ItemNotFound,
     classify_exception,
 )
+from mailboxes.ews_occurrences import occurrence_writes
 from mailboxes.ews_transport import BrokerageRegistry, install_log_redaction
 from mailboxes.gateway import Change, ChangeKind, ChangePage, ItemRef, SentMessage, StoredItem, TokenCheck
 from mailboxes.items import Collection, Contact, Event, MessageFolder, OutgoingMessage
@@ -148,7 +149,8 @@ class EwsGateway:
         return self._create(mailbox, Collection.CONTACTS, _mapped(mapping.contact_to_ews, contact, **{mapping.TAG_FIELD: tag}))
 
     def create_event(self, mailbox: str, event: Event, *, tag: str) -> ItemRef:
-        return self._create(mailbox, Collection.CALENDAR, _mapped(mapping.event_to_ews, event, **{mapping.TAG_FIELD: tag}))
+        ref = self._create(mailbox, Collection.CALENDAR, _mapped(mapping.event_to_ews, event, **{mapping.TAG_FIELD: tag}))
+        return self._write_occurrences(mailbox, ref, event, created=True)
 
     def _create(self, mailbox: str, collection: Collection, item: Any) -> ItemRef:
         account = self._account(mailbox)
@@ -165,7 +167,49 @@ class EwsGateway:
 
     def update_event(self, mailbox: str, ref: ItemRef, event: Event) -> ItemRef:
         item = _mapped(mapping.event_to_ews, event, id=ref.item_id, changekey=ref.version)
-        return self._update(mailbox, Collection.CALENDAR, item, mapping.EVENT_FIELDS)
+        ref = self._update(mailbox, Collection.CALENDAR, item, mapping.EVENT_FIELDS)
+        return self._write_occurrences(mailbox, ref, event, created=False)
+
+    def _write_occurrences(self, mailbox: str, ref: ItemRef, event: Event, *, created: bool) -> ItemRef:
+        """Make the series just written carry ``event``'s exceptions: one DeleteItem for the cancelled occurrences,
+        one UpdateItem for the moved ones (both by OccurrenceItemId), then the master's new change key.
+
+        EWS has no way to send a series with its exceptions in one CreateItem/UpdateItem. A failure between the
+        master write and these leaves the series without the exceptions; the caller's retry writes them again.
+        """
+        if event.recurrence is None or not (
+            event.recurrence.cancelled_occurrences or event.recurrence.changed_occurrences
+        ):
+            return ref
+        account = self._account(mailbox)
+        with self._classified():
+            current = None
+            if not created:  # the series may already carry some of them (Exchange keeps none across a new pattern)
+                (stored,) = self._fetch(account, Collection.CALENDAR, [ref.item_id])
+                if stored is None:
+                    raise ItemNotFound("the series was deleted while its exceptions were written")
+                current = stored.item.recurrence if isinstance(stored.item, Event) else None
+            writes = occurrence_writes(event, current)
+            if not writes:
+                return ref
+            folder = self._folder(account, Collection.CALENDAR)
+            if writes.deletes:
+                ids = [mapping.occurrence_id(ref.item_id, index) for index in writes.deletes]
+                for result in account.bulk_delete(ids=ids, delete_type=HARD_DELETE, send_meeting_cancellations=SEND_TO_NONE):
+                    if result is not True:
+                        self._raise_item_result(result)
+            if writes.moves:
+                changes = [
+                    mapping.occurrence_move_to_ews(event, change, ref.item_id, index, account=account, folder=folder)
+                    for index, change in writes.moves
+                ]
+                for result in account.bulk_update(
+                    items=changes, conflict_resolution=AUTO_RESOLVE, send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+                ):  # fmt: skip
+                    self._raise_item_result(result)
+            (master,) = account.fetch(ids=[(ref.item_id, None)], only_fields=["changekey"])
+            self._raise_item_result(master)
+            return ItemRef(ref.item_id, master.changekey)
 
     def _update(self, mailbox: str, collection: Collection, item: Any, fields: list[str]) -> ItemRef:
         account = self._account(mailbox)

@@ -11,7 +11,7 @@ from exchangelib import Contact as EwsContact
 from exchangelib.ewsdatetime import EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 from exchangelib.properties import Attendee as EwsAttendee
-from exchangelib.properties import Body, HTMLBody, Mailbox
+from exchangelib.properties import Body, HTMLBody, Mailbox, OccurrenceItemId
 from exchangelib.recurrence import (
     AbsoluteMonthlyPattern,
     AbsoluteYearlyPattern,
@@ -149,6 +149,28 @@ def event_to_ews(event: Event, **ids: Any) -> CalendarItem:
         optional_attendees=[_attendee_to_ews(a) for a in optional] or None,
         recurrence=_recurrence_to_ews(event.recurrence) if event.recurrence else None,
     )
+
+
+def occurrence_id(master_id: str, index: int) -> OccurrenceItemId:
+    """The id of one occurrence of a series, by instance index; without a change key (the master's changes with
+    every occurrence written, so a batch of them could not all carry the current one)."""
+    return OccurrenceItemId(id=master_id, changekey=None, instance_index=index)
+
+
+def occurrence_move_to_ews(event: Event, change: OccurrenceChange, master_id: str, index: int,
+                           **context: Any) -> tuple[CalendarItem, list[str]]:
+    """The UpdateItem change that moves one occurrence of ``event``'s series to ``change``'s times."""
+    tz = EWSTimeZone(event.time_zone)
+    zone = ZoneInfo(event.time_zone)
+    if event.all_day:
+        start: Any = EWSDate.from_date(change.start.astimezone(zone).date())
+        end: Any = EWSDate.from_date((change.end.astimezone(zone) - dt.timedelta(days=1)).date())
+    else:
+        start = EWSDateTime.from_datetime(change.start.astimezone(zone)).astimezone(tz)
+        end = EWSDateTime.from_datetime(change.end.astimezone(zone)).astimezone(tz)
+    item = CalendarItem(**context, _id=occurrence_id(master_id, index), start=start, end=end,
+                        _start_timezone=tz, _end_timezone=tz)
+    return item, ["start", "end"]
 
 
 def event_from_ews(item: CalendarItem) -> Event:

@@ -121,3 +121,95 @@ def test_old_history_outside_the_sync_window_is_not_imported(simulator, sim_mail
     sync_once()
     # Then only the event inside the window (90 days back, two years ahead) is in the CRM
     assert list(Event.objects.filter(mailbox=sim_mailbox).values_list("subject", flat=True)) == ["Soon"]
+
+
+# --- CRM-made series with exceptions (the mailbox carries them: deleted and modified occurrences) ------------
+
+# A weekly Monday 9:00 Amsterdam series over the night the clocks go forward (28 March 2027): 9:00 is 08:00Z
+# before it and 07:00Z after it, so an exception's occurrence is found on the wall clock, not the UTC instant.
+SERIES = {"frequency": "weekly", "weekdays": [1], "start_date": "2027-03-15", "count": 5}
+CANCELLED = "2027-03-22"  # before the change: the occurrence at 08:00Z
+MOVED = {"original_start": "2027-03-29T09:00:00+02:00", "start": "2027-03-29T11:00:00+02:00",
+         "end": "2027-03-29T12:00:00+02:00"}  # after the change: 07:00Z moved to 09:00Z
+
+
+def _crm_series(mailbox, **recurrence):
+    return _crm_event(mailbox, subject="Team meeting", start=dt.datetime(2027, 3, 15, 9, tzinfo=AMSTERDAM),
+                      end=dt.datetime(2027, 3, 15, 10, tzinfo=AMSTERDAM), time_zone="Europe/Amsterdam",
+                      recurrence={**SERIES, **recurrence})
+
+
+def _mailbox_exceptions(simulator, mailbox, remote_id):
+    """The series' exceptions as the simulator's store holds them: deleted original starts, moved ones' times."""
+    fields = _calendar(simulator, mailbox)[remote_id]["fields"]
+    moved = {key: (change["start"], change["end"]) for key, change in (fields.get("modified_occurrences") or {}).items()}
+    return sorted(fields.get("deleted_occurrences") or []), moved
+
+
+def _gateway_series(mailbox, remote_id):
+    from brokerages.gateways import gateway_for_mailbox
+    from brokerages.models import Mailbox
+    from mailboxes.items import Collection
+
+    row = Mailbox.objects.select_related("brokerage").get(pk=mailbox.pk)
+    (stored,) = gateway_for_mailbox(row).fetch(row.email, Collection.CALENDAR, [remote_id])
+    return stored.item
+
+
+def test_a_crm_series_with_a_cancelled_and_a_moved_occurrence_reaches_the_mailbox_across_dst(
+    simulator, sim_mailbox, sync_once
+):
+    # Given a weekly series in the CRM, one occurrence cancelled before the DST change and one moved after it
+    crm = _crm_series(sim_mailbox, cancelled_occurrences=[CANCELLED], changed_occurrences=[MOVED])
+    # When the mailbox syncs twice
+    first, second = sync_once(), sync_once()
+    # Then the simulator's mailbox holds the series with exactly those exceptions, at Amsterdam wall-clock times
+    remote_id = SyncLink.objects.get(local_id=crm.pk).remote_id
+    assert _mailbox_exceptions(simulator, sim_mailbox, remote_id) == (
+        ["2027-03-22T08:00:00Z"], {"2027-03-29T07:00:00Z": ("2027-03-29T09:00:00Z", "2027-03-29T10:00:00Z")})
+    # And read back through exchangelib and the gateway they are the CRM's, in plain datetime/date types
+    event = _gateway_series(sim_mailbox, remote_id)
+    assert event.recurrence.cancelled_occurrences == (dt.date(2027, 3, 22),)
+    (moved,) = event.recurrence.changed_occurrences
+    assert (moved.original_start, moved.start, moved.end) == tuple(
+        dt.datetime.fromisoformat(MOVED[name]) for name in ("original_start", "start", "end"))
+    assert {type(v) for v in (event.start, event.end, moved.original_start, moved.start)} == {dt.datetime}
+    assert type(event.recurrence.start_date) is dt.date and type(event.recurrence.cancelled_occurrences[0]) is dt.date
+    # And no invitation went out, and the second sync found nothing to do (the pair agrees)
+    assert simulator.outbound(sim_mailbox.email) == []
+    assert (first.pushed, second.pulled, second.pushed) == (1, 0, 0)
+
+
+def test_an_exception_added_later_in_the_crm_reaches_the_mailbox_on_the_next_sync(simulator, sim_mailbox, sync_once):
+    # Given a CRM series with one moved occurrence, synced
+    crm = _crm_series(sim_mailbox, changed_occurrences=[MOVED])
+    sync_once()
+    remote_id = SyncLink.objects.get(local_id=crm.pk).remote_id
+    # When the agent cancels another occurrence in the CRM and the mailbox syncs twice
+    crm.recurrence = {**crm.recurrence, "cancelled_occurrences": [CANCELLED, "2027-04-05"]}
+    crm.save()
+    first, second = sync_once(), sync_once()
+    # Then the mailbox carries both cancellations and still the move; the pair is stable
+    assert _mailbox_exceptions(simulator, sim_mailbox, remote_id) == (
+        ["2027-03-22T08:00:00Z", "2027-04-05T07:00:00Z"],
+        {"2027-03-29T07:00:00Z": ("2027-03-29T09:00:00Z", "2027-03-29T10:00:00Z")})
+    assert (first.pushed, second.pulled, second.pushed) == (1, 0, 0)
+
+
+def test_an_outlook_edit_of_a_crm_series_keeps_the_crm_exceptions(simulator, sim_mailbox, sync_once):
+    # Given a CRM series with a cancelled and a moved occurrence, synced to the mailbox
+    crm = _crm_series(sim_mailbox, cancelled_occurrences=[CANCELLED], changed_occurrences=[MOVED])
+    sync_once()
+    remote_id = SyncLink.objects.get(local_id=crm.pk).remote_id
+    # When the agent renames the series in Outlook and the mailbox syncs
+    simulator.user_update(sim_mailbox.email, remote_id, {"subject": "Team sync"})
+    sync_once()
+    # Then the CRM takes the new subject and keeps both exceptions; so does the mailbox
+    crm.refresh_from_db()
+    assert crm.subject == "Team sync"
+    assert crm.recurrence["cancelled_occurrences"] == [CANCELLED]
+    (moved,) = crm.recurrence["changed_occurrences"]
+    assert dt.datetime.fromisoformat(moved["start"]) == dt.datetime.fromisoformat(MOVED["start"])
+    assert _mailbox_exceptions(simulator, sim_mailbox, remote_id) == (
+        ["2027-03-22T08:00:00Z"], {"2027-03-29T07:00:00Z": ("2027-03-29T09:00:00Z", "2027-03-29T10:00:00Z")})
+    assert (sync_once().pulled, sync_once().pushed) == (0, 0)
