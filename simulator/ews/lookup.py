@@ -53,12 +53,18 @@ def resolve(context: RequestContext, node: etree._Element) -> Target:
         if not master.fields.get("recurrence"):
             raise ItemError("ErrorItemNotFound", "The specified object was not found in the store.")
         start = parse_z(master.fields["start"])
-        found = [o for o in occurrences(master.fields, start - timedelta(days=1), start + timedelta(days=366 * 30))
+        # Indexes count deleted occurrences too (an index names a slot of the pattern), so expand without them.
+        pattern_only = {**master.fields, "deleted_occurrences": []}
+        found = [o for o in occurrences(pattern_only, start - timedelta(days=1), start + timedelta(days=366 * 30))
                  if o.index == index]
         if not found:
             raise ItemError("ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
                             "The occurrence index is out of the recurrence range.")
-        return Target(master, found[0].original_start.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        key = found[0].original_start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if key in (master.fields.get("deleted_occurrences") or []):
+            raise ItemError("ErrorCalendarOccurrenceIsDeletedFromRecurrence",
+                            "Occurrence with this index was previously deleted from the recurrence.")
+        return Target(master, key)
     if name == "RecurringMasterItemId":
         parsed = parse_occurrence_id(node.get("OccurrenceId", ""))
         return Target(_item(context, parsed[0] if parsed else node.get("OccurrenceId", "")))
