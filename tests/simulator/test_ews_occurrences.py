@@ -1,7 +1,17 @@
 """One occurrence of a series addressed by OccurrenceItemId (master id + InstanceIndex) in GetItem, UpdateItem and
-DeleteItem, in strict mode: requests as exchangelib sends them, answers schema-valid and of the documented shape."""
+DeleteItem, in strict mode: requests as exchangelib sends them, answers schema-valid and of the documented shape;
+and the gateway's instance index (mailboxes.ews_occurrences) is the one the simulated mailbox expands."""
 
 from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mailboxes.ews_occurrences import instance_index
+from mailboxes.items import Recurrence, RecurrenceFrequency
+from simulator.mailstore.recurrence import occurrences
 
 from .ews_harness import MAILBOX, NS, assert_schema_valid, make_world
 
@@ -118,3 +128,40 @@ def test_a_stale_change_key_on_an_occurrence_is_a_conflict_under_never_overwrite
     # then it is refused as a conflict and the occurrence keeps its time
     assert _codes(body) == ["ErrorIrresolvableConflict"]
     assert not sim.world.mailstore.item(MAILBOX, master).fields.get("modified_occurrences")
+
+
+@pytest.mark.parametrize(("recurrence", "pattern", "first"), [
+    # every third day over the DST change
+    (Recurrence(RecurrenceFrequency.DAILY, interval=3, start_date=date(2027, 3, 20), count=10),
+     {"type": "daily", "interval": 3}, date(2027, 3, 20)),
+    # every other week on Monday, Wednesday and Saturday, starting on a Wednesday, weeks from Monday
+    (Recurrence(RecurrenceFrequency.WEEKLY, interval=2, weekdays=(1, 3, 6), start_date=date(2027, 3, 17),
+                end_date=date(2027, 5, 30)),
+     {"type": "weekly", "interval": 2, "days_of_week": ["Monday", "Wednesday", "Saturday"],
+      "first_day_of_week": "Monday"}, date(2027, 3, 17)),
+    # monthly on the 31st (short months take their last day)
+    (Recurrence(RecurrenceFrequency.MONTHLY, start_date=date(2027, 1, 31), count=8),
+     {"type": "absolute_monthly", "interval": 1, "day_of_month": 31}, date(2027, 1, 31)),
+    # yearly on 29 February
+    (Recurrence(RecurrenceFrequency.YEARLY, start_date=date(2028, 2, 29), count=4),
+     {"type": "absolute_yearly", "day_of_month": 29, "month": 2}, date(2028, 2, 29)),
+])
+def test_the_gateways_instance_index_is_the_one_the_mailbox_expands(recurrence, pattern, first):
+    # given a series as the gateway describes it and as the mailbox stores it (9:00 Amsterdam)
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    start = datetime.combine(first, time(9), tzinfo=amsterdam).astimezone(UTC)
+    rng = {"type": "numbered", "count": recurrence.count} if recurrence.count else {
+        "type": "end_date", "end_date": recurrence.end_date.isoformat()}
+    fields = {"start": f"{start:%Y-%m-%dT%H:%M:%SZ}", "end": f"{start + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}",
+              "start_tz": "W. Europe Standard Time",
+              "recurrence": {"pattern": pattern, "range": {**rng, "start_date": first.isoformat()}}}
+    # when every occurrence the mailbox expands is looked up by its local date
+    expanded = occurrences(fields, start - timedelta(days=1), start + timedelta(days=366 * 5))
+    # then the gateway finds each at the mailbox's index, and no index on a day without an occurrence
+    assert len(expanded) == (recurrence.count or len(expanded)) and len(expanded) > 3
+    for occurrence in expanded:
+        assert instance_index(recurrence, occurrence.original_start.astimezone(amsterdam).date()) == occurrence.index
+    occupied = {o.original_start.astimezone(amsterdam).date() for o in expanded}
+    free = next(first + timedelta(days=n) for n in range(1, 400) if first + timedelta(days=n) not in occupied)
+    assert instance_index(recurrence, free) is None
+    assert instance_index(recurrence, expanded[-1].original_start.date() + timedelta(days=400)) is None
