@@ -105,4 +105,7 @@ def _database_url(database: dict) -> str:
     return f"postgres://{credentials}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
 
 
-pytest_plugins = ["tests.fixtures.simulator"]  # the Microsoft 365 simulator: `simulator`, `sim_tenant`
+pytest_plugins = [
+    "tests.fixtures.simulator",  # the Microsoft 365 simulator: `simulator`, `sim_tenant`
+    "tests.fixtures.crm",  # `brokerage`, `mailbox`, `sim_mailbox`, `crm_client`
+]

@@ -1,14 +1,12 @@
 """The fleet's shared token cache holds ciphertext only: a Redis dump shows no usable access token."""
 
-import datetime as dt
-
 import pytest
 import redis
 from django.conf import settings
 
 from brokerages import crypto
 from brokerages.gateways import connection_details, gateway_for_brokerage, token_provider
-from brokerages.models import Brokerage
+from tests.fixtures.crm import brokerage_for
 
 pytestmark = pytest.mark.django_db
 
@@ -16,12 +14,7 @@ pytestmark = pytest.mark.django_db
 def test_access_tokens_are_encrypted_in_redis_and_still_shared(sim_tenant):
     # Given a brokerage of a simulator tenant
     tenant = sim_tenant(mailboxes=1)
-    brokerage = Brokerage.objects.create(
-        name="Cipher Realty", tenant_id=tenant.tenant_id, client_id=tenant.client_id, client_secret=tenant.client_secret,
-        client_secret_expires_on=dt.date.today() + dt.timedelta(days=90), test_mailbox=tenant.mailboxes[0],
-        email_domains=[tenant.domain], authority_host=tenant.authority.rsplit("/", 1)[0], ews_url=tenant.ews_url,
-        ca_bundle_path=tenant.ca_path,
-    )  # fmt: skip
+    brokerage = brokerage_for(tenant, "Cipher Realty")
     # When the gateway reaches a mailbox (a token is fetched and cached for the fleet)
     gateway_for_brokerage(brokerage).check_mailbox(tenant.mailboxes[0])
     details = connection_details(brokerage)

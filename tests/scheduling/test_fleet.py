@@ -15,17 +15,13 @@ from engage_sync.celery import app
 from scheduling import dispatch
 from scheduling.models import SyncRun
 from tasks.sync import sync_mailbox
+from tests.fixtures.crm import brokerage_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _brokerage_of(tenant, name: str) -> Brokerage:
-    brokerage = Brokerage.objects.create(
-        name=name, tenant_id=tenant.tenant_id, client_id=tenant.client_id, client_secret=tenant.client_secret,
-        client_secret_expires_on=dt.date.today() + dt.timedelta(days=90), test_mailbox=tenant.mailboxes[0],
-        email_domains=[tenant.domain], authority_host=tenant.authority.rsplit("/", 1)[0], ews_url=tenant.ews_url,
-        ca_bundle_path=tenant.ca_path, status=Brokerage.Status.ACTIVE, sync_interval_seconds=3600,
-    )  # fmt: skip
+    brokerage = brokerage_for(tenant, name, sync_interval_seconds=3600)
     Mailbox.objects.bulk_create(
         Mailbox(brokerage=brokerage, email=address, next_sync_at=timezone.now() - dt.timedelta(seconds=1))
         for address in tenant.mailboxes

@@ -10,10 +10,11 @@ import time
 import pytest
 from django.utils import timezone
 
-from brokerages.models import Brokerage, Mailbox
+from brokerages.models import Mailbox
 from scheduling import dispatch
 from scheduling.models import SyncRun
 from sync.models import Contact
+from tests.fixtures.crm import brokerage_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,13 +25,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(sim_tenant
     mailboxes = []
     for n in range(3):
         tenant = sim_tenant(mailboxes=8)
-        brokerage = Brokerage.objects.create(
-            name=f"Fleet {n}", tenant_id=tenant.tenant_id, client_id=tenant.client_id, client_secret=tenant.client_secret,
-            client_secret_expires_on=dt.date.today() + dt.timedelta(days=90), test_mailbox=tenant.mailboxes[0],
-            email_domains=[tenant.domain], authority_host=tenant.authority.rsplit("/", 1)[0], ews_url=tenant.ews_url,
-            ca_bundle_path=tenant.ca_path, status=Brokerage.Status.ACTIVE, max_mailboxes_in_flight=8,
-            sync_interval_seconds=3600,
-        )  # fmt: skip
+        brokerage = brokerage_for(tenant, f"Fleet {n}", max_mailboxes_in_flight=8, sync_interval_seconds=3600)
         for address in tenant.mailboxes:
             simulator.seed_contacts(address, [{"given_name": f"Client{i}", "surname": address.split("@")[0],
                                                "email1": f"c{i}.{address}"} for i in range(3)])  # fmt: skip

@@ -11,22 +11,18 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from brokerages.models import Brokerage, Mailbox
+from brokerages.models import Mailbox
 from scheduling import dispatch
 from scheduling.models import SyncRun
 from sync.models import Contact
+from tests.fixtures.crm import brokerage_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _fleet_of(sim_tenant, simulator, mailboxes: int) -> list[Mailbox]:
     tenant = sim_tenant(mailboxes=mailboxes)
-    brokerage = Brokerage.objects.create(
-        name="Outage Realty", tenant_id=tenant.tenant_id, client_id=tenant.client_id, client_secret=tenant.client_secret,
-        client_secret_expires_on=dt.date.today() + dt.timedelta(days=90), test_mailbox=tenant.mailboxes[0],
-        email_domains=[tenant.domain], authority_host=tenant.authority.rsplit("/", 1)[0], ews_url=tenant.ews_url,
-        ca_bundle_path=tenant.ca_path, status=Brokerage.Status.ACTIVE, sync_interval_seconds=3600,
-    )  # fmt: skip
+    brokerage = brokerage_for(tenant, "Outage Realty", sync_interval_seconds=3600)
     rows = []
     for address in tenant.mailboxes:
         simulator.seed_contacts(address, [{"given_name": "Kept", "surname": address.split("@")[0], "email1": f"k.{address}"}])

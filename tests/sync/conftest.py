@@ -19,11 +19,9 @@ settings.register_profile(
 
 import pytest  # noqa: E402
 
-from tests.outbox.conftest import brokerage, crm_client, mailbox, sim_mailbox  # noqa: E402,F401
-
 
 @pytest.fixture
-def sync_once(sim_mailbox):  # noqa: F811
+def sync_once(sim_mailbox):
     """Run the real engine once on the simulated mailbox through the real gateway; returns its EngineResult."""
     from brokerages.gateways import gateway_for_mailbox
     from brokerages.models import Mailbox
