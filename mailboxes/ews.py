@@ -14,7 +14,15 @@ from typing import Any
 from exchangelib import IMPERSONATION, Account, CalendarItem
 from exchangelib import Contact as EwsContact
 from exchangelib.errors import EWSError
-from exchangelib.items import AUTO_RESOLVE, HARD_DELETE, ID_ONLY, NEVER_OVERWRITE, SAVE_ONLY, SEND_TO_NONE
+from exchangelib.items import (
+    AUTO_RESOLVE,
+    HARD_DELETE,
+    ID_ONLY,
+    NEVER_OVERWRITE,
+    SAVE_ONLY,
+    SEND_TO_ALL_AND_SAVE_COPY,
+    SEND_TO_NONE,
+)
 from exchangelib.services import SyncFolderItems
 
 from mailboxes import ews_mapping as mapping
@@ -149,15 +157,16 @@ class EwsGateway:
         return self._create(mailbox, Collection.CONTACTS, _mapped(mapping.contact_to_ews, contact, **{mapping.TAG_FIELD: tag}))
 
     def create_event(self, mailbox: str, event: Event, *, tag: str) -> ItemRef:
-        ref = self._create(mailbox, Collection.CALENDAR, _mapped(mapping.event_to_ews, event, **{mapping.TAG_FIELD: tag}))
+        item = _mapped(mapping.event_to_ews, event, **{mapping.TAG_FIELD: tag})
+        ref = self._create(mailbox, Collection.CALENDAR, item, notify=_notify(event))
         return self._write_occurrences(mailbox, ref, event, created=True)
 
-    def _create(self, mailbox: str, collection: Collection, item: Any) -> ItemRef:
+    def _create(self, mailbox: str, collection: Collection, item: Any, *, notify: str = SEND_TO_NONE) -> ItemRef:
         account = self._account(mailbox)
         with self._classified():
             folder = self._folder(account, collection)
             item.account, item.folder = account, folder
-            (result,) = account.bulk_create(folder=folder, items=[item], send_meeting_invitations=SEND_TO_NONE)
+            (result,) = account.bulk_create(folder=folder, items=[item], send_meeting_invitations=notify)
             self._raise_item_result(result)
             return ItemRef(result.id, result.changekey)
 
@@ -167,7 +176,7 @@ class EwsGateway:
 
     def update_event(self, mailbox: str, ref: ItemRef, event: Event) -> ItemRef:
         item = _mapped(mapping.event_to_ews, event, id=ref.item_id, changekey=ref.version)
-        ref = self._update(mailbox, Collection.CALENDAR, item, mapping.EVENT_FIELDS)
+        ref = self._update(mailbox, Collection.CALENDAR, item, mapping.EVENT_FIELDS, notify=_notify(event))
         return self._write_occurrences(mailbox, ref, event, created=False)
 
     def _write_occurrences(self, mailbox: str, ref: ItemRef, event: Event, *, created: bool) -> ItemRef:
@@ -192,10 +201,10 @@ class EwsGateway:
             writes = occurrence_writes(event, current)
             if not writes:
                 return ref
-            folder = self._folder(account, Collection.CALENDAR)
+            folder, notify = self._folder(account, Collection.CALENDAR), _notify(event)
             if writes.deletes:
                 ids = [mapping.occurrence_id(ref.item_id, index) for index in writes.deletes]
-                for result in account.bulk_delete(ids=ids, delete_type=HARD_DELETE, send_meeting_cancellations=SEND_TO_NONE):
+                for result in account.bulk_delete(ids=ids, delete_type=HARD_DELETE, send_meeting_cancellations=notify):
                     if result is not True:
                         self._raise_item_result(result)
             if writes.moves:
@@ -204,20 +213,22 @@ class EwsGateway:
                     for index, change in writes.moves
                 ]
                 for result in account.bulk_update(
-                    items=changes, conflict_resolution=AUTO_RESOLVE, send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+                    items=changes, conflict_resolution=AUTO_RESOLVE, send_meeting_invitations_or_cancellations=notify,
                 ):  # fmt: skip
                     self._raise_item_result(result)
             (master,) = account.fetch(ids=[(ref.item_id, None)], only_fields=["changekey"])
             self._raise_item_result(master)
             return ItemRef(ref.item_id, master.changekey)
 
-    def _update(self, mailbox: str, collection: Collection, item: Any, fields: list[str]) -> ItemRef:
+    def _update(
+        self, mailbox: str, collection: Collection, item: Any, fields: list[str], *, notify: str = SEND_TO_NONE
+    ) -> ItemRef:
         account = self._account(mailbox)
         with self._classified():
             item.account, item.folder = account, self._folder(account, collection)
             (result,) = account.bulk_update(
                 items=[(item, fields)], conflict_resolution=NEVER_OVERWRITE,
-                send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+                send_meeting_invitations_or_cancellations=notify,
             )  # fmt: skip
             self._raise_item_result(result)
             return ItemRef(result[0], result[1])
@@ -289,6 +300,11 @@ class EwsGateway:
         account = self._account(mailbox, fresh=True)
         with self._classified():
             list(self._folder(account, collection).all().values_list("id", flat=True)[:1])
+
+
+def _notify(event: Event) -> str:
+    """EWS's SendMeetingInvitations(OrCancellations) for a write of ``event``: nobody unless it asks."""
+    return SEND_TO_ALL_AND_SAVE_COPY if event.send_invitations else SEND_TO_NONE
 
 
 def _mapped(to_ews: Any, value: Contact | Event, **ids: Any) -> Any:

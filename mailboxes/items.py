@@ -106,6 +106,8 @@ class Event:
     """A calendar event. ``time_zone`` is the event's own IANA zone; ``start``/``end`` are aware datetimes.
 
     For an all-day event ``start``/``end`` are midnights in ``time_zone`` and ``end`` is exclusive.
+    ``send_invitations`` is an instruction for one create or update, not part of the event: attendees hear of it
+    only when it is True (the CRM's events never invite unless asked).
     """
 
     subject: str
@@ -118,6 +120,7 @@ class Event:
     attendees: tuple[Attendee, ...] = ()
     recurrence: Recurrence | None = None
     cancelled: bool = False
+    send_invitations: bool = False
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:

@@ -179,5 +179,8 @@ def gateway_item(kind: ItemKind, values: Mapping[str, Any]) -> items.Contact | i
 
 def item_content(item: items.Contact | items.Event) -> Content:
     """A mailbox item's content: its dataclass fields are the content fields (the gateway gives plain dates)."""
-    kind = ItemKind.CONTACT if isinstance(item, items.Contact) else ItemKind.EVENT
-    return Content.build(kind, dataclasses.asdict(item))
+    if isinstance(item, items.Contact):
+        return Content.build(ItemKind.CONTACT, dataclasses.asdict(item))
+    values = dataclasses.asdict(item)
+    del values["send_invitations"]  # how one write notifies attendees, not what the event is
+    return Content.build(ItemKind.EVENT, values)

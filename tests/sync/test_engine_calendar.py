@@ -3,6 +3,7 @@ sync window; against the simulator through the real gateway."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -213,3 +214,24 @@ def test_an_outlook_edit_of_a_crm_series_keeps_the_crm_exceptions(simulator, sim
     assert _mailbox_exceptions(simulator, sim_mailbox, remote_id) == (
         ["2027-03-22T08:00:00Z"], {"2027-03-29T07:00:00Z": ("2027-03-29T09:00:00Z", "2027-03-29T10:00:00Z")})
     assert (sync_once().pulled, sync_once().pushed) == (0, 0)
+
+
+def test_an_event_sends_invitations_only_when_it_asks_and_the_ask_is_no_content(simulator, sim_mailbox):
+    from brokerages.gateways import gateway_for_mailbox
+    from brokerages.models import Mailbox
+    from mailboxes import items
+    from sync.records import item_content
+
+    # Given the same meeting twice, once asking for invitations
+    row = Mailbox.objects.select_related("brokerage").get(pk=sim_mailbox.pk)
+    gateway = gateway_for_mailbox(row)
+    start = dt.datetime(2027, 1, 5, 10, tzinfo=AMSTERDAM)
+    quiet = items.Event(subject="Viewing", start=start, end=start + dt.timedelta(hours=1),
+                        time_zone="Europe/Amsterdam", attendees=(items.Attendee("buyer@client.example"),))
+    asking = dataclasses.replace(quiet, subject="Showing", send_invitations=True)
+    # When both are created in the mailbox
+    gateway.create_event(row.email, quiet, tag="quiet")
+    gateway.create_event(row.email, asking, tag="asking")
+    # Then only the one that asked invited its attendee; whether it asks is not part of an event's content
+    assert [m["subject"] for m in simulator.outbound(sim_mailbox.email)] == ["Showing"]
+    assert item_content(dataclasses.replace(asking, subject="Viewing")).hash == item_content(quiet).hash
