@@ -235,3 +235,24 @@ def test_an_event_sends_invitations_only_when_it_asks_and_the_ask_is_no_content(
     # Then only the one that asked invited its attendee; whether it asks is not part of an event's content
     assert [m["subject"] for m in simulator.outbound(sim_mailbox.email)] == ["Showing"]
     assert item_content(dataclasses.replace(asking, subject="Viewing")).hash == item_content(quiet).hash
+
+
+def test_an_all_day_crm_series_moves_and_cancels_whole_days_across_dst(simulator, sim_mailbox, sync_once):
+    # Given a weekly all-day Saturday series in the CRM over the DST change, the 27 March cancelled and the
+    # 3 April moved to the Sunday after it
+    midnight = dt.datetime(2027, 3, 20, tzinfo=AMSTERDAM)
+    crm = _crm_event(sim_mailbox, subject="Open days", all_day=True, time_zone="Europe/Amsterdam",
+                     start=midnight, end=midnight + dt.timedelta(days=1),
+                     recurrence={"frequency": "weekly", "weekdays": [6], "start_date": "2027-03-20", "count": 4,
+                                 "cancelled_occurrences": ["2027-03-27"],
+                                 "changed_occurrences": [{"original_start": "2027-04-03T00:00:00+02:00",
+                                                          "start": "2027-04-04T00:00:00+02:00",
+                                                          "end": "2027-04-05T00:00:00+02:00"}]})
+    # When it syncs twice
+    sync_once()
+    second = sync_once()
+    # Then the mailbox holds those whole-day exceptions, midnight to midnight in Amsterdam, and the pair agrees
+    remote_id = SyncLink.objects.get(local_id=crm.pk).remote_id
+    assert _mailbox_exceptions(simulator, sim_mailbox, remote_id) == (
+        ["2027-03-26T23:00:00Z"], {"2027-04-02T22:00:00Z": ("2027-04-03T22:00:00Z", "2027-04-04T22:00:00Z")})
+    assert (second.pulled, second.pushed) == (0, 0)
