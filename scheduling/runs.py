@@ -34,6 +34,7 @@ from mailboxes.errors import (
     TenantNotFound,
     Throttled,
     TlsFailure,
+    scrub,
 )  # fmt: skip
 
 from . import leases
@@ -99,6 +100,11 @@ def run_sync(mailbox_id: int, lease_token: str, *, engine: Engine, gateway_for: 
         run.error_class, run.error_message, run.remedy = error.kind, str(error)[:2000], getattr(error, "remedy", "")
         _save(run, clock)
         return run.outcome
+    except Exception as error:
+        # A bug or an outage of our own (database, Redis): staff see it in the runs, the mailbox backs off
+        # instead of waiting out its lease, and Celery still logs the traceback for engineering.
+        _record_internal_failure(run, clock, mailbox_id, lease_token, error)
+        raise
     run.pulled, run.pushed, run.conflicts = result.pulled, result.pushed, result.conflicts
     if result.paused_reason:
         run.outcome = SyncRun.Outcome.PAUSED
@@ -108,6 +114,17 @@ def run_sync(mailbox_id: int, lease_token: str, *, engine: Engine, gateway_for: 
     leases.release(mailbox_id, lease_token, succeeded=True)
     _save(run, clock)
     return run.outcome
+
+
+def _record_internal_failure(run: SyncRun, clock: float, mailbox_id: int, lease_token: str, error: Exception) -> None:
+    try:
+        run.outcome, run.error_class = SyncRun.Outcome.FAILED, "internal_error"
+        run.error_message = scrub(f"{type(error).__name__}: {error}")[:2000]
+        run.remedy = "An error inside Engage Sync, not at Microsoft. Engineering: see the worker's log for this task id."
+        _save(run, clock)
+        leases.release(mailbox_id, lease_token, succeeded=False)
+    except Exception:  # the database itself may be what failed: the lease then simply expires
+        log.exception("sync: could not record the failure of mailbox %s", mailbox_id)
 
 
 def _may_sync(mailbox: Mailbox) -> bool:
