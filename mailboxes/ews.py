@@ -13,7 +13,7 @@ from typing import Any
 
 from exchangelib import IMPERSONATION, Account, CalendarItem
 from exchangelib import Contact as EwsContact
-from exchangelib.errors import EWSError
+from exchangelib.errors import ErrorCalendarOccurrenceIsDeletedFromRecurrence, EWSError
 from exchangelib.items import (
     AUTO_RESOLVE,
     HARD_DELETE,
@@ -35,10 +35,10 @@ from mailboxes.errors import (
     ItemNotFound,
     classify_exception,
 )
-from mailboxes.ews_occurrences import occurrence_writes
+from mailboxes.ews_occurrences import keeps_series, occurrence_writes
 from mailboxes.ews_transport import BrokerageRegistry, install_log_redaction
 from mailboxes.gateway import Change, ChangeKind, ChangePage, ItemRef, SentMessage, StoredItem, TokenCheck
-from mailboxes.items import Collection, Contact, Event, MessageFolder, OutgoingMessage
+from mailboxes.items import Collection, Contact, Event, MessageFolder, OutgoingMessage, Recurrence
 from mailboxes.tokens import EXCHANGE_ROLE, TokenProvider
 
 install_log_redaction()
@@ -159,7 +159,7 @@ class EwsGateway:
     def create_event(self, mailbox: str, event: Event, *, tag: str) -> ItemRef:
         item = _mapped(mapping.event_to_ews, event, **{mapping.TAG_FIELD: tag})
         ref = self._create(mailbox, Collection.CALENDAR, item, notify=_notify(event))
-        return self._write_occurrences(mailbox, ref, event, created=True)
+        return self._write_occurrences(mailbox, ref, event, None)
 
     def _create(self, mailbox: str, collection: Collection, item: Any, *, notify: str = SEND_TO_NONE) -> ItemRef:
         account = self._account(mailbox)
@@ -175,29 +175,31 @@ class EwsGateway:
         return self._update(mailbox, Collection.CONTACTS, item, mapping.CONTACT_FIELDS)
 
     def update_event(self, mailbox: str, ref: ItemRef, event: Event) -> ItemRef:
+        fields, current = mapping.EVENT_FIELDS, None
+        if _has_exceptions(event):
+            # Read the series first: when its times and pattern stay, the pattern is not written again, so
+            # Exchange keeps the exceptions it already carries and only the new ones are written.
+            (stored,) = self.fetch(mailbox, Collection.CALENDAR, [ref.item_id])
+            if stored is None:
+                raise ItemNotFound("the series is gone")
+            if isinstance(stored.item, Event) and keeps_series(event, stored.item):
+                fields, current = [f for f in fields if f != "recurrence"], stored.item.recurrence
         item = _mapped(mapping.event_to_ews, event, id=ref.item_id, changekey=ref.version)
-        ref = self._update(mailbox, Collection.CALENDAR, item, mapping.EVENT_FIELDS, notify=_notify(event))
-        return self._write_occurrences(mailbox, ref, event, created=False)
+        ref = self._update(mailbox, Collection.CALENDAR, item, fields, notify=_notify(event))
+        return self._write_occurrences(mailbox, ref, event, current)
 
-    def _write_occurrences(self, mailbox: str, ref: ItemRef, event: Event, *, created: bool) -> ItemRef:
-        """Make the series just written carry ``event``'s exceptions: one DeleteItem for the cancelled occurrences,
-        one UpdateItem for the moved ones (both by OccurrenceItemId), then the master's new change key.
+    def _write_occurrences(self, mailbox: str, ref: ItemRef, event: Event, current: Recurrence | None) -> ItemRef:
+        """Make the series just written carry ``event``'s exceptions (``current`` = those it kept): one DeleteItem
+        for the cancelled occurrences, one UpdateItem for the moved ones (both by OccurrenceItemId), then the
+        master's new change key.
 
         EWS has no way to send a series with its exceptions in one CreateItem/UpdateItem. A failure between the
-        master write and these leaves the series without the exceptions; the caller's retry writes them again.
+        master write and these leaves the series without (some of) them until the event is written again.
         """
-        if event.recurrence is None or not (
-            event.recurrence.cancelled_occurrences or event.recurrence.changed_occurrences
-        ):
+        if not _has_exceptions(event):
             return ref
         account = self._account(mailbox)
         with self._classified():
-            current = None
-            if not created:  # the series may already carry some of them (Exchange keeps none across a new pattern)
-                (stored,) = self._fetch(account, Collection.CALENDAR, [ref.item_id])
-                if stored is None:
-                    raise ItemNotFound("the series was deleted while its exceptions were written")
-                current = stored.item.recurrence if isinstance(stored.item, Event) else None
             writes = occurrence_writes(event, current)
             if not writes:
                 return ref
@@ -205,7 +207,8 @@ class EwsGateway:
             if writes.deletes:
                 ids = [mapping.occurrence_id(ref.item_id, index) for index in writes.deletes]
                 for result in account.bulk_delete(ids=ids, delete_type=HARD_DELETE, send_meeting_cancellations=notify):
-                    if result is not True:
+                    # Already deleted is the outcome we want (a server that kept it across the new pattern).
+                    if result is not True and not isinstance(result, ErrorCalendarOccurrenceIsDeletedFromRecurrence):
                         self._raise_item_result(result)
             if writes.moves:
                 changes = [
@@ -300,6 +303,11 @@ class EwsGateway:
         account = self._account(mailbox, fresh=True)
         with self._classified():
             list(self._folder(account, collection).all().values_list("id", flat=True)[:1])
+
+
+def _has_exceptions(event: Event) -> bool:
+    rec = event.recurrence
+    return rec is not None and bool(rec.cancelled_occurrences or rec.changed_occurrences)
 
 
 def _notify(event: Event) -> str:

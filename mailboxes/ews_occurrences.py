@@ -11,8 +11,11 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
+
+from exchangelib.errors import EWSError
+from exchangelib.ewsdatetime import EWSTimeZone
 
 from mailboxes.items import Event, OccurrenceChange, Recurrence, RecurrenceFrequency
 
@@ -71,11 +74,35 @@ def instance_index(rec: Recurrence, day: dt.date) -> int | None:
     return None
 
 
+def keeps_series(event: Event, stored: Event) -> bool:
+    """Whether an update of ``stored`` (the mailbox's series) to ``event`` can leave its pattern unwritten, and so
+    keep the exceptions it carries: same times, zone and pattern, and no exception the event lacks (writing the
+    pattern is the only way to undo one, since Exchange drops a series' exceptions with a new pattern)."""
+    if event.recurrence is None or stored.recurrence is None:
+        return False
+    same_times = (event.start, event.end, event.all_day) == (stored.start, stored.end, stored.all_day)
+    same_times = same_times and _same_windows_zone(event.time_zone, stored.time_zone)
+    exceptions = {"cancelled_occurrences": (), "changed_occurrences": ()}
+    same_pattern = replace(event.recurrence, **exceptions) == replace(stored.recurrence, **exceptions)
+    wanted = {(c.original_start, c.start, c.end) for c in event.recurrence.changed_occurrences}
+    extra = set(stored.recurrence.cancelled_occurrences) - set(event.recurrence.cancelled_occurrences) or {
+        (c.original_start, c.start, c.end) for c in stored.recurrence.changed_occurrences} - wanted
+    return same_times and same_pattern and not extra
+
+
+def _same_windows_zone(ours: str, theirs: str) -> bool:
+    # Exchange keeps Windows zones: Europe/Amsterdam comes back as Europe/Berlin, both "W. Europe Standard Time".
+    try:
+        return EWSTimeZone(ours).ms_id == EWSTimeZone(theirs).ms_id
+    except (EWSError, KeyError, ValueError):  # an unknown zone: the write refuses it as InvalidItem
+        return False
+
+
 def occurrence_writes(event: Event, current: Recurrence | None) -> OccurrenceWrites:
     """What to write so the mailbox's series carries ``event``'s exceptions, given those it carries (``current``).
 
     Occurrences already deleted, or already moved to the same times, are left alone. An exception the mailbox has
-    and the event lacks is not undone here: a new pattern (every update writes one) drops them on Exchange.
+    and the event lacks is not undone here: the update wrote a new pattern then (see ``keeps_series``).
     """
     rec = event.recurrence
     if rec is None or not (rec.cancelled_occurrences or rec.changed_occurrences):

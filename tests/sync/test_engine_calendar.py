@@ -189,8 +189,13 @@ def test_an_exception_added_later_in_the_crm_reaches_the_mailbox_on_the_next_syn
     # When the agent cancels another occurrence in the CRM and the mailbox syncs twice
     crm.recurrence = {**crm.recurrence, "cancelled_occurrences": [CANCELLED, "2027-04-05"]}
     crm.save()
-    first, second = sync_once(), sync_once()
-    # Then the mailbox carries both cancellations and still the move; the pair is stable
+    before = simulator.stats()["ews_operation"]
+    first = sync_once()
+    after = simulator.stats()["ews_operation"]
+    second = sync_once()
+    # Then the series kept its pattern and its move: one UpdateItem (the master) and one DeleteItem went out
+    assert [after.get(op, 0) - before.get(op, 0) for op in ("UpdateItem", "DeleteItem")] == [1, 1]
+    # And the mailbox carries both cancellations and still the move; the pair is stable
     assert _mailbox_exceptions(simulator, sim_mailbox, remote_id) == (
         ["2027-03-22T08:00:00Z", "2027-04-05T07:00:00Z"],
         {"2027-03-29T07:00:00Z": ("2027-03-29T09:00:00Z", "2027-03-29T10:00:00Z")})
@@ -256,3 +261,20 @@ def test_an_all_day_crm_series_moves_and_cancels_whole_days_across_dst(simulator
     assert _mailbox_exceptions(simulator, sim_mailbox, remote_id) == (
         ["2027-03-26T23:00:00Z"], {"2027-04-02T22:00:00Z": ("2027-04-03T22:00:00Z", "2027-04-04T22:00:00Z")})
     assert (second.pulled, second.pushed) == (0, 0)
+
+
+def test_an_exception_removed_in_the_crm_is_undone_in_the_mailbox_and_the_others_stay(
+    simulator, sim_mailbox, sync_once
+):
+    # Given a CRM series with a cancelled and a moved occurrence, synced
+    crm = _crm_series(sim_mailbox, cancelled_occurrences=[CANCELLED], changed_occurrences=[MOVED])
+    sync_once()
+    remote_id = SyncLink.objects.get(local_id=crm.pk).remote_id
+    # When the agent restores the cancelled occurrence in the CRM and the mailbox syncs twice
+    crm.recurrence = {**crm.recurrence, "cancelled_occurrences": []}
+    crm.save()
+    first, second = sync_once(), sync_once()
+    # Then the mailbox has the occurrence back (the pattern was written anew) and the move written again
+    assert _mailbox_exceptions(simulator, sim_mailbox, remote_id) == (
+        [], {"2027-03-29T07:00:00Z": ("2027-03-29T09:00:00Z", "2027-03-29T10:00:00Z")})
+    assert (first.pushed, second.pulled, second.pushed) == (1, 0, 0)
