@@ -7,6 +7,7 @@ whatever exchangelib, requests or ssl raise into one classified ``mailboxes.erro
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -42,6 +43,8 @@ from mailboxes.items import Collection, Contact, Event, MessageFolder, OutgoingM
 from mailboxes.tokens import EXCHANGE_ROLE, TokenProvider
 
 install_log_redaction()
+
+log = logging.getLogger(__name__)
 
 REGISTRY = BrokerageRegistry()
 FETCH_BATCH = 50
@@ -201,6 +204,9 @@ class EwsGateway:
         account = self._account(mailbox)
         with self._classified():
             writes = occurrence_writes(event, current)
+            if writes.unplaced:  # kept in the CRM, absent in the mailbox: a CRM input the pattern never produces
+                log.warning("series %s: exceptions on days it has no occurrence, not written: %s", ref.item_id,
+                            ", ".join(day.isoformat() for day in writes.unplaced))
             if not writes:
                 return ref
             folder, notify = self._folder(account, Collection.CALENDAR), _notify(event)

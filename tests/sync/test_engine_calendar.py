@@ -278,3 +278,17 @@ def test_an_exception_removed_in_the_crm_is_undone_in_the_mailbox_and_the_others
     assert _mailbox_exceptions(simulator, sim_mailbox, remote_id) == (
         [], {"2027-03-29T07:00:00Z": ("2027-03-29T09:00:00Z", "2027-03-29T10:00:00Z")})
     assert (first.pushed, second.pulled, second.pushed) == (1, 0, 0)
+
+
+def test_a_crm_exception_on_a_day_without_an_occurrence_is_logged_not_written(simulator, sim_mailbox, sync_once,
+                                                                               caplog):
+    # Given a Monday series in the CRM with a "cancelled" Tuesday, which the pattern never produces
+    crm = _crm_series(sim_mailbox, cancelled_occurrences=["2027-03-23"], changed_occurrences=[MOVED])
+    # When it syncs
+    with caplog.at_level("WARNING", logger="mailboxes.ews"):
+        sync_once()
+    # Then the series and its real exception reach the mailbox, and the stray day is named in the log
+    remote_id = SyncLink.objects.get(local_id=crm.pk).remote_id
+    assert _mailbox_exceptions(simulator, sim_mailbox, remote_id) == (
+        [], {"2027-03-29T07:00:00Z": ("2027-03-29T09:00:00Z", "2027-03-29T10:00:00Z")})
+    assert "2027-03-23" in caplog.text
