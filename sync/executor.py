@@ -7,6 +7,7 @@ nothing is overwritten, the watermark stays, and the next round re-reads and re-
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from django.utils import timezone
 from engage_sync.failpoints import failpoint
 from mailboxes.errors import ConflictError, ItemNotFound
 from mailboxes.gateway import ItemRef, MailboxGateway
-from mailboxes.items import Collection
+from mailboxes.items import Collection, Contact, Event
 from sync import ledger, records
 from sync.actions import (
     CreateLocal,
@@ -33,6 +34,7 @@ from sync.actions import (
     UpdateRemote,
 )
 from sync.content import Content
+from sync.models import Event as EventRow
 from sync.models import SyncedRecord, SyncLink
 
 log = logging.getLogger(__name__)
@@ -143,12 +145,19 @@ class Executor:
             .first()
         )
 
+    def _as_written(self, item: Contact | Event, local_id: str) -> Contact | Event:
+        """The item as the mailbox should write it: an event invites its attendees only if the CRM asked."""
+        if not isinstance(item, Event):
+            return item
+        asked = EventRow.objects.filter(pk=UUID(local_id)).values_list("send_invitations", flat=True).first()
+        return dataclasses.replace(item, send_invitations=bool(asked))
+
     def _update_remote(self, action: UpdateRemote | UpdateBoth) -> ItemRef | None:
         version = action.expected_remote_version or self._current_version(action.remote_id, self._agreed_hash(action.local_id))
         if version is None:
             self._skip(action, "the mailbox item's version is unknown and its content moved")
             return None
-        item = records.gateway_item(action.content.kind, action.content.values)
+        item = self._as_written(records.gateway_item(action.content.kind, action.content.values), action.local_id)
         update = self.gateway.update_contact if self.collection is Collection.CONTACTS else self.gateway.update_event
         try:
             ref = update(self.address, ItemRef(action.remote_id, version), item)  # type: ignore[arg-type]
@@ -266,7 +275,7 @@ class Executor:
             link = action.link_found(found.ref.item_id, found.ref.version, records.item_content(found.item))
         else:
             ledger.mark_push(c, action.local_id, action.content.hash)
-            item = records.gateway_item(action.content.kind, action.content.values)
+            item = self._as_written(records.gateway_item(action.content.kind, action.content.values), action.local_id)
             create = self.gateway.create_contact if c is Collection.CONTACTS else self.gateway.create_event
             ref = create(self.address, item, tag=action.tag)  # type: ignore[arg-type]
             self.pushed += 1

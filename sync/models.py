@@ -86,6 +86,9 @@ class Event(SyncedRecord):
     attendees = models.JSONField(default=list, blank=True)  # [{email, name, required}]
     recurrence = models.JSONField(null=True, blank=True)  # mailboxes.items.Recurrence as JSON, exceptions included
     cancelled = models.BooleanField(default=False)
+    # How the mailbox writes it, not what the event is (so not part of its content or hash): the CRM asks for
+    # invitations per event; without asking, nobody is ever invited.
+    send_invitations = models.BooleanField(default=False)
 
     class Meta(SyncedRecord.Meta):
         indexes = [models.Index(fields=["mailbox", "deleted_at"], name="event_mailbox_live")]

@@ -177,7 +177,7 @@ class EventSerializer(serializers.ModelSerializer):
     class Meta:
         model = Event
         fields = ["id", "subject", "start", "end", "time_zone", "all_day", "location", "body", "attendees",
-                  "recurrence", "cancelled", "version", "modified_at"]  # fmt: skip
+                  "recurrence", "cancelled", "send_invitations", "version", "modified_at"]  # fmt: skip
         read_only_fields = ["id", "version", "modified_at"]
 
     def validate(self, attrs: dict) -> dict:

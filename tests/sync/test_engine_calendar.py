@@ -292,3 +292,20 @@ def test_a_crm_exception_on_a_day_without_an_occurrence_is_logged_not_written(si
     assert _mailbox_exceptions(simulator, sim_mailbox, remote_id) == (
         [], {"2027-03-29T07:00:00Z": ("2027-03-29T09:00:00Z", "2027-03-29T10:00:00Z")})
     assert "2027-03-23" in caplog.text
+
+
+def test_a_crm_event_invites_its_attendees_only_when_the_crm_asks(simulator, sim_mailbox, sync_once, crm_client):
+    # Given two meetings created through the CRM API, one asking for invitations
+    meeting = {"start": "2027-02-10T10:00:00", "end": "2027-02-10T11:00:00", "time_zone": "Europe/Amsterdam",
+               "attendees": [{"email": "buyer@client.example"}]}
+    quiet = crm_client.post(f"/api/mailboxes/{sim_mailbox.pk}/events/", {**meeting, "subject": "Quiet viewing"}, format="json")
+    asking = crm_client.post(f"/api/mailboxes/{sim_mailbox.pk}/events/",
+                             {**meeting, "subject": "Announced viewing", "send_invitations": True}, format="json")
+    assert (quiet.status_code, asking.status_code) == (201, 201)
+    assert asking.json()["send_invitations"] is True
+    # When they sync to the mailbox
+    sync_once()
+    # Then both are in the calendar, and only the one that asked sent an invitation
+    subjects = sorted(item["fields"]["subject"] for item in simulator.list_items(sim_mailbox.email, "calendar"))
+    assert subjects == ["Announced viewing", "Quiet viewing"]
+    assert [m["subject"] for m in simulator.outbound(sim_mailbox.email)] == ["Announced viewing"]
