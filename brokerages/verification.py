@@ -113,7 +113,7 @@ def request_verification(
 def _publish(args: list[int], countdown: float | None) -> None:
     from engage_sync.celery import app  # by name: the domain does not import the tasks module
 
-    app.send_task(VERIFY_TASK, args=args, countdown=countdown)
+    app.send_task(VERIFY_TASK, args=args, countdown=countdown, ignore_result=True)  # no result kept: none to await
 
 
 def on_credentials_changed(brokerage: Brokerage, changes: dict[str, str]) -> None:

@@ -20,7 +20,8 @@ def publish_send_on_commit(email: OutgoingEmail) -> None:
     email_id = str(email.pk)
     OutgoingEmail.objects.filter(pk=email.pk).update(enqueued_at=timezone.now())
     # By name: the domain does not import the tasks module; routing by name puts it on the "mail" queue.
-    transaction.on_commit(lambda: app.send_task(SEND_TASK, args=[email_id]))
+    # ignore_result: by name Celery cannot know the task keeps no result, and would subscribe to one in Redis.
+    transaction.on_commit(lambda: app.send_task(SEND_TASK, args=[email_id], ignore_result=True))
 
 
 # A published row is not published again for this long, so a backlog does not multiply on the broker.
@@ -46,5 +47,5 @@ def publish_due(batch: int = 1000) -> int:
     if ids:
         with app.producer_or_acquire() as producer:
             for email_id in ids:
-                app.send_task(SEND_TASK, args=[str(email_id)], producer=producer)
+                app.send_task(SEND_TASK, args=[str(email_id)], producer=producer, ignore_result=True)
     return len(ids)
