@@ -26,6 +26,7 @@ from brokerages.forms import BrokerageForm, BrokerageOperatorForm
 from brokerages.mailbox_admin import MailboxAdmin  # noqa: F401  (registers it; split off to keep this module small)
 from brokerages.models import Brokerage, CredentialAuditEntry, Mailbox, SecretExpiryWarning, VerificationRun
 from brokerages.verification_admin import HISTORY_SHOWN
+from engage_sync.admin_records import RecordAdmin
 from ops import health, panels
 
 EXPIRY_WARNING_DAYS = 30
@@ -412,21 +413,12 @@ class MailboxImportForm(forms.Form):
 
 
 @admin.register(CredentialAuditEntry)
-class CredentialAuditEntryAdmin(admin.ModelAdmin):
+class CredentialAuditEntryAdmin(RecordAdmin):
     list_display = ("at", "brokerage_name", "actor_name", "action", "fields_changed")
     list_filter = ("action",)
     search_fields = ("brokerage_name", "actor__username")
     list_select_related = ("actor", "brokerage")
     date_hierarchy = "at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="who")
     def actor_name(self, obj: CredentialAuditEntry) -> str:

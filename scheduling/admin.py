@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from engage_sync.admin_records import RecordAdmin
 from mailboxes.errors import GatewayError
 
 from .models import SyncRun
@@ -91,7 +92,7 @@ class StartedFilter(admin.SimpleListFilter):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(RecordAdmin):  # retention prunes them: tasks.maintenance
     list_display = ("started_at", "mailbox_link", "brokerage", "duration", "outcome_badge", "counts", "error_class", "task_id")
     list_filter = (StartedFilter, "outcome", ErrorClassFilter, "brokerage")
     search_fields = ("mailbox__email", "task_id")  # the lookups themselves: see get_search_results
@@ -103,16 +104,6 @@ class SyncRunAdmin(admin.ModelAdmin):
     ordering = ("-started_at",)
     fields = ("mailbox", "brokerage", "started_at", "duration_ms", "outcome", "pulled", "pushed", "conflicts",
               "requests", "error_class", "error_message", "remedy", "task_id", "worker")  # fmt: skip
-
-    # Runs are a record: nobody adds, edits or deletes one (retention prunes them: tasks.maintenance).
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_view_permission(self, request, obj=None) -> bool:
         # A brokerage's runs are part of its health: whoever may see brokerages (Operators) may see their runs.
