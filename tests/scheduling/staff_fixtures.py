@@ -6,7 +6,6 @@ Imported by name into the tests/scheduling/test_admin*.py modules (pytest finds 
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 
 import pytest
@@ -15,7 +14,6 @@ from django.utils import timezone
 
 from brokerages.models import Brokerage, Mailbox
 from brokerages.roles import OPERATORS
-from engage_sync.celery import app as celery_app
 from scheduling.models import SyncRun
 
 
@@ -48,20 +46,3 @@ def record_run(db):
 
 def first_mailbox(brokerage: Brokerage) -> Mailbox:
     return brokerage.mailboxes.order_by("email").first()
-
-
-def take_from_queue(name: str, expect: int, timeout: float = 10.0) -> list:
-    """Take up to ``expect`` messages off the named queue of the real broker, waiting at most ``timeout``."""
-    queue = next(q for q in celery_app.conf.task_queues if q.name == name)
-    taken = []
-    deadline = time.monotonic() + timeout
-    with celery_app.connection_for_read() as conn:
-        bound = queue(conn.default_channel)
-        while len(taken) < expect and time.monotonic() < deadline:
-            message = bound.get(no_ack=False)
-            if message is None:
-                time.sleep(0.05)
-                continue
-            message.ack()
-            taken.append(message)
-    return taken

@@ -11,7 +11,8 @@ from django.utils import timezone
 from brokerages.models import Brokerage, Mailbox
 from engage_sync.celery import app as celery_app
 from scheduling.prompt import PRIORITY_CRM_CHANGE
-from tests.scheduling.staff_fixtures import operator, superuser, take_from_queue  # noqa: F401
+from tests.fixtures.broker import take_from_queue
+from tests.scheduling.staff_fixtures import operator, superuser  # noqa: F401
 
 LIST_URL = "admin:brokerages_mailbox_changelist"
 

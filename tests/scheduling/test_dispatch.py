@@ -1,7 +1,6 @@
 """The dispatcher leases due mailboxes fairly, within each brokerage's cap, and never one mailbox twice."""
 
 import threading
-import time
 
 import pytest
 from django.db import connection
@@ -9,6 +8,7 @@ from django.utils import timezone
 
 from brokerages.models import Brokerage, Mailbox
 from scheduling import dispatch
+from tests.fixtures.broker import take_from_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,25 +89,8 @@ def test_dispatch_publishes_one_task_per_leased_mailbox_on_the_real_broker(make_
     report = dispatch.dispatch(batch=2)
     # Then four sync tasks wait on the broker's sync queue, one per mailbox, each with its lease token
     assert (report.leased, report.published) == (4, 4)
-    messages = drain_queue("sync", expect=4)
+    messages = take_from_queue("sync", expect=4)
     assert {m.headers["task"] for m in messages} == {"tasks.sync.sync_mailbox"}
     assert len({m.headers["id"] for m in messages}) == 4  # every task its own id
     tokens = dict(Mailbox.objects.values_list("pk", "lease_token"))
     assert sorted((m.decode()[0][0], m.decode()[0][1]) for m in messages) == sorted((pk, str(t)) for pk, t in tokens.items())
-
-
-def drain_queue(name: str, expect: int, timeout: float = 10.0) -> list:
-    """Take ``expect`` messages off the named queue of the real broker (fewer if the timeout passes)."""
-    queue = next(q for q in dispatch.app.conf.task_queues if q.name == name)
-    messages = []
-    deadline = time.monotonic() + timeout
-    with dispatch.app.connection_for_read() as conn:
-        bound = queue(conn.default_channel)
-        while len(messages) < expect and time.monotonic() < deadline:
-            message = bound.get(no_ack=False)
-            if message is None:
-                time.sleep(0.05)
-                continue
-            message.ack()
-            messages.append(message)
-    return messages

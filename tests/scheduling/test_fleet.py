@@ -15,6 +15,7 @@ from engage_sync.celery import app
 from scheduling import dispatch
 from scheduling.models import SyncRun
 from tasks.sync import sync_mailbox
+from tests.fixtures.broker import queue_is_empty, wait_for
 from tests.fixtures.crm import brokerage_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,15 +28,6 @@ def _brokerage_of(tenant, name: str) -> Brokerage:
         for address in tenant.mailboxes
     )
     return brokerage
-
-
-def _wait_for(condition, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _runs(brokerage, outcome=None):
@@ -66,20 +58,14 @@ def test_a_duplicate_delivery_of_a_sync_task_does_nothing(sim_tenant, simulator,
     brokerage = _brokerage_of(sim_tenant(mailboxes=1), "Twice Realty")
     (leased,) = dispatch.lease_due(10)
     sync_mailbox.delay(leased.mailbox_id, leased.lease_token)
-    _wait_for(lambda: _runs(brokerage, SyncRun.Outcome.OK).exists(), "the first delivery's sync")
+    wait_for(lambda: _runs(brokerage, SyncRun.Outcome.OK).exists(), "the first delivery's sync")
     after_first = _ews_requests(simulator, [Mailbox.objects.get(pk=leased.mailbox_id).email])
     sync_mailbox.delay(leased.mailbox_id, leased.lease_token)
     # Then the second finds its lease gone (released by the first) and touches neither the row nor the mailbox
-    _wait_for(_queue_empty, "the second delivery to be taken")
+    wait_for(queue_is_empty, "the second delivery to be taken")
     time.sleep(1)
     assert _runs(brokerage).get().outcome == SyncRun.Outcome.OK
     assert _ews_requests(simulator, [Mailbox.objects.get(pk=leased.mailbox_id).email]) == after_first
-
-
-def _queue_empty() -> bool:
-    """No sync task is waiting on the broker (a worker took every one)."""
-    with app.connection_for_read() as conn:
-        return conn.default_channel.queue_declare("sync", passive=True).message_count == 0
 
 
 def _ews_requests(simulator, addresses) -> int:
@@ -96,8 +82,8 @@ def test_a_throttled_brokerage_cools_down_while_the_others_keep_their_schedule(s
     simulator.add_fault("server_busy", tenant_id=throttled_tenant.tenant_id, back_off_ms=3000, count=1)
     # When beat dispatches them all
     dispatch.dispatch()
-    _wait_for(lambda: _runs(throttled, SyncRun.Outcome.THROTTLED).exists(), "the throttled run")
-    _wait_for(lambda: _runs(calm, SyncRun.Outcome.OK).count() == 2, "the calm brokerage's syncs")
+    wait_for(lambda: _runs(throttled, SyncRun.Outcome.THROTTLED).exists(), "the throttled run")
+    wait_for(lambda: _runs(calm, SyncRun.Outcome.OK).count() == 2, "the calm brokerage's syncs")
     # Then only the throttled brokerage cools down, and the dispatcher leaves it alone meanwhile
     throttled.refresh_from_db()
     calm.refresh_from_db()
@@ -108,7 +94,7 @@ def test_a_throttled_brokerage_cools_down_while_the_others_keep_their_schedule(s
     assert leased == {calm.pk}
     # And no worker sent it a request during the cool-down, even for tasks queued before it began
     cooled_until = throttled.cooldown_until
-    _wait_for(lambda: timezone.now() > cooled_until, "the cool-down to pass", 10)
+    wait_for(lambda: timezone.now() > cooled_until, "the cool-down to pass", 10)
     assert not _runs(throttled).filter(started_at__gt=_first_throttle(throttled), started_at__lt=cooled_until).exclude(
         outcome=SyncRun.Outcome.SKIPPED).exists()
     # And once it has passed, every one of its mailboxes catches up
@@ -119,7 +105,7 @@ def test_a_throttled_brokerage_cools_down_while_the_others_keep_their_schedule(s
         synced = _runs(throttled, SyncRun.Outcome.OK).filter(started_at__gt=cooled_until)
         return synced.values("mailbox").distinct().count() == 2
 
-    _wait_for(caught_up, "the catch-up")
+    wait_for(caught_up, "the catch-up")
 
 
 def _first_throttle(brokerage):
@@ -137,7 +123,7 @@ def test_the_kill_switch_stops_queued_work_within_one_dispatch_cycle(sim_tenant,
     Brokerage.objects.filter(pk=brokerage.pk).update(status=Brokerage.Status.PAUSED)
     worker_process(queues="sync")
     # Then every queued task does nothing: no sync recorded as done, no request reaches the mailboxes
-    _wait_for(lambda: _queue_empty() and not Mailbox.objects.filter(brokerage=brokerage, lease_token__isnull=False).exists(),
+    wait_for(lambda: queue_is_empty() and not Mailbox.objects.filter(brokerage=brokerage, lease_token__isnull=False).exists(),
               "the queued tasks to be consumed")  # fmt: skip
     assert not _runs(brokerage, SyncRun.Outcome.OK).exists()
     assert _ews_requests(simulator, tenant.mailboxes) == requests_before

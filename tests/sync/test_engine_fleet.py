@@ -10,18 +10,7 @@ from django.db import transaction
 from scheduling.models import SyncRun
 from scheduling.prompt import request_sync
 from sync.models import Contact, SyncLink
-
-DEADLINE_SECONDS = 60
-
-
-def _wait_for(condition, what: str, timeout: float = DEADLINE_SECONDS):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.fixtures.broker import wait_for
 
 
 def test_a_contact_created_through_the_api_reaches_the_mailbox_through_a_real_worker(
@@ -32,12 +21,12 @@ def test_a_contact_created_through_the_api_reaches_the_mailbox_through_a_real_wo
                                {"given_name": "Fleet", "surname": "Path", "emails": ["fleet@client.example"]}, format="json")
     assert response.status_code == 201, response.content
     # Then the prompt sync carries it to the mailbox, once, tagged with the CRM id
-    items = _wait_for(lambda: simulator.list_items(sim_mailbox.email, "contacts"), "the contact in the mailbox")
+    items = wait_for(lambda: simulator.list_items(sim_mailbox.email, "contacts"), "the contact in the mailbox")
     (item,) = items
     assert item["fields"]["email1"] == "fleet@client.example" and response.json()["id"] in item["extended"].values()
-    run = _wait_for(lambda: SyncRun.objects.filter(mailbox=sim_mailbox, outcome=SyncRun.Outcome.OK).first(), "the run")
+    run = wait_for(lambda: SyncRun.objects.filter(mailbox=sim_mailbox, outcome=SyncRun.Outcome.OK).first(), "the run")
     assert run.pushed == 1
-    assert _wait_for(lambda: SyncLink.objects.filter(local_id=response.json()["id"]).exists(), "the link")
+    assert wait_for(lambda: SyncLink.objects.filter(local_id=response.json()["id"]).exists(), "the link")
 
 
 def test_a_worker_killed_after_the_mailbox_create_leaves_no_duplicate_after_the_retry(
@@ -51,7 +40,7 @@ def test_a_worker_killed_after_the_mailbox_create_leaves_no_duplicate_after_the_
     with transaction.atomic():
         contact.save()
         request_sync(sim_mailbox.pk)
-    _wait_for(lambda: doomed.process.poll() is not None, "the worker to die at the failpoint")
+    wait_for(lambda: doomed.process.poll() is not None, "the worker to die at the failpoint")
     assert len(simulator.list_items(sim_mailbox.email, "contacts")) == 1 and not SyncLink.objects.exists()
     # When a healthy worker takes over (the redelivered task, or a new prompt once the lease lapsed)
     worker_process(queues="sync", extra_env=short_leases)
@@ -65,7 +54,7 @@ def test_a_worker_killed_after_the_mailbox_create_leaves_no_duplicate_after_the_
         return SyncLink.objects.filter(local_id=contact.pk).first()
 
     # Then the item found by our tag is linked, and the mailbox still holds exactly one
-    link = _wait_for(linked_or_nudge, "the link after the retry")
+    link = wait_for(linked_or_nudge, "the link after the retry")
     (item,) = simulator.list_items(sim_mailbox.email, "contacts")
     assert link.remote_id == item["id"]
     assert Contact.objects.filter(mailbox=sim_mailbox).count() == 1
