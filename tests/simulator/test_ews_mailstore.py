@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -25,20 +24,17 @@ def contacts_folder(store: MailStore) -> str:
     return store.folder(ADDRESS, "contacts").id
 
 
-def test_seeding_five_thousand_contacts_takes_well_under_a_second(store):
+def test_seeding_five_thousand_contacts_stores_each_with_its_computed_fields(store):
     # given 5,000 contacts with the fields Outlook shows
     records = [{"given_name": f"G{n}", "surname": "Seed", "emails": [f"g{n}@client.example"],
                 "phones": {"mobile": "+1 555 0100"}, "addresses": {"home": {"city": "Springfield"}}}
                for n in range(5000)]
 
-    # when they are seeded
-    started = time.perf_counter()
+    # when they are seeded (how fast is bench/simulator_bench.py's business, not a test's)
     ids = store.seed_contacts(ADDRESS, records)
-    elapsed = time.perf_counter() - started
 
-    # then all are stored, with display names Exchange would compute, fast
+    # then all are stored, with display names Exchange would compute
     assert len(set(ids)) == 5000
-    assert elapsed < 0.5, elapsed
     assert store.item(ADDRESS, ids[42]).fields["display_name"] == "G42 Seed"
     assert store.item(ADDRESS, ids[42]).fields["email1"] == "g42@client.example"
 
