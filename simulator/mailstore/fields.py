@@ -8,7 +8,7 @@ Contact: given_name, middle_name, surname, nickname, display_name, file_as, comp
 Event: subject, body, body_type (Text/HTML), location, start/end (UTC ISO "...Z"), start_tz/end_tz (Windows time
   zone ids), is_all_day, attendees [{email, name, type: required/optional/resource, response}], organizer
   {email, name}, recurrence {pattern {...}, range {...}} or None, modified_occurrences {original start: fields},
-  deleted_occurrences [original start], is_cancelled, uid, show_as, sensitivity, reminder_minutes, categories.
+  deleted_occurrences [original start], is_cancelled, invitations_sent (MeetingRequestWasSent), uid, show_as, sensitivity, reminder_minutes, categories.
 Message: subject, body, body_type, from/to/cc/bcc/reply_to ({email, name}), is_read, is_draft, internet_message_id,
   sent_at, attachments [{id, name, content_type, size, sha256, content (base64), is_inline, last_modified}]
   (records made by attachments.file_attachment).

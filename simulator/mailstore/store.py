@@ -200,6 +200,8 @@ class MailStore:
             "sent_at": now_utc().isoformat(), "extended": dict(extended),
             "attachments": attachment_summary(fields.get("attachments")),
         }
+        if fields.get("meeting"):  # a meeting request, update or cancellation Exchange sent for an event
+            entry["meeting"] = fields["meeting"]
         with self.lock:
             self._outbound.append(entry)
         return entry
