@@ -243,16 +243,30 @@ class EwsGateway:
             return ItemRef(result[0], result[1])
 
     def delete_item(self, mailbox: str, ref: ItemRef) -> None:
+        self._delete(mailbox, ref, cancel=False)
+
+    def cancel_event(self, mailbox: str, ref: ItemRef) -> bool:
+        return self._delete(mailbox, ref, cancel=True)
+
+    def _delete(self, mailbox: str, ref: ItemRef, *, cancel: bool) -> bool:
+        """DeleteItem at ``ref.version``; with ``cancel``, the attendees of an organizer's meeting whose requests
+        went out (MeetingRequestWasSent, set on the organizer's item only) get Exchange's cancellation."""
         account = self._account(mailbox)
         with self._classified():
             # EWS DeleteItem does not enforce the change key, so compare it first: a stale version must not delete.
-            (current,) = account.fetch(ids=[(ref.item_id, None)], only_fields=["changekey"])
+            fields = ["changekey", "meeting_request_was_sent"] if cancel else ["changekey"]
+            (current,) = account.fetch(ids=[(ref.item_id, None)], only_fields=fields)
             self._raise_item_result(current)
             if current.changekey != ref.version:
                 raise ConflictError("the item changed since the version given")
-            (result,) = account.bulk_delete(ids=[(ref.item_id, ref.version)], delete_type=HARD_DELETE)
+            notify = cancel and bool(getattr(current, "meeting_request_was_sent", False))
+            (result,) = account.bulk_delete(
+                ids=[(ref.item_id, ref.version)], delete_type=HARD_DELETE,
+                send_meeting_cancellations=SEND_TO_ALL_AND_SAVE_COPY if notify else SEND_TO_NONE,
+            )  # fmt: skip
             if result is not True:
                 self._raise_item_result(result)
+            return notify
 
     def find_by_tag(self, mailbox: str, collection: Collection, tag: str) -> list[StoredItem]:
         account = self._account(mailbox)

@@ -106,7 +106,16 @@ class MailboxGateway(Protocol):
     def update_event(self, mailbox: str, ref: ItemRef, event: Event) -> ItemRef: ...
 
     def delete_item(self, mailbox: str, ref: ItemRef) -> None:
-        """Delete if ``ref.version`` is current (ConflictError if not); ItemNotFound if it is already gone."""
+        """Delete if ``ref.version`` is current (ConflictError if not); ItemNotFound if it is already gone.
+        An event goes silently: nobody is told."""
+        ...
+
+    def cancel_event(self, mailbox: str, ref: ItemRef) -> bool:
+        """Cancel the meeting: remove it as ``delete_item`` does, and if the mailbox organized it and its
+        invitations went out, send the attendees the cancellation. True when they were told.
+
+        (Neither Exchange nor Graph keeps an organizer's meeting in a "cancelled" state: cancelling removes it.)
+        """
         ...
 
     def find_by_tag(self, mailbox: str, collection: Collection, tag: str) -> list[StoredItem]:

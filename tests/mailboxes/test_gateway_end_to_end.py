@@ -91,6 +91,31 @@ def test_contact_lifecycle_with_changes_tags_and_optimistic_concurrency(sim_tena
         gateway.delete_item(mailbox, updated)
 
 
+def test_cancelling_a_meeting_tells_its_attendees_only_if_they_were_invited(simulator, sim_tenant, gateway_for):
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    start = dt.datetime(2027, 3, 1, 10, tzinfo=NEW_YORK)
+    quiet = Event(subject="Walkthrough", start=start, end=start + dt.timedelta(hours=1), time_zone="America/New_York",
+                  attendees=(Attendee("buyer@client.example"),))
+    invited = Event(**{**quiet.__dict__, "subject": "Closing", "send_invitations": True})
+    # Given two meetings with the same attendee, only one of which sent its invitation
+    quiet_ref = gateway.create_event(mailbox, quiet, tag="quiet")
+    invited_ref = gateway.create_event(mailbox, invited, tag="invited")
+    # When a writer holding an old version cancels, nothing is removed and nobody is told
+    moved = gateway.update_event(mailbox, invited_ref, Event(**{**invited.__dict__, "location": "Office"}))
+    with pytest.raises(errors.ConflictError):
+        gateway.cancel_event(mailbox, invited_ref)
+    # When both are cancelled at their current versions
+    assert gateway.cancel_event(mailbox, moved) is True
+    assert gateway.cancel_event(mailbox, quiet_ref) is False
+    # Then both are gone, and only the invited attendee got a cancellation (after the request and the update)
+    assert gateway.fetch(mailbox, Collection.CALENDAR, [quiet_ref.item_id, moved.item_id]) == [None, None]
+    assert [(m["subject"], m.get("meeting")) for m in simulator.outbound(mailbox)] == [
+        ("Closing", "request"), ("Updated: Closing", "update"), ("Canceled: Closing", "cancellation")]
+    with pytest.raises(errors.ItemNotFound):
+        gateway.cancel_event(mailbox, moved)
+
+
 def test_changes_stream_in_pages_and_resume_from_a_watermark(simulator, sim_tenant, gateway_for):
     # Given a mailbox with 7 contacts its user created in Outlook
     tenant = sim_tenant()
