@@ -77,6 +77,16 @@ class Forget(Action):
 
 
 @dataclass(frozen=True)
+class KeepCancelled(Action):
+    """A meeting cancelled in the CRM that the mailbox no longer holds (or never did): drop its link and its
+    write-ahead mark; the row stays in the CRM alone, cancelled, until someone re-opens it (then it is created)."""
+
+    order: ClassVar[int] = 1
+    local_id: str
+    conflict: ConflictRecord | None = None
+
+
+@dataclass(frozen=True)
 class CreateLocal(Action):
     """Create a CRM item from a mailbox item and link it, in one transaction; skip if ``remote_id`` is linked."""
 
@@ -196,4 +206,28 @@ class DeleteRemote(Action):
     conflict: ConflictRecord | None = None
 
 
-SyncAction = LinkPair | Forget | CreateLocal | UpdateLocal | DeleteLocal | CreateRemote | UpdateRemote | UpdateBoth | DeleteRemote
+@dataclass(frozen=True)
+class CancelRemote(Action):
+    """A meeting cancelled in the CRM: remove it from the mailbox, where a cancelled organizer's item cannot exist.
+
+    Exchange (and Graph) cancel a meeting by removing the organizer's item, telling the attendees or not; so
+    the CRM row stays, cancelled and unlinked (``KeepCancelled``'s state). If the row is no longer at
+    ``local_version`` (re-opened meanwhile), **skip**. With ``write_local`` (a merge that cancels), the
+    row gets ``content`` first, as in ``UpdateBoth``: a crash then leaves a cancelled row the next plan cancels
+    again. Counted by the mass-deletion guard as a CRM-side loss.
+    """
+
+    order: ClassVar[int] = 9
+    local_id: str
+    local_version: int
+    remote_id: str
+    expected_remote_version: str | None
+    content: Content
+    write_local: bool = False
+    conflict: ConflictRecord | None = None
+
+
+SyncAction = (
+    LinkPair | Forget | KeepCancelled | CreateLocal | UpdateLocal | DeleteLocal | CreateRemote | UpdateRemote
+    | UpdateBoth | DeleteRemote | CancelRemote
+)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from sync.actions import (
+    CancelRemote,
     ConflictRecord,
     CreateLocal,
     CreateRemote,
@@ -19,14 +20,17 @@ from sync.actions import (
     DeleteLocal,
     DeleteRemote,
     Forget,
+    KeepCancelled,
     LinkPair,
     SyncAction,
     UpdateBoth,
     UpdateLocal,
     UpdateRemote,
 )
+from sync.content import Content, empty
 from sync.guard import MassDeletion, Side, check_mass_deletion
 from sync.matching import MatchReport, match_existing
+from sync.normalize import ItemKind
 from sync.policy import SyncPolicy, resolve_both_changed
 from sync.state import Link, LocalChanges, LocalItem, LocalTombstone, RemoteChanges, RemoteItem, index_links
 
@@ -113,9 +117,33 @@ class _Planner:
     def plan(self) -> list[SyncAction]:
         actions: list[SyncAction] = []
         for link in self.links.values():
-            actions.extend(self._linked(self._follow_tag(link)))
+            link = self._follow_tag(link)
+            remote = self.remote_items.get(link.remote_id)
+            cancelled = _cancelled(remote.content) if remote else link.agreed_fields.get("cancelled") == _CANCELLED
+            actions.extend(self._cancel_instead(action, remote_cancelled=cancelled) for action in self._linked(link))
         actions.extend(self._unlinked())
         return actions
+
+    def _cancel_instead(self, action: SyncAction, *, remote_cancelled: bool) -> SyncAction:
+        """A meeting the CRM cancelled leaves the mailbox instead of being written to it.
+
+        Exchange has no "cancelled" state for the organizer's own item (IsCancelled is what attendees' copies
+        show): cancelling removes it, with or without cancellation mails. So a write that would put a cancelled
+        event into a mailbox whose item is not cancelled removes the item, and the CRM keeps the row cancelled
+        and unlinked. A mailbox item already cancelled (an attendee's copy) is written as usual.
+        """
+        if not isinstance(action, UpdateRemote | UpdateBoth | CreateRemote) or not _cancelled(action.content):
+            return action
+        if isinstance(action, CreateRemote):  # never create a cancelled meeting; the mailbox has none to remove
+            return KeepCancelled(action.local_id, action.conflict)
+        if remote_cancelled:
+            return action
+        self.local_losses += 1  # a CRM bug cancelling every meeting must pause, not empty the calendar
+        if isinstance(action, UpdateBoth):
+            return CancelRemote(action.local_id, action.expected_local_version, action.remote_id,
+                                action.expected_remote_version, action.content, True, action.conflict)  # fmt: skip
+        return CancelRemote(action.local_id, action.local_version, action.remote_id, action.expected_remote_version,
+                            action.content, False, action.conflict)  # fmt: skip
 
     # -- linked items --------------------------------------------------------------------------------
 
@@ -157,6 +185,8 @@ class _Planner:
 
         if remote_state is DELETED:
             self.remote_losses += 1
+            if local is not None and _cancelled(local.content) and link.agreed_fields.get("cancelled") != _CANCELLED:
+                return [KeepCancelled(link.local_id)]  # cancelled in the CRM, gone from the mailbox: both agree
             if local_changed and local is not None:
                 record = self._edit_delete_record(link, local.modified_at, self.observed_at)
                 if self.policy.edit_beats_delete:
@@ -260,9 +290,10 @@ class _Planner:
             # Our own create whose link was never saved (a crash in between): pair, never copy back.
             del unlinked_local[local.local_id]
             if _written_by_us(local, remote):
-                actions.append(self._push_over_our_write(local, remote))
+                paired = [self._push_over_our_write(local, remote)]
             else:  # the agent edited it since (or copied it): compare without a base
-                actions.extend(self._both_changed(local, remote, None))
+                paired = self._both_changed(local, remote, None)
+            actions.extend(self._cancel_instead(a, remote_cancelled=_cancelled(remote.content)) for a in paired)
         new_remote: list[RemoteItem] = []
         for remote in sorted(self.remote_items.values(), key=lambda item: item.remote_id):
             if remote.remote_id in self.links_by_remote or remote.remote_id in self.claimed:
@@ -285,14 +316,29 @@ class _Planner:
             self.matches = match_existing(list(unlinked_local.values()), [r for r in new_remote if r.tag is None])
             by_remote = {r.remote_id: r for r in new_remote}
             for match in self.matches.matches:
-                pair = unlinked_local.pop(match.local_id), by_remote.pop(match.remote_id)
-                actions.extend(self._both_changed(*pair, None, fill_empty=True))
+                local, remote = unlinked_local.pop(match.local_id), by_remote.pop(match.remote_id)
+                paired = self._both_changed(local, remote, None, fill_empty=True)
+                actions.extend(self._cancel_instead(a, remote_cancelled=_cancelled(remote.content)) for a in paired)
             new_remote = list(by_remote.values())
 
         actions.extend(CreateLocal(r.remote_id, r.version, r.content) for r in new_remote)
-        actions.extend(CreateRemote(item.local_id, item.version, item.content) for item in unlinked_local.values())
+        for item in unlinked_local.values():
+            if not _cancelled(item.content):
+                actions.append(CreateRemote(item.local_id, item.version, item.content))
+            elif item.pushed_hash is not None:
+                # A cancelled meeting stays out of the mailbox; only the write-ahead mark of a create that
+                # never reached it (or was removed since) needs clearing.
+                actions.append(KeepCancelled(item.local_id))
         actions.extend(Forget(lid) for lid in sorted(unlinked_tombstones))
         return actions
+
+
+def _cancelled(content: Content) -> bool:
+    return content.kind is ItemKind.EVENT and bool(content.canonical["cancelled"])
+
+
+# The digest of ``cancelled: true``: how a link tells an agreed event was cancelled without a copy of it.
+_CANCELLED = empty(ItemKind.EVENT).replace(cancelled=True).field_digests["cancelled"]
 
 
 def _written_by_us(local: LocalItem | LocalTombstone | None, remote: RemoteItem) -> bool:

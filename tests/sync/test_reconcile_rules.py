@@ -5,12 +5,14 @@ import datetime as dt
 import pytest
 
 from sync.actions import (
+    CancelRemote,
     CreateLocal,
     CreateRemote,
     Decision,
     DeleteLocal,
     DeleteRemote,
     Forget,
+    KeepCancelled,
     LinkPair,
     UpdateBoth,
     UpdateLocal,
@@ -248,3 +250,62 @@ def test_our_create_of_a_row_deleted_before_its_link_was_saved_is_finished_off()
     # and an executor without write-ahead marks gets the same for any item with the deleted row's tag
     unmarked = plan_sync([], LocalChanges(tombstones=(LocalTombstone("L7", T0),)), remote_side)
     assert only(unmarked) == DeleteRemote("L7", "R9", "ck4")
+
+
+# -- meetings cancelled in the CRM (Exchange removes an organizer's cancelled meeting; sync/README.md) -------
+
+MEETING = Content.event(subject="Viewing", start=T0, end=T0 + dt.timedelta(hours=1), location="Office")
+MEETING_LINK = Link.agreeing("L1", "R1", MEETING, local_version=3, remote_version="ck1")
+CANCELLED = MEETING.replace(cancelled=True)
+
+
+def test_a_crm_cancellation_removes_the_mailbox_item_and_keeps_the_row():
+    action = only(plan_sync([MEETING_LINK], local(CANCELLED), RemoteChanges()))
+    assert action == CancelRemote("L1", 4, "R1", "ck1", CANCELLED)
+
+
+def test_a_crm_cancellation_of_an_item_the_mailbox_lost_keeps_the_row_without_a_conflict():
+    gone = RemoteChanges(deleted_ids=("R1",), observed_at=T0)
+    plan = plan_sync([MEETING_LINK], local(CANCELLED), gone)
+    assert plan.actions == (KeepCancelled("L1"),) and plan.conflicts == ()
+
+
+def test_a_crm_edit_of_a_meeting_its_organizer_cancelled_is_written_as_usual():
+    # given the attendee's copy was cancelled by its organizer and both sides agreed on that
+    link = Link.agreeing("L1", "R1", CANCELLED, local_version=3, remote_version="ck1")
+    moved = CANCELLED.replace(location="Room 4")
+    assert only(plan_sync([link], local(moved), RemoteChanges())) == UpdateRemote("L1", 4, "R1", "ck1", moved)
+
+
+def test_a_cancellation_merged_with_an_outlook_edit_writes_the_crm_then_removes_the_item():
+    elsewhere = MEETING.replace(location="Room 9")
+    action = only(plan_sync([MEETING_LINK], local(CANCELLED), remote(elsewhere)))
+    merged = CANCELLED.replace(location="Room 9")
+    assert isinstance(action, CancelRemote) and action.write_local and action.content == merged
+    assert (action.local_version, action.expected_remote_version, action.conflict.decision) == (4, "ck2", Decision.MERGED)
+
+
+def test_a_cancelled_meeting_never_created_in_the_mailbox_stays_out_of_it():
+    fresh = LocalChanges(items=(LocalItem("L9", 1, CANCELLED, T0),), complete=True)
+    assert plan_sync([], fresh, RemoteChanges()).quiet
+    # a mark left by a create that never reached the mailbox is cleared, nothing is created
+    marked = LocalChanges(items=(LocalItem("L9", 1, CANCELLED, T0, pushed_hash=MEETING.hash),))
+    assert plan_sync([], marked, RemoteChanges()).actions == (KeepCancelled("L9"),)
+
+
+def test_an_edit_beating_a_mailbox_deletion_never_recreates_a_cancelled_meeting():
+    # given the organizer-cancelled copy both agreed on, deleted in Outlook while the CRM edited it
+    link = Link.agreeing("L1", "R1", CANCELLED, local_version=3, remote_version="ck1")
+    gone = RemoteChanges(deleted_ids=("R1",), observed_at=T0)
+    plan = plan_sync([link], local(CANCELLED.replace(body="notes")), gone)
+    assert [type(a) for a in plan.actions] == [KeepCancelled]
+    assert plan.conflicts[0].decision is Decision.EDIT_BEAT_DELETE
+
+
+def test_the_crm_cancelling_most_meetings_at_once_is_a_mass_loss_for_the_guard():
+    links = [Link.agreeing(f"L{n}", f"R{n}", MEETING, local_version=1, remote_version="ck1") for n in range(8)]
+    cancelled = LocalChanges(items=tuple(LocalItem(f"L{n}", 2, CANCELLED, T0) for n in range(6)))
+    plan = plan_sync(links, cancelled, RemoteChanges(), SyncPolicy())
+    assert plan.paused is not None and plan.actions == ()
+    confirmed = plan_sync(links, cancelled, RemoteChanges(), SyncPolicy(), allow_mass_deletion=True)
+    assert [type(a) for a in confirmed.actions] == [CancelRemote] * 6

@@ -13,12 +13,14 @@ import itertools
 from dataclasses import dataclass, field
 
 from sync.actions import (
+    CancelRemote,
     ConflictRecord,
     CreateLocal,
     CreateRemote,
     DeleteLocal,
     DeleteRemote,
     Forget,
+    KeepCancelled,
     LinkPair,
     SyncAction,
     UpdateBoth,
@@ -169,11 +171,15 @@ class Crm:
         self.tombstones[local_id] = (at, row.pushed_hash)
 
     def changes(self, *, complete: bool = False) -> LocalChanges:
-        """Rows whose version is not the linked one (or unlinked), and tombstones: one query in SQL."""
+        """Rows whose version is not the linked one (or unlinked, unless a cancelled meeting the CRM keeps alone),
+        and tombstones: one query in SQL."""
         items = tuple(
             LocalItem(lid, row.version, row.content, row.modified_at, row.pushed_hash)
             for lid, row in sorted(self.rows.items())
-            if complete or lid not in self.links or self.links[lid].local_version != row.version or row.pushed_hash
+            if complete or row.pushed_hash or (
+                self.links[lid].local_version != row.version if lid in self.links
+                else not (self.first_sync_done and _cancelled(row.content))  # matched on the first sync only
+            )
         )
         tombstones = tuple(LocalTombstone(lid, at, pushed) for lid, (at, pushed) in sorted(self.tombstones.items()))
         return LocalChanges(items, tombstones, complete, pushes_marked=True)
@@ -191,6 +197,12 @@ class Crm:
             self.rows[local_id].pushed_hash = content.hash
         elif local_id in self.tombstones:
             self.tombstones[local_id] = (self.tombstones[local_id][0], content.hash)
+
+    def unlink(self, local_id: str) -> None:
+        """Drop the link and the mark of a row that stays (a cancelled meeting the mailbox no longer holds)."""
+        self.links.pop(local_id, None)
+        if local_id in self.rows:
+            self.rows[local_id].pushed_hash = None
 
     def forget(self, local_id: str, remote_id: str | None = None) -> None:
         link = self.links.get(local_id)
@@ -235,6 +247,10 @@ class Executor:
                 self._effect()
             case Forget():
                 crm.forget(action.local_id)
+                self._effect()
+            case KeepCancelled():
+                crm.unlink(action.local_id)
+                self._record(action)
                 self._effect()
             case CreateLocal():
                 if any(
@@ -329,8 +345,32 @@ class Executor:
                 crm.forget(action.local_id, action.remote_id)
                 self._record(action)
                 self._effect()
+            case CancelRemote():
+                row = crm.rows.get(action.local_id)
+                if row is None or row.version != action.local_version:
+                    self.skipped += 1  # re-opened or deleted meanwhile: re-plan
+                    return
+                if action.write_local:  # a merge that cancels: the CRM first, as UpdateBoth does
+                    crm.user_update(action.local_id, action.content, self.clock)
+                    self._effect()
+                try:
+                    mailbox.delete(action.remote_id, action.expected_remote_version)
+                except StaleVersion:
+                    self.skipped += 1
+                    return
+                except NotFound:
+                    pass  # gone already: the goal of this action
+                else:
+                    self._effect()
+                crm.unlink(action.local_id)
+                self._record(action)
+                self._effect()
             case _:
                 raise AssertionError(f"unknown action {action!r}")
+
+
+def _cancelled(content: Content) -> bool:
+    return bool(content.canonical.get("cancelled"))
 
 
 def run_sync(
