@@ -86,7 +86,7 @@ def sync_folder(
         changes = remote.changes
         if gone and not changes.complete:
             changes = replace(changes, deleted_ids=tuple(sorted({*changes.deleted_ids, *gone})))
-        local = ledger.local_changes(mailbox.pk, collection)
+        local = ledger.local_changes(mailbox.pk, collection, first_sync=not state.first_sync_done)
         if not changes.complete and not (changes.items or changes.deleted_ids) and not (local.items or local.tombstones):
             # Nothing on either side: no need to read the link table; the watermark may still move.
             _commit(state, remote, Plan())

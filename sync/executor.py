@@ -22,11 +22,13 @@ from mailboxes.gateway import ItemRef, MailboxGateway
 from mailboxes.items import Collection, Contact, Event
 from sync import ledger, records
 from sync.actions import (
+    CancelRemote,
     CreateLocal,
     CreateRemote,
     DeleteLocal,
     DeleteRemote,
     Forget,
+    KeepCancelled,
     LinkPair,
     SyncAction,
     UpdateBoth,
@@ -253,6 +255,12 @@ class Executor:
                     self._record(action)
             case DeleteRemote():
                 self._delete_remote(action)
+            case KeepCancelled():
+                with transaction.atomic():
+                    ledger.keep_alone(m, c, action.local_id)
+                    self._record(action)
+            case CancelRemote():
+                self._cancel_remote(action)
             case _:
                 raise AssertionError(f"unknown action {action!r}")
 
@@ -285,16 +293,25 @@ class Executor:
             self._link(link)
             self._record(action)
 
-    def _delete_remote(self, action: DeleteRemote) -> None:
+    def _removal_version(self, action: DeleteRemote | CancelRemote) -> tuple[bool, str | None]:
+        """(go on, the change key to delete at): a plan that knew no change key deletes only the agreed content;
+        None with go on = the item is gone already."""
         version = action.expected_remote_version
-        if version is None:
-            try:
-                version = self._current_version(action.remote_id, self._agreed_hash(action.local_id))
-            except ItemNotFound:
-                version = None
-            if version is None and self.gateway.fetch(self.address, self.collection, [action.remote_id])[0] is not None:
-                self._skip(action, "the mailbox item's version is unknown and its content moved")
-                return
+        if version is not None:
+            return True, version
+        try:
+            version = self._current_version(action.remote_id, self._agreed_hash(action.local_id))
+        except ItemNotFound:
+            version = None
+        if version is None and self.gateway.fetch(self.address, self.collection, [action.remote_id])[0] is not None:
+            self._skip(action, "the mailbox item's version is unknown and its content moved")
+            return False, None
+        return True, version
+
+    def _delete_remote(self, action: DeleteRemote) -> None:
+        go_on, version = self._removal_version(action)
+        if not go_on:
+            return
         try:
             if version is not None:
                 self.gateway.delete_item(self.address, ItemRef(action.remote_id, version))
@@ -306,4 +323,33 @@ class Executor:
             pass  # gone already: the goal of this action
         with transaction.atomic():
             ledger.forget(self.mailbox_id, self.collection, action.local_id, action.remote_id)
+            self._record(action)
+
+    def _cancel_remote(self, action: CancelRemote) -> None:
+        """The CRM row first (still the cancelled version the plan saw; a merge written), then the mailbox item's
+        removal with Exchange's cancellation to invited attendees, then the row unlinked: kept in the CRM alone."""
+        with transaction.atomic():
+            row = self._live_row(action.local_id)
+            if row is None or row.version != action.local_version:
+                self._skip(action, "the CRM row moved")
+                return
+            if action.write_local:
+                self._write_row(row, action.content)
+                self.pulled += 1
+        go_on, version = self._removal_version(action)
+        if not go_on:
+            return
+        try:
+            if version is not None:
+                told = self.gateway.cancel_event(self.address, ItemRef(action.remote_id, version))
+                self.pushed += 1
+                log.info("sync: mailbox %s: meeting %s cancelled in the CRM, removed from the calendar%s",
+                         self.mailbox_id, action.local_id, "; attendees told" if told else "")  # fmt: skip
+        except ConflictError:
+            self._skip(action, "ConflictError")
+            return
+        except ItemNotFound:
+            pass  # gone already: the goal of this action
+        with transaction.atomic():
+            ledger.keep_alone(self.mailbox_id, self.collection, action.local_id)
             self._record(action)

@@ -36,8 +36,12 @@ def load_links(mailbox_id: int, collection: Collection) -> dict[str, Link]:
     }
 
 
-def local_changes(mailbox_id: int, collection: Collection) -> LocalChanges:
-    """One query: rows without a current link (no link, another version, or an unknown one) and tombstones."""
+def local_changes(mailbox_id: int, collection: Collection, *, first_sync: bool = False) -> LocalChanges:
+    """One query: rows without a current link (no link, another version, or an unknown one) and tombstones.
+
+    A meeting cancelled in the CRM and kept there alone (unlinked, unmarked: the mailbox cannot hold it) is
+    no change, so a quiet sync stays quiet; only the first sync lists it, to match it with the mailbox's copy.
+    """
     model = records.MODEL_OF[collection]
     linked_version = SyncLink.objects.filter(
         mailbox_id=mailbox_id, collection=collection.value, local_id=OuterRef("pk")
@@ -51,6 +55,8 @@ def local_changes(mailbox_id: int, collection: Collection) -> LocalChanges:
         )
         .order_by("pk")
     )
+    if collection is Collection.CALENDAR and not first_sync:
+        rows = rows.exclude(cancelled=True, linked_version__isnull=True, deleted_at__isnull=True, pushed_hash="")
     items, tombstones = [], []
     for row in rows.iterator(500):
         if row.deleted_at is not None:
@@ -90,6 +96,12 @@ def create_links(mailbox_id: int, collection: Collection, links: list[Link]) -> 
                  agreed_fields=dict(link.agreed_fields))
         for link in links
     ])  # fmt: skip
+
+
+def keep_alone(mailbox_id: int, collection: Collection, local_id: str) -> None:
+    """Drop the link and the write-ahead mark of a row that stays in the CRM alone (a cancelled meeting)."""
+    SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(local_id)).delete()
+    records.MODEL_OF[collection].objects.filter(pk=UUID(local_id)).exclude(pushed_hash="").update(pushed_hash="")
 
 
 def forget(mailbox_id: int, collection: Collection, local_id: str, remote_id: str | None = None) -> None:

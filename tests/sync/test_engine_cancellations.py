@@ -1,0 +1,180 @@
+"""Meetings cancelled in the CRM: removed from the calendar (the invited attendees told), kept in the CRM as
+cancelled; re-opened, they come back. Against the simulator through the real gateway."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sync.models import Event, FolderState, SyncConflict, SyncLink
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+BUYER = {"email": "buyer@client.example", "name": "Buyer", "required": True}
+
+
+def _calendar(simulator, mailbox):
+    return simulator.list_items(mailbox.email, "calendar")
+
+
+def _meeting(mailbox, subject="Viewing", day=5, **fields):
+    start = dt.datetime(2027, 1, day, 10, tzinfo=AMSTERDAM)
+    event = Event(mailbox=mailbox, subject=subject, start=start, end=start + dt.timedelta(hours=1),
+                  time_zone="Europe/Amsterdam", attendees=[BUYER], **fields)
+    event.save()
+    return event
+
+
+def _cancel(event):
+    event.cancelled = True
+    event.save()
+
+
+def _cancellations(simulator, mailbox):
+    return [(m["subject"], [r["email"] for r in m["to"]])
+            for m in simulator.outbound(mailbox.email) if m.get("meeting") == "cancellation"]
+
+
+def test_a_meeting_cancelled_in_the_crm_leaves_the_calendar_and_its_invited_attendees_are_told(
+        simulator, sim_mailbox, sync_once):
+    # Given a meeting created in the CRM that invited its attendee, synced
+    event = _meeting(sim_mailbox, send_invitations=True)
+    sync_once()
+    assert len(_calendar(simulator, sim_mailbox)) == 1
+    # When the agent cancels it in the CRM and the mailbox syncs
+    _cancel(event)
+    result = sync_once()
+    # Then the calendar no longer holds it, and the attendee got Exchange's cancellation
+    assert _calendar(simulator, sim_mailbox) == []
+    assert _cancellations(simulator, sim_mailbox) == [("Canceled: Viewing", ["buyer@client.example"])]
+    assert result.pushed == 1
+    # And the CRM keeps the meeting, cancelled and unlinked, with no conflict recorded
+    event.refresh_from_db()
+    assert event.cancelled and event.deleted_at is None and event.pushed_hash == ""
+    assert not SyncLink.objects.filter(local_id=event.pk).exists()
+    assert not SyncConflict.objects.filter(mailbox=sim_mailbox).exists()
+    # And the next syncs are quiet: one request per folder, nothing created again
+    before = simulator.stats()["ews_operation"]
+    again = sync_once()
+    after = simulator.stats()["ews_operation"]
+    assert (again.pulled, again.pushed) == (0, 0)
+    assert {op: after[op] - before.get(op, 0) for op in after if after[op] != before.get(op, 0)} == {"SyncFolderItems": 2}
+    assert _calendar(simulator, sim_mailbox) == [] and Event.objects.get(pk=event.pk).cancelled
+
+
+def test_a_meeting_that_invited_nobody_is_removed_without_mail(simulator, sim_mailbox, sync_once):
+    # Given a meeting from the CRM that did not ask for invitations, synced
+    event = _meeting(sim_mailbox)
+    sync_once()
+    # When it is cancelled in the CRM and the mailbox syncs
+    _cancel(event)
+    sync_once()
+    # Then it left the calendar, and nobody got mail: nobody had been invited
+    assert _calendar(simulator, sim_mailbox) == []
+    assert simulator.outbound(sim_mailbox.email) == []
+    assert Event.objects.get(pk=event.pk).cancelled
+
+
+def test_an_outlook_meeting_whose_invitations_went_out_is_cancelled_to_its_attendees(simulator, sim_mailbox, sync_once):
+    # Given a meeting the agent organized in Outlook, invitations sent, synced into the CRM
+    simulator.user_create(sim_mailbox.email, "calendar", {
+        "subject": "Offer review", "start": "2027-01-06T09:00:00Z", "end": "2027-01-06T10:00:00Z",
+        "attendees": [{"email": "seller@client.example"}], "invitations_sent": True})
+    sync_once()
+    event = Event.objects.get(mailbox=sim_mailbox, subject="Offer review")
+    # When the CRM cancels it
+    _cancel(event)
+    sync_once()
+    # Then the seller is told and the calendar no longer holds it
+    assert _cancellations(simulator, sim_mailbox) == [("Canceled: Offer review", ["seller@client.example"])]
+    assert _calendar(simulator, sim_mailbox) == []
+
+
+def test_a_cancelled_meeting_reopened_in_the_crm_comes_back_to_the_calendar(simulator, sim_mailbox, sync_once):
+    # Given a meeting cancelled in the CRM and removed from the calendar
+    event = _meeting(sim_mailbox, send_invitations=True)
+    sync_once()
+    _cancel(event)
+    sync_once()
+    # When the agent re-opens it in the CRM
+    event.refresh_from_db()
+    event.cancelled = False
+    event.save()
+    sync_once()
+    # Then it is in the calendar again, once, tagged with the CRM's id, and the attendee is invited again
+    (item,) = _calendar(simulator, sim_mailbox)
+    assert str(event.pk) in item["extended"].values() and not item["fields"].get("is_cancelled")
+    assert SyncLink.objects.get(local_id=event.pk).remote_id == item["id"]
+    assert [m["subject"] for m in simulator.outbound(sim_mailbox.email)] == ["Viewing", "Canceled: Viewing", "Viewing"]
+
+
+def test_a_meeting_cancelled_by_its_organizer_stays_in_both_as_cancelled(simulator, sim_mailbox, sync_once):
+    # Given a meeting the agent attends, synced
+    item_id = simulator.user_create(sim_mailbox.email, "calendar", {
+        "subject": "Board meeting", "start": "2027-01-07T09:00:00Z", "end": "2027-01-07T10:00:00Z",
+        "organizer": {"email": "chair@other.example", "name": "Chair"}})
+    sync_once()
+    # When its organizer cancels it (Exchange marks the attendee's copy cancelled) and the mailbox syncs
+    simulator.user_update(sim_mailbox.email, item_id, {"is_cancelled": True})
+    sync_once()
+    # Then the CRM shows it cancelled, still linked to the copy the calendar keeps
+    event = Event.objects.get(mailbox=sim_mailbox, subject="Board meeting")
+    assert event.cancelled and SyncLink.objects.get(local_id=event.pk).remote_id == item_id
+    # And a CRM edit of that cancelled meeting is written to it as usual, not mistaken for a cancellation
+    event.location = "Room 4"
+    event.save()
+    sync_once()
+    (item,) = _calendar(simulator, sim_mailbox)
+    assert item["fields"]["location"] == "Room 4" and item["fields"]["is_cancelled"] is True
+    assert simulator.outbound(sim_mailbox.email) == []
+
+
+def test_a_removal_that_reached_the_mailbox_before_the_worker_died_is_finished_without_a_copy(
+        simulator, sim_mailbox, sync_once):
+    # Given a synced meeting cancelled in the CRM, whose removal reached the mailbox before the worker died
+    # (the mailbox item is gone; the CRM row is still linked)
+    event = _meeting(sim_mailbox)
+    sync_once()
+    _cancel(event)
+    simulator.user_delete(sim_mailbox.email, SyncLink.objects.get(local_id=event.pk).remote_id)
+    # When the mailbox syncs again
+    result = sync_once()
+    # Then the row is kept as cancelled and unlinked: nothing re-created, no edit-beats-delete conflict
+    assert (result.pushed, _calendar(simulator, sim_mailbox)) == (0, [])
+    assert Event.objects.get(pk=event.pk).cancelled
+    assert not SyncLink.objects.filter(local_id=event.pk).exists()
+    assert not SyncConflict.objects.filter(mailbox=sim_mailbox).exists()
+
+
+def test_an_outlook_edit_racing_the_cancellation_is_reread_never_overwritten(simulator, sim_mailbox, sync_once):
+    # Given a synced meeting, moved to another room in Outlook after the CRM cancelled it
+    event = _meeting(sim_mailbox)
+    sync_once()
+    _cancel(event)
+    remote_id = SyncLink.objects.get(local_id=event.pk).remote_id
+    simulator.user_update(sim_mailbox.email, remote_id, {"location": "Room 9"})
+    # When the mailbox syncs (merge: different fields changed on each side)
+    sync_once()
+    # Then both edits are kept: the CRM row holds the new room and is cancelled, the calendar no longer has it
+    event.refresh_from_db()
+    assert (event.cancelled, event.location) == (True, "Room 9")
+    assert _calendar(simulator, sim_mailbox) == []
+    assert SyncConflict.objects.get(mailbox=sim_mailbox, local_id=event.pk).decision == "merged"
+
+
+def test_a_crm_cancelling_most_meetings_at_once_pauses_instead_of_emptying_the_calendar(
+        simulator, sim_mailbox, sync_once):
+    # Given eight synced meetings
+    events = [_meeting(sim_mailbox, subject=f"Viewing {n}", day=n + 1) for n in range(8)]
+    sync_once()
+    # When the CRM suddenly cancels six of them
+    for event in events[:6]:
+        _cancel(event)
+    result = sync_once()
+    # Then the sync pauses for staff, and the calendar still holds all eight
+    assert "calendar" in result.paused_reason
+    assert len(_calendar(simulator, sim_mailbox)) == 8
+    assert SyncLink.objects.filter(mailbox=sim_mailbox, collection="calendar").count() == 8
+    # And once staff confirm, the cancellations are written
+    FolderState.objects.filter(mailbox=sim_mailbox, collection="calendar").update(confirm_mass_deletion=True)
+    sync_once()
+    assert sorted(item["fields"]["subject"] for item in _calendar(simulator, sim_mailbox)) == ["Viewing 6", "Viewing 7"]
