@@ -179,6 +179,11 @@ class EventSerializer(serializers.ModelSerializer):
         fields = ["id", "subject", "start", "end", "time_zone", "all_day", "location", "body", "attendees",
                   "recurrence", "cancelled", "send_invitations", "version", "modified_at"]  # fmt: skip
         read_only_fields = ["id", "version", "modified_at"]
+        extra_kwargs = {
+            "cancelled": {"help_text": "True removes the meeting from the mailbox's calendar (attendees get a "
+                          "cancellation if they were invited); the CRM keeps it. False again re-creates it."},
+            "send_invitations": {"help_text": "Invite the attendees when the event is written to the mailbox."},
+        }
 
     def validate(self, attrs: dict) -> dict:
         instance = self.instance
