@@ -197,7 +197,8 @@ class EwsGateway:
         master's new change key.
 
         EWS has no way to send a series with its exceptions in one CreateItem/UpdateItem. A failure between the
-        master write and these leaves the series without (some of) them until the event is written again.
+        master write and these leaves the series without (some of) them; the sync planner recognises that as its
+        own partial write and writes the event again (sync/reconcile.py ``_partly_written_by_us``).
         """
         if not _has_exceptions(event):
             return ref

@@ -164,6 +164,9 @@ class _Planner:
         remote = remote_state if isinstance(remote_state, RemoteItem) else None
         local_version = local.version if local else link.local_version
         remote_version = remote.version if remote else link.remote_version
+        if remote is not None and local is not None and _partly_written_by_us(local, remote):
+            # Our push of a series, cut off before its exceptions: finish it, never let a policy undo it.
+            return [UpdateRemote(local.local_id, local.version, remote.remote_id, remote.version, local.content)]
         if remote is not None and _written_by_us(local_state, remote):
             # The mailbox holds our own push whose link was never saved: the CRM row is the truth.
             if local is None:
@@ -289,7 +292,7 @@ class _Planner:
                 continue
             # Our own create whose link was never saved (a crash in between): pair, never copy back.
             del unlinked_local[local.local_id]
-            if _written_by_us(local, remote):
+            if _written_by_us(local, remote) or _partly_written_by_us(local, remote):
                 paired = [self._push_over_our_write(local, remote)]
             else:  # the agent edited it since (or copied it): compare without a base
                 paired = self._both_changed(local, remote, None)
@@ -343,6 +346,29 @@ _CANCELLED = empty(ItemKind.EVENT).replace(cancelled=True).field_digests["cancel
 
 def _written_by_us(local: LocalItem | LocalTombstone | None, remote: RemoteItem) -> bool:
     return local is not None and local.pushed_hash is not None and local.pushed_hash == remote.content.hash
+
+
+def _partly_written_by_us(local: LocalItem, remote: RemoteItem) -> bool:
+    """The mailbox holds our pending push of a series but for its exceptions: a write cut off in between.
+
+    EWS writes a series' exceptions in requests of their own after the series (mailboxes/ews.py), so a failure
+    there leaves the mailbox with the row's content except the exceptions, and the row with the mark of that
+    push (the mark equals the row's content: no CRM edit since). Read as an agent's edit, a "later wins" would
+    drop the CRM's exceptions; it is ours, so it is pushed again (the gateway writes only what is missing).
+    The cost: an exception the agent changed in Outlook inside that window is overwritten by the CRM's.
+    """
+    ours, theirs = local.content, remote.content
+    if local.pushed_hash != ours.hash or ours.kind is not ItemKind.EVENT or ours == theirs:
+        return False
+    if not ours.canonical["recurrence"] or not theirs.canonical["recurrence"]:
+        return False
+    return _without_exceptions(ours.canonical) == _without_exceptions(theirs.canonical)
+
+
+def _without_exceptions(canonical: Mapping[str, object]) -> dict[str, object]:
+    recurrence = {key: value for key, value in canonical["recurrence"].items()  # type: ignore[attr-defined]
+                  if key not in ("cancelled_occurrences", "changed_occurrences")}  # fmt: skip
+    return {**canonical, "recurrence": recurrence}
 
 
 def _changed(version: object, linked_version: object, content_hash: str, link: Link) -> bool:

@@ -309,3 +309,54 @@ def test_a_crm_event_invites_its_attendees_only_when_the_crm_asks(simulator, sim
     subjects = sorted(item["fields"]["subject"] for item in simulator.list_items(sim_mailbox.email, "calendar"))
     assert subjects == ["Announced viewing", "Quiet viewing"]
     assert [m["subject"] for m in simulator.outbound(sim_mailbox.email)] == ["Announced viewing"]
+
+
+def test_a_series_write_cut_off_before_its_exceptions_is_finished_not_undone(simulator, sim_mailbox, sync_once):
+    import pytest
+
+    from mailboxes.errors import Throttled
+    from sync.models import BrokerageSyncSettings
+
+    # Given a synced CRM series at a brokerage whose policy lets the later side win a conflict
+    BrokerageSyncSettings.objects.create(brokerage_id=sim_mailbox.brokerage_id, conflict_policy="later_wins")
+    crm = _crm_series(sim_mailbox, changed_occurrences=[MOVED])
+    sync_once()
+    remote_id = SyncLink.objects.get(local_id=crm.pk).remote_id
+    # When the CRM renames it and cancels an occurrence, and Exchange throttles the occurrence's DeleteItem
+    # after the series itself was written
+    crm.subject, crm.recurrence = "Team sync", {**crm.recurrence, "cancelled_occurrences": [CANCELLED]}
+    crm.save()
+    simulator.add_fault("server_busy", mailbox=sim_mailbox.email, operation="DeleteItem", count=1, back_off_ms=10)
+    with pytest.raises(Throttled):
+        sync_once()
+    assert _calendar(simulator, sim_mailbox)[remote_id]["fields"]["subject"] == "Team sync"
+    # And the mailbox syncs again
+    sync_once()
+    # Then the half-written series is ours, finished: the CRM keeps its cancellation, the mailbox gets it
+    crm.refresh_from_db()
+    assert (crm.subject, crm.recurrence["cancelled_occurrences"]) == ("Team sync", [CANCELLED])
+    assert _mailbox_exceptions(simulator, sim_mailbox, remote_id)[0] == ["2027-03-22T08:00:00Z"]
+    assert (sync_once().pulled, sync_once().pushed) == (0, 0)
+
+
+def test_a_series_create_cut_off_before_its_exceptions_is_finished_not_copied_back(simulator, sim_mailbox, sync_once):
+    import pytest
+
+    from mailboxes.errors import Throttled
+    from sync.models import BrokerageSyncSettings
+
+    # Given a CRM series with a cancelled occurrence, whose first push Exchange throttles after the series
+    BrokerageSyncSettings.objects.create(brokerage_id=sim_mailbox.brokerage_id, conflict_policy="later_wins")
+    crm = _crm_series(sim_mailbox, cancelled_occurrences=[CANCELLED])
+    simulator.add_fault("server_busy", mailbox=sim_mailbox.email, operation="DeleteItem", count=1, back_off_ms=10)
+    with pytest.raises(Throttled):
+        sync_once()
+    # When the mailbox syncs again
+    sync_once()
+    # Then the series in the mailbox is ours (one, linked) and carries the cancellation; the CRM kept it
+    (remote_id,) = _calendar(simulator, sim_mailbox)
+    assert SyncLink.objects.get(local_id=crm.pk).remote_id == remote_id
+    crm.refresh_from_db()
+    assert crm.recurrence["cancelled_occurrences"] == [CANCELLED]
+    assert _mailbox_exceptions(simulator, sim_mailbox, remote_id)[0] == ["2027-03-22T08:00:00Z"]
+    assert (sync_once().pulled, sync_once().pushed) == (0, 0)

@@ -309,3 +309,28 @@ def test_the_crm_cancelling_most_meetings_at_once_is_a_mass_loss_for_the_guard()
     assert plan.paused is not None and plan.actions == ()
     confirmed = plan_sync(links, cancelled, RemoteChanges(), SyncPolicy(), allow_mass_deletion=True)
     assert [type(a) for a in confirmed.actions] == [CancelRemote] * 6
+
+
+# -- a series push cut off between the series and its exceptions (EWS writes them separately) -------------
+
+SERIES = MEETING.replace(recurrence={"frequency": "weekly", "weekdays": [1], "count": 5})
+SERIES_LINK = Link.agreeing("L1", "R1", SERIES, local_version=3, remote_version="ck1")
+WITH_EXCEPTION = SERIES.replace(subject="Team sync", recurrence={**SERIES.values["recurrence"],
+                                                                 "cancelled_occurrences": [dt.date(2026, 6, 8)]})
+
+
+def test_a_series_left_without_our_exceptions_is_pushed_again_whatever_the_policy():
+    # given the row marked with its push, and the mailbox holding it but for the exception, later
+    marked = LocalChanges(items=(LocalItem("L1", 4, WITH_EXCEPTION, T0, pushed_hash=WITH_EXCEPTION.hash),))
+    partial = remote(WITH_EXCEPTION.replace(recurrence=SERIES.values["recurrence"]), at=T0 + dt.timedelta(minutes=5))
+    policy = SyncPolicy(conflicts=ConflictPolicy.LATER_WINS)
+    action = only(plan_sync([SERIES_LINK], marked, partial, policy))
+    assert action == UpdateRemote("L1", 4, "R1", "ck2", WITH_EXCEPTION) and action.conflict is None
+
+
+def test_without_the_mark_a_mailbox_series_differing_in_exceptions_is_an_edit_as_usual():
+    unmarked = local(WITH_EXCEPTION)
+    theirs = WITH_EXCEPTION.replace(recurrence=SERIES.values["recurrence"])
+    policy = SyncPolicy(conflicts=ConflictPolicy.LATER_WINS)
+    action = only(plan_sync([SERIES_LINK], unmarked, remote(theirs, at=T0 + dt.timedelta(minutes=5)), policy))
+    assert isinstance(action, UpdateLocal) and action.content == theirs
