@@ -295,6 +295,10 @@ class VerificationRun(models.Model):
     test_mailbox = models.EmailField(blank=True, help_text="The mailbox checked (as it was at the time).")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # When its task is to be published (later than created_at for the spread-out daily runs), and when it last
+    # was: beat's sweep (verification.publish_due_runs) publishes due runs and republishes lost ones.
+    due_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     promoted = models.BooleanField(default=False, help_text="The next secret verified and replaced the current one.")
@@ -306,7 +310,13 @@ class VerificationRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["brokerage", "-created_at"])]
+        indexes = [
+            models.Index(fields=["brokerage", "-created_at"]),
+            # The sweep's scan: only unfinished runs, a handful among the whole history.
+            models.Index(
+                fields=["due_at"], name="verification_run_unfinished", condition=models.Q(status__in=["queued", "running"])
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.brokerage_id}: {self.get_status_display()} ({self.created_at:%Y-%m-%d %H:%M})"

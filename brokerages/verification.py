@@ -14,7 +14,8 @@ brokerage's administrator fixes it; a pause would need a person to undo it, even
 A run of the *next* secret (zero-gap rotation) promotes it when it verifies; the current secret keeps
 working until that moment, and a failing next secret changes nothing but the record.
 
-No Celery here: runs are published by task name after commit; tasks/verify.py executes them.
+No Celery here: runs are published by task name, after commit or by beat's sweep once due (publish_due_runs);
+tasks/verify.py executes them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from brokerages import audit
@@ -87,33 +89,63 @@ def request_verification(
     requested_by: Any = None,
     pending_secret: bool = False,
     send_test_message: bool = False,
-    countdown: float | None = None,
+    due_at: dt.datetime | None = None,
 ) -> VerificationRun:
-    """Record a queued run and publish its task after commit; a just-queued run of the same kind is reused.
+    """Record a queued run and publish its task after commit, or, given ``due_at``, leave it to publish_due_runs().
 
-    Reasons are not mixed: a staff click must not wait behind a daily run delayed by its spread.
+    A queued run of the same kind is reused: it reads the credentials when it starts, so it checks the newest
+    ones anyway, and the sweep republishes it if its message was lost. Reasons are not mixed: a staff click
+    must not wait behind a daily run due later.
     """
     queued = VerificationRun.objects.filter(
         brokerage=brokerage, status=VerificationRun.Status.QUEUED, reason=reason, pending_secret=pending_secret,
-        send_test_message=send_test_message, created_at__gte=timezone.now() - STALE_RUN,
+        send_test_message=send_test_message,
     ).first()  # fmt: skip
     if queued is not None:
-        return queued  # it reads the credentials when it starts, so it checks the newest ones anyway
-    # (A run queued longer ago than STALE_RUN may have lost its message; a new one is queued beside it.)
+        return queued
+    now = timezone.now()
     run = VerificationRun.objects.create(
         brokerage=brokerage, reason=reason, pending_secret=pending_secret, send_test_message=send_test_message,
         requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
-        test_mailbox=brokerage.test_mailbox,
+        test_mailbox=brokerage.test_mailbox, due_at=due_at or now, published_at=None if due_at else now,
     )  # fmt: skip
-    args = [brokerage.pk, run.pk]  # ids only: the worker reloads the row and decrypts there
-    transaction.on_commit(lambda: _publish(args, countdown))
+    if due_at is None:
+        args = [brokerage.pk, run.pk]  # ids only: the worker reloads the row and decrypts there
+        transaction.on_commit(lambda: _publish([args]))
     return run
 
 
-def _publish(args: list[int], countdown: float | None) -> None:
+def publish_due_runs(batch: int = 500) -> int:
+    """Publish the task of each due run, and again of each run whose message or worker was lost; returns how many.
+
+    Beat's short sweep. Each run is claimed by one conditional UPDATE of ``published_at`` (its count checked)
+    before it is published, so two sweeps racing (two beats, a re-run) never publish a run twice.
+    """
+    now = timezone.now()
+    # Published longer than STALE_RUN ago and still not started (or started and never finished): the message
+    # is gone (broker restart, worker killed); execute() takes a stale running run over.
+    not_recently_published = Q(published_at__isnull=True) | Q(published_at__lt=now - STALE_RUN)
+    due = Q(status=VerificationRun.Status.QUEUED, due_at__lte=now)
+    abandoned = Q(status=VerificationRun.Status.RUNNING, started_at__lt=now - STALE_RUN)
+    claimable = VerificationRun.objects.filter((due | abandoned) & not_recently_published)
+    candidates = list(claimable.order_by("due_at").values_list("pk", "brokerage_id")[:batch])
+    # One UPDATE per run, repeating the condition: a sweep that read the same candidates finds them claimed
+    # (count 0) and skips them. The spread keeps it to a few runs a tick, so the round trips cost nothing.
+    claimed = [[brokerage_id, run_id] for run_id, brokerage_id in candidates
+               if claimable.filter(pk=run_id).update(published_at=now)]  # fmt: skip
+    _publish(claimed)
+    return len(claimed)
+
+
+def _publish(tasks: list[list[int]]) -> None:
+    if not tasks:
+        return
     from engage_sync.celery import app  # by name: the domain does not import the tasks module
 
-    app.send_task(VERIFY_TASK, args=args, countdown=countdown, ignore_result=True)  # no result kept: none to await
+    with app.producer_or_acquire() as producer:  # one connection for the whole batch
+        for args in tasks:
+            # No countdown, ever: an ETA message sits unacknowledged in a worker's memory; due times live here.
+            app.send_task(VERIFY_TASK, args=args, producer=producer, ignore_result=True)  # no result: none to await
 
 
 def on_credentials_changed(brokerage: Brokerage, changes: dict[str, str]) -> None:
@@ -131,15 +163,20 @@ def on_credentials_changed(brokerage: Brokerage, changes: dict[str, str]) -> Non
 
 
 def request_daily_reverification(spread_seconds: float | None = None) -> int:
-    """Queue one run per active or verified brokerage, spread over ``spread_seconds``; returns how many."""
+    """Queue one run per active or verified brokerage, due at times spread over ``spread_seconds``; returns how many.
+
+    Publishes nothing: publish_due_runs() publishes each run when it is due.
+    """
     spread = settings.VERIFY_DAILY_SPREAD_SECONDS if spread_seconds is None else spread_seconds
-    count = 0
     brokerages = Brokerage.objects.filter(status__in=[Brokerage.Status.ACTIVE, Brokerage.Status.VERIFIED])
-    for brokerage in brokerages.order_by("pk").iterator():
-        # Jitter, so a thousand brokerages do not ask Entra ID for tokens in the same second.
-        request_verification(
-            brokerage, reason=VerificationRun.Reason.DAILY, countdown=random.uniform(0, spread) if spread else None
-        )
+    total = brokerages.count()
+    now = timezone.now()
+    count = 0
+    for slot, brokerage in enumerate(brokerages.order_by("pk").iterator()):
+        # One random moment in each brokerage's own slice of the window: jitter, yet no clump, so a thousand
+        # brokerages do not ask Entra ID for tokens in the same second.
+        offset = min(spread * (slot + random.random()) / max(total, 1), spread)  # (a brokerage added meanwhile)
+        request_verification(brokerage, reason=VerificationRun.Reason.DAILY, due_at=now + dt.timedelta(seconds=offset))
         count += 1
     return count
 

@@ -51,7 +51,8 @@ class VerificationRunAdmin(admin.ModelAdmin):
     inlines = (VerificationStepInline,)
     readonly_fields = (
         "brokerage", "reason", "requested_by", "pending_secret", "send_test_message", "test_mailbox", "status",
-        "created_at", "started_at", "finished_at", "promoted", "failed_step", "error_kind", "error_title", "error_remedy",
+        "created_at", "due_at", "published_at", "started_at", "finished_at", "promoted", "failed_step", "error_kind",
+        "error_title", "error_remedy",
     )  # fmt: skip
 
     def has_add_permission(self, request) -> bool:

@@ -260,7 +260,8 @@ OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES = env_int("OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES",
 # Credential changes publish a verification run after commit (tests/settings.py turns it off by default so
 # unrelated tests create no test items in simulator mailboxes; the verification tests turn it on).
 VERIFY_ON_CREDENTIAL_CHANGE = env_bool("VERIFY_ON_CREDENTIAL_CHANGE", True)
-# The daily re-verification spreads its runs over this many seconds (random delay per brokerage).
+# The daily re-verification spreads the due times of its runs over this many seconds (one random moment in
+# each brokerage's slice); the due times are kept in PostgreSQL and beat's sweep publishes each run when due.
 VERIFY_DAILY_SPREAD_SECONDS = env_int("VERIFY_DAILY_SPREAD_SECONDS", 2 * 60 * 60, minimum=0)
 # Who gets failed re-verifications and secret-expiry warnings (comma-separated addresses).
 STAFF_ALERT_EMAILS = env_list("STAFF_ALERT_EMAILS", "")

@@ -27,6 +27,8 @@ class Entry:
 ENTRIES = (
     Entry("Sync: dispatch due mailboxes", "tasks.dispatch.dispatch_due_syncs", "dispatch", every_seconds=5),
     Entry("Outbox: publish due emails", "tasks.mail.publish_due_emails", "mail", every_seconds=10),
+    # Publishes verification runs when due (the daily ones are spread over hours) and republishes lost ones.
+    Entry("Verification: publish due runs", "tasks.verify.publish_due_verifications", "verify", every_seconds=10),
     # Re-verify at night; warn in the morning, when someone reads the mail.
     Entry("Daily re-verification of brokerages", "tasks.verify.reverify_brokerages", "verify", daily_at_hour=2),
     Entry("Daily secret-expiry warnings", "tasks.verify.warn_expiring_secrets", "verify", daily_at_hour=7),

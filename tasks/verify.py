@@ -10,7 +10,8 @@ from brokerages.models import VerificationRun
 
 
 # No Celery retries: a failed step is an outcome (recorded, shown to staff), not an error to retry. A run
-# whose worker died is redelivered (acks_late) and taken over once it is stale (verification.STALE_RUN).
+# whose worker died is redelivered (acks_late), or republished by the sweep, and taken over once it is stale
+# (verification.STALE_RUN).
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=240)
 def verify_brokerage(brokerage_id: int, run_id: int) -> None:
     """Execute one verification run; quietly nothing when the run is gone, finished or not this brokerage's."""
@@ -20,8 +21,14 @@ def verify_brokerage(brokerage_id: int, run_id: int) -> None:
 
 @shared_task
 def reverify_brokerages() -> int:
-    """Daily: queue a verification of every active or verified brokerage, spread out; returns how many."""
+    """Daily: queue a verification of every active or verified brokerage, due at spread-out times; returns how many."""
     return verification.request_daily_reverification()
+
+
+@shared_task
+def publish_due_verifications() -> int:
+    """Every few seconds: publish the verification runs that are due (or whose message was lost); returns how many."""
+    return verification.publish_due_runs()
 
 
 @shared_task

@@ -60,14 +60,17 @@ def test_a_run_another_worker_is_running_is_left_to_it(simulator, sim_tenant):
 
 
 def test_repeated_clicks_queue_one_run_and_a_delayed_daily_run_does_not_hold_up_a_click(make_brokerage):
-    # Given a brokerage with a daily run queued (delayed by its spread)
+    # Given a brokerage with a daily run queued, due an hour from now (its slice of the spread)
     brokerage = make_brokerage(status="active")
-    daily = verification.request_verification(brokerage, reason=VerificationRun.Reason.DAILY, countdown=3600)
+    due_at = timezone.now() + datetime.timedelta(hours=1)
+    daily = verification.request_verification(brokerage, reason=VerificationRun.Reason.DAILY, due_at=due_at)
 
     # When staff click Verify twice
     first = verification.request_verification(brokerage, reason=VerificationRun.Reason.MANUAL)
     second = verification.request_verification(brokerage, reason=VerificationRun.Reason.MANUAL)
 
-    # Then one manual run is queued beside the daily one
+    # Then one manual run is queued beside the daily one, due (and published) now
     assert first.pk == second.pk != daily.pk
     assert brokerage.verification_runs.count() == 2
+    first.refresh_from_db()
+    assert first.due_at <= timezone.now() and first.published_at is not None

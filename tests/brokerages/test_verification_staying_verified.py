@@ -1,5 +1,6 @@
-"""Staying verified: the daily re-verification of active and verified brokerages (spread out, never flipping an
-active brokerage's status), staff alerts when one fails, and secret-expiry warnings at 30, 14, 7 and 1 days."""
+"""Staying verified: the daily re-verification of active and verified brokerages (due times spread out, never
+flipping an active brokerage's status), staff alerts when one fails, and secret-expiry warnings at 30, 14, 7 and
+1 days."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from django_celery_beat.models import PeriodicTask
 
 from brokerages import secret_expiry, verification
 from brokerages.models import Brokerage, SecretExpiryWarning, VerificationRun
-from engage_sync.celery import app as celery_app
 from mailboxes import errors
 from tasks import verify as verify_tasks
 
@@ -29,7 +29,7 @@ def in_days(days: int) -> datetime.date:
     return timezone.localdate() + datetime.timedelta(days=days)
 
 
-def test_daily_reverification_publishes_one_spread_out_run_per_active_or_verified_brokerage(
+def test_daily_reverification_queues_one_run_per_active_or_verified_brokerage_due_across_the_window(
     make_brokerage, django_capture_on_commit_callbacks
 ):
     # Given brokerages in every status
@@ -37,28 +37,34 @@ def test_daily_reverification_publishes_one_spread_out_run_per_active_or_verifie
     brokerages = {make_brokerage(status=status).pk: status for status in statuses}
     published = []
 
-    def remember(sender=None, body=None, headers=None, **kwargs):
-        published.append((sender, body[0], headers.get("eta")))
+    def remember(sender=None, **kwargs):
+        published.append(sender)
 
-    # When the daily task runs (its publishes go to the real broker)
+    # When the daily task runs (over a 600 s window)
     before_task_publish.connect(remember, weak=False)
     try:
         with django_capture_on_commit_callbacks(execute=True):
+            started = timezone.now()
             queued = verification.request_daily_reverification(spread_seconds=600)
     finally:
         before_task_publish.disconnect(remember)
-        celery_app.control.purge()
 
-    # Then exactly the active and verified ones got a daily run and one task each, with ids only, spread out
-    runs = VerificationRun.objects.filter(reason=VerificationRun.Reason.DAILY)
-    assert queued == 3 == runs.count()
+    # Then exactly the active and verified ones got a daily run, and nothing was published (no ETA message)
+    runs = list(VerificationRun.objects.filter(reason=VerificationRun.Reason.DAILY).order_by("brokerage_id"))
+    assert queued == 3 == len(runs)
     assert {brokerages[r.brokerage_id] for r in runs} == {"active", "verified"}
-    assert sorted(args for _, args, _ in published) == sorted([r.brokerage_id, r.pk] for r in runs)
-    assert {sender for sender, _, _ in published} == {verification.VERIFY_TASK}
-    now = timezone.now()
-    for _, _, eta in published:
-        delay = (datetime.datetime.fromisoformat(eta) - now).total_seconds()
-        assert -5 <= delay <= 605
+    assert published == []
+    assert all(r.status == VerificationRun.Status.QUEUED and r.published_at is None for r in runs)
+    # ... each due at a random moment in its own third of the window, so none clump together
+    for slot, run in enumerate(runs):
+        offset = (run.due_at - started).total_seconds()
+        assert slot * 200 - 1 <= offset <= (slot + 1) * 200 + 1
+
+    # When the daily task runs again the same night (a re-run)
+    assert verification.request_daily_reverification(spread_seconds=600) == 3
+
+    # Then it reuses the queued runs: nothing is queued twice
+    assert VerificationRun.objects.filter(reason=VerificationRun.Reason.DAILY).count() == 3
 
 
 def test_an_active_brokerage_stays_active_when_re_verified_and_verified_at_is_stamped(simulator, sim_tenant):
@@ -171,7 +177,9 @@ def test_the_daily_schedules_are_created_for_beat_and_staff_edits_survive_a_reru
 
     # Then both daily tasks are scheduled once, on the verify queue, and the staff edit was kept
     tasks = {t.task: t for t in PeriodicTask.objects.filter(task__startswith="tasks.verify.")}
+    sweep = tasks.pop("tasks.verify.publish_due_verifications")  # the due-run sweep (scheduling/beat.py)
     assert set(tasks) == {"tasks.verify.reverify_brokerages", "tasks.verify.warn_expiring_secrets"}
     assert all(t.queue == "verify" and t.crontab is not None for t in tasks.values())
+    assert sweep.queue == "verify" and sweep.interval is not None
     assert tasks["tasks.verify.reverify_brokerages"].crontab.hour == "2"
     assert tasks["tasks.verify.warn_expiring_secrets"].enabled is False
