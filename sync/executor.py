@@ -308,19 +308,26 @@ class Executor:
             return False, None
         return True, version
 
-    def _delete_remote(self, action: DeleteRemote) -> None:
+    def _remove_remote(self, action: DeleteRemote | CancelRemote, remove: Callable[[ItemRef], object]) -> bool:
+        """Remove the mailbox item at the version the plan expects (or, knowing none, only if it still holds the
+        agreed content); True when it is gone, False when skipped."""
         go_on, version = self._removal_version(action)
         if not go_on:
-            return
+            return False
         try:
             if version is not None:
-                self.gateway.delete_item(self.address, ItemRef(action.remote_id, version))
+                remove(ItemRef(action.remote_id, version))
                 self.pushed += 1
         except ConflictError:
             self._skip(action, "ConflictError")
-            return
+            return False
         except ItemNotFound:
             pass  # gone already: the goal of this action
+        return True
+
+    def _delete_remote(self, action: DeleteRemote) -> None:
+        if not self._remove_remote(action, lambda ref: self.gateway.delete_item(self.address, ref)):
+            return
         with transaction.atomic():
             ledger.forget(self.mailbox_id, self.collection, action.local_id, action.remote_id)
             self._record(action)
@@ -336,20 +343,14 @@ class Executor:
             if action.write_local:
                 self._write_row(row, action.content)
                 self.pulled += 1
-        go_on, version = self._removal_version(action)
-        if not go_on:
+
+        def cancel(ref: ItemRef) -> None:
+            told = self.gateway.cancel_event(self.address, ref)
+            log.info("sync: mailbox %s: meeting %s cancelled in the CRM, removed from the calendar%s",
+                     self.mailbox_id, action.local_id, "; attendees told" if told else "")  # fmt: skip
+
+        if not self._remove_remote(action, cancel):
             return
-        try:
-            if version is not None:
-                told = self.gateway.cancel_event(self.address, ItemRef(action.remote_id, version))
-                self.pushed += 1
-                log.info("sync: mailbox %s: meeting %s cancelled in the CRM, removed from the calendar%s",
-                         self.mailbox_id, action.local_id, "; attendees told" if told else "")  # fmt: skip
-        except ConflictError:
-            self._skip(action, "ConflictError")
-            return
-        except ItemNotFound:
-            pass  # gone already: the goal of this action
         with transaction.atomic():
             ledger.keep_alone(self.mailbox_id, self.collection, action.local_id)
             self._record(action)

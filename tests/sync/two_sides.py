@@ -239,6 +239,19 @@ class Executor:
         if conflict is not None:
             self.crm.conflicts.append(conflict)
 
+    def _remove(self, action: DeleteRemote | CancelRemote) -> bool:
+        """Delete the mailbox item at the expected version; True when it is gone, False when skipped."""
+        try:
+            self.mailbox.delete(action.remote_id, action.expected_remote_version)
+        except StaleVersion:
+            self.skipped += 1
+            return False
+        except NotFound:
+            pass  # gone already: the goal of this action
+        else:
+            self._effect()
+        return True
+
     def _apply(self, action: SyncAction) -> None:
         crm, mailbox = self.crm, self.mailbox
         match action:
@@ -333,15 +346,8 @@ class Executor:
                 self._record(action)
                 self._effect()
             case DeleteRemote():
-                try:
-                    mailbox.delete(action.remote_id, action.expected_remote_version)
-                except StaleVersion:
-                    self.skipped += 1
+                if not self._remove(action):
                     return
-                except NotFound:
-                    pass  # gone already: the goal of this action
-                else:
-                    self._effect()
                 crm.forget(action.local_id, action.remote_id)
                 self._record(action)
                 self._effect()
@@ -353,15 +359,8 @@ class Executor:
                 if action.write_local:  # a merge that cancels: the CRM first, as UpdateBoth does
                     crm.user_update(action.local_id, action.content, self.clock)
                     self._effect()
-                try:
-                    mailbox.delete(action.remote_id, action.expected_remote_version)
-                except StaleVersion:
-                    self.skipped += 1
+                if not self._remove(action):
                     return
-                except NotFound:
-                    pass  # gone already: the goal of this action
-                else:
-                    self._effect()
                 crm.unlink(action.local_id)
                 self._record(action)
                 self._effect()
