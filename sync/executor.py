@@ -38,6 +38,7 @@ from sync.actions import (
 from sync.content import Content
 from sync.models import Event as EventRow
 from sync.models import SyncedRecord, SyncLink
+from sync.state import CANCEL_MARK
 
 log = logging.getLogger(__name__)
 LEASE_CHECK_EVERY = 50  # actions between lease renewals
@@ -343,6 +344,7 @@ class Executor:
             if action.write_local:
                 self._write_row(row, action.content)
                 self.pulled += 1
+            ledger.mark_push(self.collection, action.local_id, CANCEL_MARK)  # the removal about to happen is ours
 
         def cancel(ref: ItemRef) -> None:
             told = self.gateway.cancel_event(self.address, ref)
@@ -351,6 +353,7 @@ class Executor:
 
         if not self._remove_remote(action, cancel):
             return
+        failpoint("sync.after_remote_cancel")
         with transaction.atomic():
             ledger.keep_alone(self.mailbox_id, self.collection, action.local_id)
             self._record(action)

@@ -32,7 +32,16 @@ from sync.guard import MassDeletion, Side, check_mass_deletion
 from sync.matching import MatchReport, match_existing
 from sync.normalize import ItemKind
 from sync.policy import SyncPolicy, resolve_both_changed
-from sync.state import Link, LocalChanges, LocalItem, LocalTombstone, RemoteChanges, RemoteItem, index_links
+from sync.state import (
+    CANCEL_MARK,
+    Link,
+    LocalChanges,
+    LocalItem,
+    LocalTombstone,
+    RemoteChanges,
+    RemoteItem,
+    index_links,
+)
 
 
 @dataclass(frozen=True)
@@ -187,6 +196,12 @@ class _Planner:
             return [DeleteRemote(link.local_id, link.remote_id, remote_version)]
 
         if remote_state is DELETED:
+            if local is not None and local.pushed_hash == CANCEL_MARK:
+                # Our own removal of a cancelled meeting, whose unlink was cut off: no deletion to mirror. If the
+                # CRM re-opened the meeting since, it goes back to the mailbox.
+                if _cancelled(local.content):
+                    return [KeepCancelled(link.local_id)]
+                return [CreateRemote(local.local_id, local.version, local.content)]
             self.remote_losses += 1
             if local is not None and _cancelled(local.content) and link.agreed_fields.get("cancelled") != _CANCELLED:
                 return [KeepCancelled(link.local_id)]  # cancelled in the CRM, gone from the mailbox: both agree
@@ -287,6 +302,10 @@ class _Planner:
         unlinked_local = {lid: item for lid, item in self.local_items.items() if lid not in self.links}
         unlinked_tombstones = {lid for lid in self.tombstones if lid not in self.links}
         for local in sorted(unlinked_local.values(), key=lambda item: item.local_id):
+            if self.pushes_marked and local.pushed_hash is None:
+                # No create in flight: a mailbox item with this row's tag is an Outlook copy of an item the row
+                # was once linked to (a meeting cancelled and kept in the CRM), not this row's.
+                continue
             remote = self._claim_tagged(local)
             if remote is None:
                 continue

@@ -40,6 +40,11 @@ class Link:
         )
 
 
+# The write-ahead mark of a cancellation in flight (CancelRemote removing the mailbox item), which no content
+# hash equals: if the item is then found gone, the removal was ours, not the agent's deletion to mirror.
+CANCEL_MARK = "cancelling"
+
+
 @dataclass(frozen=True)
 class LocalItem:
     """A CRM-side item; ``version`` is the row's counter, bumped on every save, ``modified_at`` its last edit.

@@ -119,3 +119,47 @@ def test_a_push_that_landed_before_a_crash_does_not_override_a_later_crm_edit():
     run_sync(crm, mailbox, later(5))
     # then the mailbox gets the CRM's latest, not our own stale push back into the CRM
     assert crm.rows[local_id].content == mailbox.items[remote_id].content == ANN
+
+
+# -- meetings cancelled in the CRM (found by the calendar model's soak run) -----------------------------------
+
+VIEWING = Content.event(subject="Viewing", start=EPOCH, end=EPOCH + dt.timedelta(hours=1))
+
+
+def test_a_meeting_reopened_after_its_removal_was_cut_off_comes_back_instead_of_being_deleted():
+    # given a synced meeting the CRM cancels, and a sync that dies after removing it from the mailbox
+    crm, mailbox = Crm(), Mailbox()
+    local_id = crm.user_create(VIEWING, EPOCH)
+    run_sync(crm, mailbox, later(1))
+    crm.user_update(local_id, VIEWING.replace(cancelled=True), later(2))
+    with pytest.raises(Crash):
+        run_sync(crm, mailbox, later(3), crash_after=2)  # effects: the mark | the removal | the unlink
+    assert mailbox.items == {} and local_id in crm.links
+    # when the CRM re-opens it (its content is the agreed one again) before the next sync
+    crm.user_update(local_id, VIEWING, later(4))
+    run_sync(crm, mailbox, later(5))
+    # then the removal is known to be ours: the meeting is back in the mailbox, not deleted from the CRM
+    assert crm.rows[local_id].content == VIEWING
+    (item,) = mailbox.items.values()
+    assert item.content == VIEWING and item.tag == local_id
+    assert run_sync(crm, mailbox, later(6)).quiet
+
+
+def test_an_outlook_copy_of_a_meeting_the_crm_keeps_cancelled_is_a_new_meeting_not_the_crm_rows():
+    # given a synced meeting, copied in Outlook (the copy keeps our tag), then cancelled in the CRM
+    crm, mailbox = Crm(), Mailbox()
+    local_id = crm.user_create(VIEWING, EPOCH)
+    run_sync(crm, mailbox, later(1))
+    (original,) = mailbox.items
+    copy = VIEWING.replace(subject="Viewing (copy)")
+    mailbox.user_create(copy, later(2), tag=mailbox.items[original].tag)
+    crm.user_update(local_id, VIEWING.replace(cancelled=True), later(3))
+    run_sync(crm, mailbox, later(4))
+    # when a copy of the copy appears too, and a sync lists every CRM row
+    mailbox.user_create(copy.replace(subject="Viewing (copy 2)"), later(5), tag=local_id)
+    run_sync(crm, mailbox, later(6), full_local_listing=True)
+    # then the cancelled row kept its own content; each copy is a meeting of its own in the CRM
+    assert crm.rows[local_id].content == VIEWING.replace(cancelled=True) and local_id not in crm.links
+    subjects = sorted(row.content.values["subject"] for row in crm.rows.values())
+    assert subjects == ["Viewing", "Viewing (copy 2)", "Viewing (copy)"]
+    assert run_sync(crm, mailbox, later(7), full_local_listing=True).quiet

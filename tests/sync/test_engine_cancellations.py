@@ -178,3 +178,30 @@ def test_a_crm_cancelling_most_meetings_at_once_pauses_instead_of_emptying_the_c
     FolderState.objects.filter(mailbox=sim_mailbox, collection="calendar").update(confirm_mass_deletion=True)
     sync_once()
     assert sorted(item["fields"]["subject"] for item in _calendar(simulator, sim_mailbox)) == ["Viewing 6", "Viewing 7"]
+
+
+def test_a_meeting_reopened_after_its_removal_was_cut_off_is_created_again(
+        simulator, sim_mailbox, sync_once, monkeypatch):
+    import pytest
+
+    from engage_sync import failpoints
+
+    # Given a synced meeting cancelled in the CRM, and a worker that dies right after removing it from the mailbox
+    event = _meeting(sim_mailbox)
+    sync_once()
+    _cancel(event)
+    monkeypatch.setitem(failpoints._ACTIVE, "sync.after_remote_cancel", "raise")
+    with pytest.raises(failpoints.FailpointTriggered):
+        sync_once()
+    monkeypatch.delitem(failpoints._ACTIVE, "sync.after_remote_cancel")
+    assert _calendar(simulator, sim_mailbox) == [] and SyncLink.objects.filter(local_id=event.pk).exists()
+    # When the agent re-opens it in the CRM before the next sync (its content is the agreed one again)
+    event.refresh_from_db()
+    event.cancelled = False
+    event.save()
+    sync_once()
+    # Then the removal is known to be ours: the meeting is back in the calendar, and still in the CRM
+    (item,) = _calendar(simulator, sim_mailbox)
+    assert str(event.pk) in item["extended"].values()
+    assert SyncLink.objects.get(local_id=event.pk).remote_id == item["id"]
+    assert Event.objects.get(pk=event.pk).deleted_at is None

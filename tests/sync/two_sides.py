@@ -31,7 +31,7 @@ from sync.content import Content
 from sync.guard import MassDeletion
 from sync.policy import SyncPolicy
 from sync.reconcile import Plan, plan_sync
-from sync.state import Link, LocalChanges, LocalItem, LocalTombstone, RemoteChanges, RemoteItem
+from sync.state import CANCEL_MARK, Link, LocalChanges, LocalItem, LocalTombstone, RemoteChanges, RemoteItem
 
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -358,7 +358,8 @@ class Executor:
                     return
                 if action.write_local:  # a merge that cancels: the CRM first, as UpdateBoth does
                     crm.user_update(action.local_id, action.content, self.clock)
-                    self._effect()
+                row.pushed_hash = CANCEL_MARK  # the removal about to happen is ours (same transaction)
+                self._effect()
                 if not self._remove(action):
                     return
                 crm.unlink(action.local_id)
