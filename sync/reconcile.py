@@ -196,13 +196,15 @@ class _Planner:
             return [DeleteRemote(link.local_id, link.remote_id, remote_version)]
 
         if remote_state is DELETED:
+            # Counted even when it was most likely our own removal: the mark says one was about to be sent, not
+            # that it was (a wiped folder must still pause).
+            self.remote_losses += 1
             if local is not None and local.pushed_hash == CANCEL_MARK:
-                # Our own removal of a cancelled meeting, whose unlink was cut off: no deletion to mirror. If the
-                # CRM re-opened the meeting since, it goes back to the mailbox.
+                # Our removal of a cancelled meeting, whose unlink was cut off: no deletion to mirror. If the CRM
+                # re-opened the meeting since, it goes back to the mailbox.
                 if _cancelled(local.content):
                     return [KeepCancelled(link.local_id)]
                 return [CreateRemote(local.local_id, local.version, local.content)]
-            self.remote_losses += 1
             if local is not None and _cancelled(local.content) and link.agreed_fields.get("cancelled") != _CANCELLED:
                 return [KeepCancelled(link.local_id)]  # cancelled in the CRM, gone from the mailbox: both agree
             if local_changed and local is not None:

@@ -6,6 +6,7 @@ import pytest
 
 from sync.actions import UpdateBoth
 from sync.content import Content
+from sync.policy import SyncPolicy
 from sync.reconcile import plan_sync
 from tests.sync.two_sides import EPOCH, Crash, Crm, Executor, Mailbox, run_sync
 
@@ -124,6 +125,7 @@ def test_a_push_that_landed_before_a_crash_does_not_override_a_later_crm_edit():
 # -- meetings cancelled in the CRM (found by the calendar model's soak run) -----------------------------------
 
 VIEWING = Content.event(subject="Viewing", start=EPOCH, end=EPOCH + dt.timedelta(hours=1))
+POLICY_3 = SyncPolicy(mass_delete_min_count=4, empty_side_min_linked=3)
 
 
 def test_a_meeting_reopened_after_its_removal_was_cut_off_comes_back_instead_of_being_deleted():
@@ -163,3 +165,20 @@ def test_an_outlook_copy_of_a_meeting_the_crm_keeps_cancelled_is_a_new_meeting_n
     subjects = sorted(row.content.values["subject"] for row in crm.rows.values())
     assert subjects == ["Viewing", "Viewing (copy 2)", "Viewing (copy)"]
     assert run_sync(crm, mailbox, later(7), full_local_listing=True).quiet
+
+
+def test_a_wiped_calendar_still_pauses_when_a_cancellation_was_in_flight():
+    # given three synced meetings, a sync cut off after marking one cancelled meeting's removal (before the request)
+    crm, mailbox = Crm(), Mailbox()
+    ids = [crm.user_create(VIEWING.replace(subject=f"Viewing {n}"), EPOCH) for n in range(3)]
+    run_sync(crm, mailbox, later(1))
+    crm.user_update(ids[0], VIEWING.replace(subject="Viewing 0", cancelled=True), later(2))
+    with pytest.raises(Crash):
+        run_sync(crm, mailbox, later(3), crash_after=1)  # effects: the mark | the removal | the unlink
+    # when the calendar comes back empty
+    for remote_id in list(mailbox.items):
+        mailbox.user_delete(remote_id)
+    plan = run_sync(crm, mailbox, later(4), POLICY_3)
+    # then the sync pauses: the marked meeting's absence counts as a loss like the others
+    assert plan.paused is not None and plan.actions == ()
+    assert set(crm.rows) == set(ids)
