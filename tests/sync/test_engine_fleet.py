@@ -29,6 +29,29 @@ def test_a_contact_created_through_the_api_reaches_the_mailbox_through_a_real_wo
     assert wait_for(lambda: SyncLink.objects.filter(local_id=response.json()["id"]).exists(), "the link")
 
 
+def test_a_meeting_cancelled_through_the_api_leaves_the_calendar_through_a_real_worker(
+    simulator, sim_mailbox, crm_client, celery_worker
+):
+    # Given a meeting created through the API, asking to invite its attendee, synced by the prompt sync
+    url = f"/api/mailboxes/{sim_mailbox.pk}/events/"
+    created = crm_client.post(url, {"subject": "Viewing", "start": "2027-02-10T10:00:00", "end": "2027-02-10T11:00:00",
+                                    "time_zone": "Europe/Amsterdam", "attendees": [{"email": "buyer@client.example"}],
+                                    "send_invitations": True}, format="json")
+    assert created.status_code == 201, created.content
+    wait_for(lambda: SyncLink.objects.filter(local_id=created.json()["id"]).exists(), "the meeting linked")
+    # When the CRM cancels it through the API
+    cancelled = crm_client.patch(f"{url}{created.json()['id']}/", {"cancelled": True}, format="json")
+    assert cancelled.status_code == 200 and cancelled.json()["cancelled"] is True
+    # Then the prompt sync removes it from the calendar and the attendee gets the cancellation
+    wait_for(lambda: simulator.list_items(sim_mailbox.email, "calendar") == [], "the meeting gone from the calendar")
+    meetings = wait_for(lambda: [m["meeting"] for m in simulator.outbound(sim_mailbox.email) if "meeting" in m][1:],
+                        "the cancellation")
+    assert meetings == ["cancellation"]
+    # And the CRM still lists it, cancelled
+    listed = crm_client.get(url).json()["results"]
+    assert [(e["subject"], e["cancelled"]) for e in listed] == [("Viewing", True)]
+
+
 def test_a_worker_killed_after_the_mailbox_create_leaves_no_duplicate_after_the_retry(
     simulator, sim_mailbox, worker_process, settings
 ):
