@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from mailboxes.items import Collection
 from sync import records
@@ -56,7 +56,9 @@ def local_changes(mailbox_id: int, collection: Collection, *, first_sync: bool =
         .order_by("pk")
     )
     if collection is Collection.CALENDAR and not first_sync:
-        rows = rows.exclude(cancelled=True, linked_version__isnull=True, deleted_at__isnull=True, pushed_hash="")
+        # Unlinked, not a NULL linked version (a link whose version is unknown still syncs).
+        linked = Exists(SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=OuterRef("pk")))
+        rows = rows.exclude(Q(cancelled=True, deleted_at__isnull=True, pushed_hash="") & ~linked)
     items, tombstones = [], []
     for row in rows.iterator(500):
         if row.deleted_at is not None:

@@ -205,3 +205,16 @@ def test_a_meeting_reopened_after_its_removal_was_cut_off_is_created_again(
     assert str(event.pk) in item["extended"].values()
     assert SyncLink.objects.get(local_id=event.pk).remote_id == item["id"]
     assert Event.objects.get(pk=event.pk).deleted_at is None
+
+
+def test_a_cancellation_reaches_the_mailbox_when_the_links_crm_version_is_unknown(simulator, sim_mailbox, sync_once):
+    # Given a synced meeting whose link does not know the CRM row's version (an earlier try found by our tag)
+    event = _meeting(sim_mailbox)
+    sync_once()
+    SyncLink.objects.filter(local_id=event.pk).update(local_version=None)
+    # When it is cancelled in the CRM and the mailbox syncs
+    _cancel(event)
+    sync_once()
+    # Then it left the calendar like any other cancellation
+    assert _calendar(simulator, sim_mailbox) == []
+    assert not SyncLink.objects.filter(local_id=event.pk).exists()
