@@ -293,6 +293,9 @@ LOGGING = {
 SYNC_PAGE_SIZE = env_int("SYNC_PAGE_SIZE", 256, minimum=1)
 # When a push met a stale change key (or a row moved under us), re-read and re-plan this many more times.
 SYNC_REPLAN_ROUNDS = env_int("SYNC_REPLAN_ROUNDS", 2, minimum=0)
+# Every N to 2N days (per mailbox) a calendar is read in full instead of since its watermark, so events that were
+# outside the calendar window when they arrived are imported once it reaches them. 0 = never.
+SYNC_CALENDAR_REREAD_DAYS = env_int("SYNC_CALENDAR_REREAD_DAYS", 14, minimum=0)
 
 # JSON lines (LOG_FORMAT=json) carry task_id, mailbox_id, brokerage_id from the running Celery task
 # (engage_sync/logging_json.py); plain stays the default for the demo.

@@ -80,8 +80,9 @@ def sync_folder(
     page_size = min(settings.SYNC_PAGE_SIZE, 512)  # EWS's maximum for SyncFolderItems
     pulled = pushed = conflicts = 0
     gone: set[str] = set()
+    reread = window is not None and calendar_reread_due(state, timezone.now())
     for _round in range(1 + settings.SYNC_REPLAN_ROUNDS):
-        remote = read_remote(gateway, mailbox.email, collection, state.watermark or None,
+        remote = read_remote(gateway, mailbox.email, collection, None if reread else state.watermark or None,
                              page_size=page_size, keep_lease=keep_lease)  # fmt: skip
         changes = remote.changes
         if gone and not changes.complete:
@@ -110,6 +111,7 @@ def sync_folder(
         gone |= executor.gone
         if complete:
             _commit(state, remote, plan)
+            reread = False
             if not executor.pushed:
                 return FolderOutcome(pulled, pushed, conflicts)
             # We wrote to the mailbox: read once more so the watermark moves past our own writes. Otherwise
@@ -117,6 +119,23 @@ def sync_folder(
             # would never hear of that deletion.
         # else a side moved under us: re-read from the same watermark and re-plan; never overwrite blindly.
     return FolderOutcome(pulled, pushed, conflicts)
+
+
+def calendar_reread_due(state: FolderState, now: dt.datetime) -> bool:
+    """Whether this calendar's periodic full read is due: every SYNC_CALENDAR_REREAD_DAYS plus a per-mailbox share of
+    that again, so mailboxes onboarded together do not all read their calendars in full on the same day.
+
+    A full read is what an expired watermark costs (one listing, compared against the links; nothing written if
+    nothing changed); it imports events the window skipped when they arrived and has now reached.
+    """
+    days = settings.SYNC_CALENDAR_REREAD_DAYS
+    if not days or not state.first_sync_done:
+        return False
+    last = state.last_full_sync_at  # set by every complete read (the first sync's too; migration 0005 for older ones)
+    if last is None:
+        return False
+    spread = (state.mailbox_id * 2654435761 % 2**32) / 2**32  # Knuth's multiplicative hash: ids spread evenly
+    return now - last >= dt.timedelta(days=days * (1 + spread))
 
 
 def _within_window(changes: RemoteChanges, links: dict, window: CalendarWindow) -> RemoteChanges:
@@ -135,14 +154,19 @@ def _within_window(changes: RemoteChanges, links: dict, window: CalendarWindow) 
 
 def _commit(state: FolderState, remote: Pulled, plan: Plan) -> None:
     """Store the watermark: everything it covers is applied."""
-    if remote.watermark == state.watermark and state.first_sync_done and not remote.restarted and not state.confirm_mass_deletion:
+    complete = remote.changes.complete
+    if (remote.watermark == state.watermark and state.first_sync_done and not complete
+            and not state.confirm_mass_deletion):  # fmt: skip
         return  # a quiet sync whose watermark did not move: nothing to write
     now = timezone.now()
     fields = ["watermark", "last_completed_at"]
     state.watermark, state.last_completed_at = remote.watermark, now
+    if complete:  # the first sync, a lost watermark, or the calendar's periodic full read
+        state.last_full_sync_at = now
+        fields.append("last_full_sync_at")
     if remote.restarted:
-        state.full_syncs, state.last_full_sync_at = state.full_syncs + 1, now
-        fields += ["full_syncs", "last_full_sync_at"]
+        state.full_syncs += 1
+        fields.append("full_syncs")
     if not state.first_sync_done:
         state.first_sync_done = True
         state.match_report = {

@@ -360,3 +360,62 @@ def test_a_series_create_cut_off_before_its_exceptions_is_finished_not_copied_ba
     assert crm.recurrence["cancelled_occurrences"] == [CANCELLED]
     assert _mailbox_exceptions(simulator, sim_mailbox, remote_id)[0] == ["2027-03-22T08:00:00Z"]
     assert (sync_once().pulled, sync_once().pushed) == (0, 0)
+
+
+def test_an_event_the_window_skipped_is_imported_by_the_periodic_full_read_once_the_window_reaches_it(
+        simulator, sim_mailbox, sync_once, settings):
+    from sync.models import BrokerageSyncSettings, FolderState
+
+    # Given an Outlook event 800 days ahead, beyond the two-year window, skipped by the first sync
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=800)
+    simulator.user_create(sim_mailbox.email, "calendar", {"subject": "Far", "start": start.isoformat(),
+                                                          "end": (start + dt.timedelta(hours=1)).isoformat()})
+    sync_once()
+    assert not Event.objects.filter(mailbox=sim_mailbox).exists()
+    # When time passes until the window reaches it (the window is widened to stand for that) and incremental
+    # syncs run: the feed has nothing new, so it is still not imported
+    BrokerageSyncSettings.objects.create(brokerage_id=sim_mailbox.brokerage_id, calendar_future_days=900)
+    sync_once()
+    assert not Event.objects.filter(mailbox=sim_mailbox).exists()
+    # When the calendar's periodic full read comes due
+    settings.SYNC_CALENDAR_REREAD_DAYS = 14
+    FolderState.objects.filter(mailbox=sim_mailbox, collection="calendar").update(
+        last_full_sync_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=29))
+    before = simulator.stats()["ews_operation"]
+    sync_once()
+    after = simulator.stats()["ews_operation"]
+    # Then the event is imported, the read started the clock again, and the contacts were read incrementally
+    assert list(Event.objects.filter(mailbox=sim_mailbox).values_list("subject", flat=True)) == ["Far"]
+    state = FolderState.objects.get(mailbox=sim_mailbox, collection="calendar")
+    assert dt.datetime.now(dt.UTC) - state.last_full_sync_at < dt.timedelta(minutes=1) and state.full_syncs == 0
+    assert after["SyncFolderItems"] - before["SyncFolderItems"] >= 2
+    # And the next sync is incremental and quiet again
+    quiet_before = simulator.stats()["ews_operation"]
+    sync_once()
+    quiet_after = simulator.stats()["ews_operation"]
+    assert {op: n - quiet_before.get(op, 0) for op, n in quiet_after.items() if n != quiet_before.get(op, 0)} == {
+        "SyncFolderItems": 2}
+
+
+def test_the_periodic_full_read_is_spread_over_a_second_period_by_mailbox(settings):
+    from sync.engine import calendar_reread_due
+    from sync.models import FolderState
+
+    # Given 1,000 calendars whose last full read was at the same moment (onboarded together)
+    settings.SYNC_CALENDAR_REREAD_DAYS = 14
+    read_at = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    states = [FolderState(mailbox_id=n, collection="calendar", first_sync_done=True, last_full_sync_at=read_at)
+              for n in range(1, 1001)]
+
+    def due_on(day: int) -> int:
+        return sum(calendar_reread_due(state, read_at + dt.timedelta(days=day)) for state in states)
+
+    # Then none is due before 14 days, all are by 28, and they come due over those two weeks, not in one day
+    assert (due_on(13), due_on(28)) == (0, 1000)
+    per_day = [due_on(day + 1) - due_on(day) for day in range(14, 28)]
+    assert max(per_day) < 120 and min(per_day) > 30
+    # And never with the setting off, nor before a first sync
+    settings.SYNC_CALENDAR_REREAD_DAYS = 0
+    assert due_on(100) == 0
+    settings.SYNC_CALENDAR_REREAD_DAYS = 14
+    assert not calendar_reread_due(FolderState(mailbox_id=1, last_full_sync_at=None), read_at)
