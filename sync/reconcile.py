@@ -237,7 +237,7 @@ class _Planner:
         local = self.local_items.get(link.local_id)
         if link.remote_id not in self.remote_deleted or local is None:
             return link
-        if self.pushes_marked and local.pushed_hash is None:
+        if self.pushes_marked and local.pushed_hash in (None, CANCEL_MARK):  # no re-create in flight
             return link
         remote = self._claim_tagged(local)
         if remote is None:
