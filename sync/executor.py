@@ -38,7 +38,6 @@ from sync.actions import (
 from sync.content import Content
 from sync.models import Event as EventRow
 from sync.models import SyncedRecord, SyncLink
-from sync.state import CANCEL_MARK
 
 log = logging.getLogger(__name__)
 LEASE_CHECK_EVERY = 50  # actions between lease renewals
@@ -344,7 +343,7 @@ class Executor:
             if action.write_local:
                 self._write_row(row, action.content)
                 self.pulled += 1
-            ledger.mark_push(self.collection, action.local_id, CANCEL_MARK)  # the removal about to happen is ours
+            ledger.mark_cancel(self.collection, action.local_id)  # the removal about to happen is ours
 
         def cancel(ref: ItemRef) -> None:
             told = self.gateway.cancel_event(self.address, ref)

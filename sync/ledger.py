@@ -36,6 +36,12 @@ def load_links(mailbox_id: int, collection: Collection) -> dict[str, Link]:
     }
 
 
+# Per collection: the rows carrying a write-ahead flag besides ``pushed_hash`` (only events have one), and the
+# update that clears every mark.
+_MARKED = {Collection.CONTACTS: Q(pk__in=[]), Collection.CALENDAR: Q(cancel_pending=True)}
+_UNMARKED = {Collection.CONTACTS: {"pushed_hash": ""}, Collection.CALENDAR: {"pushed_hash": "", "cancel_pending": False}}
+
+
 def local_changes(mailbox_id: int, collection: Collection, *, first_sync: bool = False) -> LocalChanges:
     """One query: rows without a current link (no link, another version, or an unknown one) and tombstones.
 
@@ -51,7 +57,7 @@ def local_changes(mailbox_id: int, collection: Collection, *, first_sync: bool =
         .annotate(linked_version=Subquery(linked_version))
         .filter(
             Q(deleted_at__isnull=False) | Q(linked_version__isnull=True) | ~Q(version=F("linked_version"))
-            | ~Q(pushed_hash="")
+            | ~Q(pushed_hash="") | _MARKED[collection]
         )
         .order_by("pk")
     )
@@ -67,7 +73,8 @@ def local_changes(mailbox_id: int, collection: Collection, *, first_sync: bool =
         try:
             # Whole seconds, as Exchange keeps its LastModifiedTime: "later wins" then compares like with like.
             modified_at = row.modified_at.replace(microsecond=0)
-            items.append(LocalItem(str(row.pk), row.version, records.row_content(row), modified_at, row.pushed_hash or None))
+            items.append(LocalItem(str(row.pk), row.version, records.row_content(row), modified_at, row.pushed_hash or None,
+                                   getattr(row, "cancel_pending", False)))  # fmt: skip
         except ContentError as error:  # the API refuses such input; a row written otherwise is left out, loudly
             log.error("sync: %s row %s of mailbox %s cannot be synced: %s", collection, row.pk, mailbox_id, error)
     return LocalChanges(tuple(items), tuple(tombstones), pushes_marked=True)
@@ -78,10 +85,16 @@ def mark_push(collection: Collection, local_id: str, content_hash: str) -> None:
     records.MODEL_OF[collection].objects.filter(pk=UUID(local_id)).update(pushed_hash=content_hash)
 
 
+def _clear_marks(collection: Collection, local_id: str) -> None:
+    """Clear the row's write-ahead marks (the push's hash; an event's cancellation flag), if it has any."""
+    model = records.MODEL_OF[collection]
+    model.objects.filter(Q(pk=UUID(local_id)) & (~Q(pushed_hash="") | _MARKED[collection])).update(**_UNMARKED[collection])
+
+
 def save_link(mailbox_id: int, collection: Collection, link: Link) -> None:
-    """Replace the local id's link and clear the row's mark, which the link now covers (inside the action's
+    """Replace the local id's link and clear the row's marks, which the link now covers (inside the action's
     transaction)."""
-    records.MODEL_OF[collection].objects.filter(pk=UUID(link.local_id)).exclude(pushed_hash="").update(pushed_hash="")
+    _clear_marks(collection, link.local_id)
     SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id)).delete()
     SyncLink.objects.create(
         mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id), remote_id=link.remote_id,
@@ -100,10 +113,15 @@ def create_links(mailbox_id: int, collection: Collection, links: list[Link]) -> 
     ])  # fmt: skip
 
 
+def mark_cancel(collection: Collection, local_id: str) -> None:
+    """The cancellation's write-ahead flag, inside the transaction that checked the row (no version bump)."""
+    records.MODEL_OF[collection].objects.filter(pk=UUID(local_id)).update(cancel_pending=True)
+
+
 def keep_alone(mailbox_id: int, collection: Collection, local_id: str) -> None:
-    """Drop the link and the write-ahead mark of a row that stays in the CRM alone (a cancelled meeting)."""
+    """Drop the link and the write-ahead marks of a row that stays in the CRM alone (a cancelled meeting)."""
     SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(local_id)).delete()
-    records.MODEL_OF[collection].objects.filter(pk=UUID(local_id)).exclude(pushed_hash="").update(pushed_hash="")
+    _clear_marks(collection, local_id)
 
 
 def forget(mailbox_id: int, collection: Collection, local_id: str, remote_id: str | None = None) -> None:

@@ -86,6 +86,9 @@ class Event(SyncedRecord):
     attendees = models.JSONField(default=list, blank=True)  # [{email, name, required}]
     recurrence = models.JSONField(null=True, blank=True)  # mailboxes.items.Recurrence as JSON, exceptions included
     cancelled = models.BooleanField(default=False)
+    # The write-ahead flag of a cancellation (sync/README.md): set (no version bump) before the mailbox item is
+    # removed, cleared with the unlink; an item found gone while it is set was removed by us.
+    cancel_pending = models.BooleanField(default=False, editable=False)
     # How the mailbox writes it, not what the event is (so not part of its content or hash): the CRM asks for
     # invitations per event; without asking, nobody is ever invited.
     send_invitations = models.BooleanField(default=False)

@@ -33,7 +33,6 @@ from sync.matching import MatchReport, match_existing
 from sync.normalize import ItemKind
 from sync.policy import SyncPolicy, resolve_both_changed
 from sync.state import (
-    CANCEL_MARK,
     Link,
     LocalChanges,
     LocalItem,
@@ -196,10 +195,10 @@ class _Planner:
             return [DeleteRemote(link.local_id, link.remote_id, remote_version)]
 
         if remote_state is DELETED:
-            # Counted even when it was most likely our own removal: the mark says one was about to be sent, not
+            # Counted even when it was most likely our own removal: the flag says one was about to be sent, not
             # that it was (a wiped folder must still pause).
             self.remote_losses += 1
-            if local is not None and local.pushed_hash == CANCEL_MARK:
+            if local is not None and local.cancel_pending:
                 # Our removal of a cancelled meeting, whose unlink was cut off: no deletion to mirror. If the CRM
                 # re-opened the meeting since, it goes back to the mailbox.
                 if _cancelled(local.content):
@@ -237,7 +236,7 @@ class _Planner:
         local = self.local_items.get(link.local_id)
         if link.remote_id not in self.remote_deleted or local is None:
             return link
-        if self.pushes_marked and local.pushed_hash in (None, CANCEL_MARK):  # no re-create in flight
+        if self.pushes_marked and local.pushed_hash is None:
             return link
         remote = self._claim_tagged(local)
         if remote is None:

@@ -40,11 +40,6 @@ class Link:
         )
 
 
-# The write-ahead mark of a cancellation in flight (CancelRemote removing the mailbox item), which no content
-# hash equals: if the item is then found gone, the removal was ours, not the agent's deletion to mirror.
-CANCEL_MARK = "cancelling"
-
-
 @dataclass(frozen=True)
 class LocalItem:
     """A CRM-side item; ``version`` is the row's counter, bumped on every save, ``modified_at`` its last edit.
@@ -59,6 +54,9 @@ class LocalItem:
     content: Content
     modified_at: dt.datetime
     pushed_hash: str | None = None
+    # The write-ahead flag of a cancellation: CancelRemote is removing this meeting's mailbox item (set before
+    # the request, cleared with the unlink). Kept apart from ``pushed_hash``, which a push still in flight needs.
+    cancel_pending: bool = False
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,38 @@ def test_a_wiped_calendar_still_pauses_when_a_cancellation_was_in_flight():
     # then the sync pauses: the marked meeting's absence counts as a loss like the others
     assert plan.paused is not None and plan.actions == ()
     assert set(crm.rows) == set(ids)
+
+
+def _recreate_in_flight_then_cancelled():
+    """A meeting the agent deleted in Outlook while the CRM edited it (edit beats delete: re-created), the
+    re-create's link lost in a crash, then the meeting cancelled in the CRM."""
+    crm, mailbox = Crm(), Mailbox()
+    local_id = crm.user_create(VIEWING, EPOCH)
+    run_sync(crm, mailbox, later(1))
+    (first,) = mailbox.items
+    mailbox.user_delete(first)
+    crm.user_update(local_id, VIEWING.replace(location="Office"), later(2))
+    with pytest.raises(Crash):
+        run_sync(crm, mailbox, later(3), crash_after=2)  # effects: the mark | the create | the link
+    assert crm.links[local_id].remote_id == first and len(mailbox.items) == 1
+    crm.user_update(local_id, VIEWING.replace(location="Office", cancelled=True), later(4))
+    return crm, mailbox, local_id
+
+
+@pytest.mark.parametrize("cut_off", ["crash before the removal", "stale change key"])
+def test_a_cancellation_of_a_recreate_in_flight_that_is_cut_off_still_removes_it_once(cut_off):
+    crm, mailbox, local_id = _recreate_in_flight_then_cancelled()
+    # when the sync that cancels it is cut off before the removal (or the item's change key moved)
+    if cut_off == "crash before the removal":
+        with pytest.raises(Crash):
+            run_sync(crm, mailbox, later(5), crash_after=1)  # effects: the removal's mark | the removal | the unlink
+    else:
+        remote, _ = mailbox.read_changes(crm.watermark, later(5))
+        plan = plan_sync(crm.links, crm.changes(), remote, first_sync=not crm.first_sync_done)
+        mailbox.server_touch(next(iter(mailbox.items)))  # an attendee answered: a new change key, same content
+        assert not Executor(crm, mailbox, later(5)).apply(plan)
+    run_sync(crm, mailbox, later(6))
+    # then the re-created meeting is removed after all, and the CRM keeps one row, cancelled
+    assert mailbox.items == {}
+    assert list(crm.rows) == [local_id] and crm.rows[local_id].content.values["cancelled"] is True
+    assert run_sync(crm, mailbox, later(7)).quiet

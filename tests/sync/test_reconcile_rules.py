@@ -21,7 +21,7 @@ from sync.actions import (
 from sync.content import Content
 from sync.policy import ConflictPolicy, SyncPolicy
 from sync.reconcile import plan_sync
-from sync.state import CANCEL_MARK, Link, LocalChanges, LocalItem, LocalTombstone, RemoteChanges, RemoteItem
+from sync.state import Link, LocalChanges, LocalItem, LocalTombstone, RemoteChanges, RemoteItem
 
 T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
 AGREED = Content.contact(given_name="Ann", surname="Lee", emails=["ann@example.com"], company="ACME", job_title="Broker")
@@ -338,7 +338,7 @@ def test_without_the_mark_a_mailbox_series_differing_in_exceptions_is_an_edit_as
 
 def test_a_removal_in_flight_does_not_follow_an_outlook_copy_carrying_the_tag():
     # given our removal of a cancelled meeting cut off before the unlink, and an Outlook copy of it (same tag)
-    marked = LocalChanges(items=(LocalItem("L1", 4, CANCELLED, T0, pushed_hash=CANCEL_MARK),), pushes_marked=True)
+    marked = LocalChanges(items=(LocalItem("L1", 4, CANCELLED, T0, cancel_pending=True),), pushes_marked=True)
     copy = MEETING.replace(subject="Viewing (copy)")
     feed = RemoteChanges(items=(RemoteItem("R2", "ck9", copy, T0, tag="L1"),), deleted_ids=("R1",), observed_at=T0)
     plan = plan_sync([MEETING_LINK], marked, feed)

@@ -31,7 +31,7 @@ from sync.content import Content
 from sync.guard import MassDeletion
 from sync.policy import SyncPolicy
 from sync.reconcile import Plan, plan_sync
-from sync.state import CANCEL_MARK, Link, LocalChanges, LocalItem, LocalTombstone, RemoteChanges, RemoteItem
+from sync.state import Link, LocalChanges, LocalItem, LocalTombstone, RemoteChanges, RemoteItem
 
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -141,6 +141,7 @@ class LocalRow:
     content: Content
     modified_at: dt.datetime
     pushed_hash: str | None = None  # write-ahead mark of a mailbox write not yet covered by a link
+    cancel_pending: bool = False  # write-ahead flag of a cancellation's removal not yet covered by the unlink
 
 
 @dataclass
@@ -174,9 +175,9 @@ class Crm:
         """Rows whose version is not the linked one (or unlinked, unless a cancelled meeting the CRM keeps alone),
         and tombstones: one query in SQL."""
         items = tuple(
-            LocalItem(lid, row.version, row.content, row.modified_at, row.pushed_hash)
+            LocalItem(lid, row.version, row.content, row.modified_at, row.pushed_hash, row.cancel_pending)
             for lid, row in sorted(self.rows.items())
-            if complete or row.pushed_hash or (
+            if complete or row.pushed_hash or row.cancel_pending or (
                 self.links[lid].local_version != row.version if lid in self.links
                 else not (self.first_sync_done and _cancelled(row.content))  # matched on the first sync only
             )
@@ -188,8 +189,8 @@ class Crm:
         clash = [lid for lid, old in self.links.items() if old.remote_id == link.remote_id and lid != link.local_id]
         assert not clash, f"unique index on remote_id: {link.remote_id} is linked to {clash}"
         self.links[link.local_id] = link
-        if link.local_id in self.rows:
-            self.rows[link.local_id].pushed_hash = None  # the push is covered by the link now
+        if link.local_id in self.rows:  # the push (or removal) is covered by the link now
+            self.rows[link.local_id].pushed_hash, self.rows[link.local_id].cancel_pending = None, False
 
     def mark_push(self, local_id: str, content: Content) -> None:
         """Write-ahead, in its own transaction before the mailbox request."""
@@ -202,7 +203,7 @@ class Crm:
         """Drop the link and the mark of a row that stays (a cancelled meeting the mailbox no longer holds)."""
         self.links.pop(local_id, None)
         if local_id in self.rows:
-            self.rows[local_id].pushed_hash = None
+            self.rows[local_id].pushed_hash, self.rows[local_id].cancel_pending = None, False
 
     def forget(self, local_id: str, remote_id: str | None = None) -> None:
         link = self.links.get(local_id)
@@ -358,7 +359,7 @@ class Executor:
                     return
                 if action.write_local:  # a merge that cancels: the CRM first, as UpdateBoth does
                     crm.user_update(action.local_id, action.content, self.clock)
-                row.pushed_hash = CANCEL_MARK  # the removal about to happen is ours (same transaction)
+                row.cancel_pending = True  # the removal about to happen is ours (same transaction)
                 self._effect()
                 if not self._remove(action):
                     return
