@@ -128,11 +128,12 @@ class _Planner:
             link = self._follow_tag(link)
             remote = self.remote_items.get(link.remote_id)
             cancelled = _cancelled(remote.content) if remote else link.agreed_fields.get("cancelled") == _CANCELLED
-            actions.extend(self._cancel_instead(action, remote_cancelled=cancelled) for action in self._linked(link))
+            actions.extend(self._cancel_instead(action, remote_cancelled=cancelled, linked=True)
+                           for action in self._linked(link))
         actions.extend(self._unlinked())
         return actions
 
-    def _cancel_instead(self, action: SyncAction, *, remote_cancelled: bool) -> SyncAction:
+    def _cancel_instead(self, action: SyncAction, *, remote_cancelled: bool, linked: bool) -> SyncAction:
         """A meeting the CRM cancelled leaves the mailbox instead of being written to it.
 
         Exchange has no "cancelled" state for the organizer's own item (IsCancelled is what attendees' copies
@@ -146,7 +147,8 @@ class _Planner:
             return KeepCancelled(action.local_id, action.conflict)
         if remote_cancelled:
             return action
-        self.local_losses += 1  # a CRM bug cancelling every meeting must pause, not empty the calendar
+        if linked:  # the guard weighs losses against the links: a CRM bug cancelling every meeting must pause
+            self.local_losses += 1
         if isinstance(action, UpdateBoth):
             return CancelRemote(action.local_id, action.expected_local_version, action.remote_id,
                                 action.expected_remote_version, action.content, True, action.conflict)  # fmt: skip
@@ -287,6 +289,33 @@ class _Planner:
             return [UpdateRemote(local.local_id, local.version, remote.remote_id, remote.version, merged, record)]
         return [UpdateBoth(local.local_id, local.version, remote.remote_id, remote.version, merged, record)]
 
+    def _onboard_cancelled(self, local: LocalItem, remote: RemoteItem) -> list[SyncAction]:
+        """A first-sync pair of a meeting the CRM marked cancelled with a live one in the calendar: the calendar's
+        state wins. Before the sync existed the CRM's cancellation reached neither the calendar nor the attendees;
+        removing the meeting (and mailing them) at onboarding would surprise everyone. Recorded for staff."""
+        live = replace(local, content=local.content.replace(cancelled=False))
+        settled: list[SyncAction] = []
+        for action in self._both_changed(live, remote, None, fill_empty=True):
+            conflict = action.conflict if isinstance(action, UpdateLocal | UpdateRemote | UpdateBoth) else None
+            record = ConflictRecord(
+                local.local_id, remote.remote_id, Decision.PAIRED,
+                tuple(sorted({*(conflict.fields if conflict else ()), "cancelled"})),
+                local.modified_at, remote.modified_at, self.policy.conflicts.value,
+            )  # fmt: skip
+            # The CRM row is written in every case: it still says cancelled.
+            match action:
+                case LinkPair():
+                    settled.append(UpdateLocal(local.local_id, local.version, remote.remote_id, remote.version,
+                                               action.content, record))  # fmt: skip
+                case UpdateRemote():
+                    settled.append(UpdateBoth(local.local_id, local.version, remote.remote_id,
+                                              action.expected_remote_version, action.content, record))  # fmt: skip
+                case UpdateLocal() | UpdateBoth():
+                    settled.append(replace(action, conflict=record))
+                case _:
+                    raise AssertionError(f"a pair settles as an update or a link, not {action!r}")
+        return settled
+
     def _edit_delete_record(
         self, link: Link, local_at: dt.datetime | None, remote_at: dt.datetime | None
     ) -> ConflictRecord:
@@ -316,7 +345,8 @@ class _Planner:
                 paired = [self._push_over_our_write(local, remote)]
             else:  # the agent edited it since (or copied it): compare without a base
                 paired = self._both_changed(local, remote, None)
-            actions.extend(self._cancel_instead(a, remote_cancelled=_cancelled(remote.content)) for a in paired)
+            actions.extend(self._cancel_instead(a, remote_cancelled=_cancelled(remote.content), linked=False)
+                           for a in paired)  # fmt: skip
         new_remote: list[RemoteItem] = []
         for remote in sorted(self.remote_items.values(), key=lambda item: item.remote_id):
             if remote.remote_id in self.links_by_remote or remote.remote_id in self.claimed:
@@ -340,8 +370,10 @@ class _Planner:
             by_remote = {r.remote_id: r for r in new_remote}
             for match in self.matches.matches:
                 local, remote = unlinked_local.pop(match.local_id), by_remote.pop(match.remote_id)
-                paired = self._both_changed(local, remote, None, fill_empty=True)
-                actions.extend(self._cancel_instead(a, remote_cancelled=_cancelled(remote.content)) for a in paired)
+                if _cancelled(local.content) and not _cancelled(remote.content):
+                    actions.extend(self._onboard_cancelled(local, remote))
+                else:
+                    actions.extend(self._both_changed(local, remote, None, fill_empty=True))
             new_remote = list(by_remote.values())
 
         actions.extend(CreateLocal(r.remote_id, r.version, r.content) for r in new_remote)

@@ -18,8 +18,9 @@ def _calendar(simulator, mailbox):
 
 def _meeting(mailbox, subject="Viewing", day=5, **fields):
     start = dt.datetime(2027, 1, day, 10, tzinfo=AMSTERDAM)
+    fields.setdefault("attendees", [BUYER])
     event = Event(mailbox=mailbox, subject=subject, start=start, end=start + dt.timedelta(hours=1),
-                  time_zone="Europe/Amsterdam", attendees=[BUYER], **fields)
+                  time_zone="Europe/Amsterdam", **fields)
     event.save()
     return event
 
@@ -218,3 +219,22 @@ def test_a_cancellation_reaches_the_mailbox_when_the_links_crm_version_is_unknow
     # Then it left the calendar like any other cancellation
     assert _calendar(simulator, sim_mailbox) == []
     assert not SyncLink.objects.filter(local_id=event.pk).exists()
+
+
+def test_at_onboarding_a_meeting_cancelled_only_in_the_crm_is_left_in_the_calendar(simulator, sim_mailbox, sync_once):
+    # Given, before the first sync, a meeting the CRM marked cancelled that Outlook holds live, invitations sent
+    simulator.user_create(sim_mailbox.email, "calendar", {
+        "subject": "Viewing", "start": "2027-01-05T09:00:00Z", "end": "2027-01-05T10:00:00Z",
+        "attendees": [{"email": "buyer@client.example"}], "invitations_sent": True})
+    event = _meeting(sim_mailbox, attendees=[])
+    Event.objects.filter(pk=event.pk).update(cancelled=True)
+    # When the mailbox syncs for the first time
+    sync_once()
+    # Then the two are one meeting, live as the calendar holds it: nothing removed, nobody mailed
+    (item,) = _calendar(simulator, sim_mailbox)
+    event.refresh_from_db()
+    assert not event.cancelled and SyncLink.objects.get(local_id=event.pk).remote_id == item["id"]
+    assert simulator.outbound(sim_mailbox.email) == []
+    # And staff can see that the CRM's cancellation was not applied
+    conflict = SyncConflict.objects.get(mailbox=sim_mailbox, local_id=event.pk)
+    assert (conflict.decision, "cancelled" in conflict.fields) == ("paired", True)

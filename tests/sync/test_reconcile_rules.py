@@ -344,3 +344,23 @@ def test_a_removal_in_flight_does_not_follow_an_outlook_copy_carrying_the_tag():
     plan = plan_sync([MEETING_LINK], marked, feed)
     # then the row stays cancelled in the CRM, and the copy is a meeting of its own
     assert sorted(plan.actions, key=lambda a: type(a).__name__) == [CreateLocal("R2", "ck9", copy), KeepCancelled("L1")]
+
+
+def test_at_onboarding_a_meeting_the_crm_had_cancelled_but_the_calendar_still_holds_stays_live():
+    # given the first sync, a CRM meeting marked cancelled and the same meeting live in Outlook
+    crm = LocalChanges(items=(LocalItem("L1", 2, CANCELLED, T0),))
+    calendar = RemoteChanges(items=(RemoteItem("R1", "ck1", MEETING, T0),), complete=True, observed_at=T0)
+    plan = plan_sync([], crm, calendar, first_sync=True)
+    # then they are paired on the calendar's state: nothing removed, nobody mailed; the CRM row is re-opened,
+    # and staff see the decision
+    (action,) = plan.actions
+    assert isinstance(action, UpdateLocal) and action.content == MEETING
+    assert (action.conflict.decision, action.conflict.fields) == (Decision.PAIRED, ("cancelled",))
+
+
+def test_at_onboarding_many_such_meetings_do_not_trip_the_guard_against_zero_links():
+    crm = LocalChanges(items=tuple(LocalItem(f"L{n}", 2, CANCELLED.replace(subject=f"V{n}"), T0) for n in range(6)))
+    calendar = RemoteChanges(items=tuple(RemoteItem(f"R{n}", "ck1", MEETING.replace(subject=f"V{n}"), T0)
+                                         for n in range(6)), complete=True, observed_at=T0)  # fmt: skip
+    plan = plan_sync([], crm, calendar, SyncPolicy(), first_sync=True)
+    assert plan.paused is None and [type(a) for a in plan.actions] == [UpdateLocal] * 6
