@@ -414,7 +414,16 @@ def _partly_written_by_us(local: LocalItem, remote: RemoteItem) -> bool:
         return False
     if not ours.canonical["recurrence"] or not theirs.canonical["recurrence"]:
         return False
-    return _without_exceptions(ours.canonical) == _without_exceptions(theirs.canonical)
+    if _without_exceptions(ours.canonical) != _without_exceptions(theirs.canonical):
+        return False
+    # Cut off, the mailbox can only lack some of our exceptions; one it has that we do not is someone's edit.
+    mine, its = ours.canonical["recurrence"], theirs.canonical["recurrence"]
+    return all({_frozen(x) for x in its[key]} <= {_frozen(x) for x in mine[key]}  # type: ignore[index]
+               for key in ("cancelled_occurrences", "changed_occurrences"))  # fmt: skip
+
+
+def _frozen(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _without_exceptions(canonical: Mapping[str, object]) -> dict[str, object]:

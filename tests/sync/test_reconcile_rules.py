@@ -364,3 +364,14 @@ def test_at_onboarding_many_such_meetings_do_not_trip_the_guard_against_zero_lin
                                          for n in range(6)), complete=True, observed_at=T0)  # fmt: skip
     plan = plan_sync([], crm, calendar, SyncPolicy(), first_sync=True)
     assert plan.paused is None and [type(a) for a in plan.actions] == [UpdateLocal] * 6
+
+
+def test_a_mailbox_series_with_an_exception_the_crm_lacks_is_no_partial_write_of_ours():
+    # given the row's push mark left behind (a refused write), and the agent cancelling another occurrence
+    marked = LocalChanges(items=(LocalItem("L1", 4, WITH_EXCEPTION, T0, pushed_hash=WITH_EXCEPTION.hash),))
+    agents = WITH_EXCEPTION.replace(recurrence={**SERIES.values["recurrence"],
+                                                "cancelled_occurrences": [dt.date(2026, 6, 15)]})
+    policy = SyncPolicy(conflicts=ConflictPolicy.LATER_WINS)
+    action = only(plan_sync([SERIES_LINK], marked, remote(agents, at=T0 + dt.timedelta(minutes=5)), policy))
+    # then it is the agent's edit, settled by the policy (the later side wins)
+    assert isinstance(action, UpdateLocal) and action.content == agents
