@@ -141,6 +141,8 @@ class _Planner:
         event into a mailbox whose item is not cancelled removes the item, and the CRM keeps the row cancelled
         and unlinked. A mailbox item already cancelled (an attendee's copy) is written as usual.
         """
+        if isinstance(action, UpdateRemote | UpdateBoth) and remote_cancelled and not _cancelled(action.content):
+            return self._keep_organizer_cancellation(action)
         if not isinstance(action, UpdateRemote | UpdateBoth | CreateRemote) or not _cancelled(action.content):
             return action
         if isinstance(action, CreateRemote):  # never create a cancelled meeting; the mailbox has none to remove
@@ -288,6 +290,18 @@ class _Planner:
         if merged == local.content:
             return [UpdateRemote(local.local_id, local.version, remote.remote_id, remote.version, merged, record)]
         return [UpdateBoth(local.local_id, local.version, remote.remote_id, remote.version, merged, record)]
+
+    def _keep_organizer_cancellation(self, action: UpdateRemote | UpdateBoth) -> UpdateBoth:
+        """A CRM re-opening a meeting whose organizer cancelled it (the mailbox holds an attendee's cancelled copy):
+        only the organizer can re-open it, and EWS cannot clear IsCancelled, so the other fields are written and
+        both sides keep it cancelled, recorded for staff (else the next read would flip the CRM back a round later)."""
+        content = action.content.replace(cancelled=True)
+        expected_local = action.local_version if isinstance(action, UpdateRemote) else action.expected_local_version
+        fields = tuple(sorted({*(action.conflict.fields if action.conflict else ()), "cancelled"}))
+        record = ConflictRecord(action.local_id, action.remote_id, Decision.REMOTE_WON, fields,
+                                None, None, self.policy.conflicts.value)  # fmt: skip
+        return UpdateBoth(action.local_id, expected_local, action.remote_id, action.expected_remote_version, content,
+                          record)  # fmt: skip
 
     def _onboard_cancelled(self, local: LocalItem, remote: RemoteItem) -> list[SyncAction]:
         """A first-sync pair of a meeting the CRM marked cancelled with a live one in the calendar: the calendar's

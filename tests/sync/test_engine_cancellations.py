@@ -127,6 +127,17 @@ def test_a_meeting_cancelled_by_its_organizer_stays_in_both_as_cancelled(simulat
     (item,) = _calendar(simulator, sim_mailbox)
     assert item["fields"]["location"] == "Room 4" and item["fields"]["is_cancelled"] is True
     assert simulator.outbound(sim_mailbox.email) == []
+    # And a CRM re-opening it writes the rest, but both keep it cancelled: only its organizer can re-open it
+    event.refresh_from_db()
+    event.cancelled, event.location = False, "Room 5"
+    event.save()
+    sync_once()
+    event.refresh_from_db()
+    (item,) = _calendar(simulator, sim_mailbox)
+    assert (event.cancelled, event.location) == (True, "Room 5")
+    assert item["fields"]["location"] == "Room 5" and item["fields"]["is_cancelled"] is True
+    assert "cancelled" in SyncConflict.objects.get(mailbox=sim_mailbox, local_id=event.pk).fields
+    assert (sync_once().pulled, sync_once().pushed) == (0, 0)
 
 
 def test_a_removal_that_reached_the_mailbox_before_the_worker_died_is_finished_without_a_copy(

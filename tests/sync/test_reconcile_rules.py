@@ -375,3 +375,13 @@ def test_a_mailbox_series_with_an_exception_the_crm_lacks_is_no_partial_write_of
     action = only(plan_sync([SERIES_LINK], marked, remote(agents, at=T0 + dt.timedelta(minutes=5)), policy))
     # then it is the agent's edit, settled by the policy (the later side wins)
     assert isinstance(action, UpdateLocal) and action.content == agents
+
+
+def test_a_crm_reopening_a_meeting_its_organizer_cancelled_writes_the_rest_and_keeps_it_cancelled():
+    # given the attendee's copy its organizer cancelled, agreed on by both sides
+    link = Link.agreeing("L1", "R1", CANCELLED, local_version=3, remote_version="ck1")
+    reopened = MEETING.replace(location="Room 4")
+    action = only(plan_sync([link], local(reopened), RemoteChanges()))
+    # then the room is written to both sides, and both keep it cancelled (only the organizer can re-open it)
+    assert action == UpdateBoth("L1", 4, "R1", "ck1", reopened.replace(cancelled=True), action.conflict)
+    assert (action.conflict.decision, action.conflict.fields) == (Decision.REMOTE_WON, ("cancelled",))

@@ -122,6 +122,8 @@ class Mailbox:
             raise NotFound(remote_id)
         if expected_version is not None and item.version != expected_version:
             raise StaleVersion(remote_id)
+        if "cancelled" in content.values:  # IsCancelled is the server's: a client's write leaves it as it was
+            content = content.replace(cancelled=bool(item.content.canonical["cancelled"]))
         self.user_update(remote_id, content, at)
         return self.items[remote_id].version
 
