@@ -1,11 +1,15 @@
 """The two staff roles, as Django groups: what each may do is defined here, in code.
 
 Operators watch and run the service: they see brokerages (status, failures), manage agents' mailboxes
-and may edit a brokerage's non-credential fields; they never see or change credentials. Credential
+and may edit a brokerage's non-credential fields; they see failed emails (and retry them), the sync's
+conflict decisions and folder states (and confirm a paused mass deletion), and set brokerages' sync
+policies; they never see or change credentials, nor the CRM's contacts and events. Credential
 managers may also enter and change credentials (see audit.CREDENTIAL_FIELDS) and add brokerages.
 """
 
 from __future__ import annotations
+
+from django.db.models import Q
 
 OPERATORS = "Operators"
 CREDENTIAL_MANAGERS = "Credential managers"
@@ -21,11 +25,27 @@ _OPERATOR_PERMISSIONS = (
     "view_verificationrun",
     "view_verificationstep",
     "view_secretexpirywarning",
+    # Other apps' pages an operator acts on (app label given): failed emails (view, and the Retry action),
+    # the sync's conflict decisions, folder states (confirming a paused mass deletion), links, and the
+    # brokerages' sync policies. Not the CRM's contacts and events themselves: clients' data stays with the CRM.
+    "outbox.view_outgoingemail",
+    "sync.view_syncconflict",
+    "sync.view_folderstate",
+    "sync.view_synclink",
+    "sync.view_brokeragesyncsettings",
+    "sync.add_brokeragesyncsettings",
+    "sync.change_brokeragesyncsettings",
 )
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     OPERATORS: _OPERATOR_PERMISSIONS,
     CREDENTIAL_MANAGERS: (*_OPERATOR_PERMISSIONS, "add_brokerage", "change_brokerage_credentials"),
 }
+
+
+def _qualified(name: str) -> tuple[str, str]:
+    """("app_label", "codename") of "app_label.codename", or of a bare codename of this app."""
+    app_label, _, codename = name.rpartition(".")
+    return app_label or "brokerages", codename
 
 
 def ensure_roles(group_model, permission_model, role_permissions: dict[str, tuple[str, ...]] = ROLE_PERMISSIONS) -> None:
@@ -35,9 +55,13 @@ def ensure_roles(group_model, permission_model, role_permissions: dict[str, tupl
     """
     for group_name, codenames in role_permissions.items():
         group, _ = group_model.objects.get_or_create(name=group_name)
-        permissions = permission_model.objects.filter(content_type__app_label="brokerages", codename__in=codenames)
-        found = set(permissions.values_list("codename", flat=True))
-        missing = set(codenames) - found
+        wanted = {_qualified(name) for name in codenames}
+        query = Q(pk__in=[])
+        for app_label, codename in wanted:
+            query |= Q(content_type__app_label=app_label, codename=codename)
+        permissions = permission_model.objects.filter(query)
+        found = set(permissions.values_list("content_type__app_label", "codename"))
+        missing = {".".join(pair) for pair in wanted - found}
         if missing:
-            raise LookupError(f"Permissions {sorted(missing)} do not exist; run migrate for brokerages first.")
+            raise LookupError(f"Permissions {sorted(missing)} do not exist; run migrate first.")
         group.permissions.add(*permissions)

@@ -108,7 +108,7 @@ class ContactAdmin(CrmRecordAdmin):
 
 @admin.register(Event)
 class EventAdmin(CrmRecordAdmin):
-    list_display = ("__str__", "mailbox", "start", "time_zone", "all_day", "version", "deleted_at")
+    list_display = ("__str__", "mailbox", "start", "time_zone", "all_day", "cancelled", "version", "deleted_at")
     list_filter = (MailboxFilter, "all_day", "cancelled")
     list_select_related = ("mailbox",)
     search_fields = ("subject", "location")

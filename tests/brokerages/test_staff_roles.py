@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from brokerages.audit import credential_actor
-from brokerages.models import Brokerage, CredentialAuditEntry
+from brokerages.models import Brokerage, CredentialAuditEntry, Mailbox
 from brokerages.roles import CREDENTIAL_MANAGERS, OPERATORS
 
 from .conftest import PLAINTEXT_SECRET, change_form_data, operator_form_data
@@ -22,6 +22,8 @@ def test_the_data_migration_created_both_roles_with_their_permissions(db):
     operators = set(Group.objects.get(name=OPERATORS).permissions.values_list("codename", flat=True))
     managers = set(Group.objects.get(name=CREDENTIAL_MANAGERS).permissions.values_list("codename", flat=True))
     assert {"view_brokerage", "view_mailbox", "add_mailbox", "view_credentialauditentry"} <= operators
+    assert {"view_syncconflict", "view_folderstate", "view_outgoingemail", "change_brokeragesyncsettings"} <= operators
+    assert not {"view_contact", "view_event"} & operators
     assert "change_brokerage_credentials" not in operators
     assert "add_brokerage" not in operators
     assert {"change_brokerage_credentials", "add_brokerage"} <= managers
@@ -159,3 +161,30 @@ def test_promoting_the_next_secret_swaps_it_in_without_a_gap_and_is_audited(make
         "client_secret": "changed", "client_secret_expires_on": "changed",
         "pending_client_secret": "cleared", "pending_client_secret_expires_on": "cleared",
     }  # fmt: skip
+
+
+def test_an_operator_acts_on_sync_and_email_failures_but_does_not_browse_clients_data(client, operator, make_brokerage):
+    from mailboxes.items import Collection
+    from sync.models import FolderState
+
+    # Given a mailbox whose calendar sync the mass-deletion guard paused
+    brokerage = make_brokerage()
+    mailbox = Mailbox.objects.create(brokerage=brokerage, email=f"agent@{brokerage.email_domains[0]}", sync_paused=True,
+                                     sync_paused_reason="calendar: the mailbox lost 9 of 10 linked items")
+    state = FolderState.objects.create(mailbox=mailbox, collection=Collection.CALENDAR.value, first_sync_done=True)
+    client.force_login(operator)
+
+    # Then the operator sees the sync's conflict decisions, the folder states, links, sync policies, failed emails
+    for page in ("sync_syncconflict", "sync_folderstate", "sync_synclink", "sync_brokeragesyncsettings",
+                 "outbox_outgoingemail"):
+        assert client.get(reverse(f"admin:{page}_changelist")).status_code == 200, page
+    # ... and confirms the paused deletion, which resumes the mailbox
+    response = client.post(reverse("admin:sync_folderstate_changelist"),
+                           {"action": "confirm_mass_deletion", "_selected_action": [state.pk]}, follow=True)
+    assert response.status_code == 200
+    state.refresh_from_db()
+    mailbox.refresh_from_db()
+    assert state.confirm_mass_deletion and not mailbox.sync_paused
+    # But the CRM's contacts and events (clients' data) are not theirs to browse
+    assert client.get(reverse("admin:sync_contact_changelist")).status_code == 403
+    assert client.get(reverse("admin:sync_event_changelist")).status_code == 403

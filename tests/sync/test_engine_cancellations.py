@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from django.urls import reverse
+
 from sync.models import Event, FolderState, SyncConflict, SyncLink
+from tests.scheduling.staff_fixtures import superuser  # noqa: F401
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 BUYER = {"email": "buyer@client.example", "name": "Buyer", "required": True}
@@ -249,3 +252,18 @@ def test_at_onboarding_a_meeting_cancelled_only_in_the_crm_is_left_in_the_calend
     # And staff can see that the CRM's cancellation was not applied
     conflict = SyncConflict.objects.get(mailbox=sim_mailbox, local_id=event.pk)
     assert (conflict.decision, "cancelled" in conflict.fields) == ("paired", True)
+
+
+def test_staff_find_a_meeting_the_crm_keeps_cancelled_in_the_admin(simulator, sim_mailbox, sync_once, client, request):
+    # Given a meeting cancelled in the CRM and removed from the calendar, beside a live one
+    event = _meeting(sim_mailbox)
+    _meeting(sim_mailbox, subject="Open house", day=6)
+    sync_once()
+    _cancel(event)
+    sync_once()
+    # When staff filter the events by "cancelled"
+    client.force_login(request.getfixturevalue("superuser"))  # operators do not browse clients' data
+    html = client.get(reverse("admin:sync_event_changelist"), {"cancelled__exact": "1"}).content.decode()
+    # Then they see that meeting, with its cancelled column, and not the live one
+    assert "Viewing" in html and "Open house" not in html
+    assert '<td class="field-cancelled"><img src="/static/admin/img/icon-yes.svg" alt="True"></td>' in html
