@@ -351,6 +351,8 @@ class Executor:
                      self.mailbox_id, action.local_id, "; attendees told" if told else "")  # fmt: skip
 
         if not self._remove_remote(action, cancel):
+            # Skipped: the removal surely did not happen, so the flag must not later read a deletion as ours.
+            ledger.clear_cancel(self.collection, action.local_id)
             return
         failpoint("sync.after_remote_cancel")
         with transaction.atomic():

@@ -118,6 +118,11 @@ def mark_cancel(collection: Collection, local_id: str) -> None:
     records.MODEL_OF[collection].objects.filter(pk=UUID(local_id)).update(cancel_pending=True)
 
 
+def clear_cancel(collection: Collection, local_id: str) -> None:
+    """Drop the cancellation's flag of a removal that was refused (the push mark, if any, stays)."""
+    records.MODEL_OF[collection].objects.filter(pk=UUID(local_id), cancel_pending=True).update(cancel_pending=False)
+
+
 def keep_alone(mailbox_id: int, collection: Collection, local_id: str) -> None:
     """Drop the link and the write-ahead marks of a row that stays in the CRM alone (a cancelled meeting)."""
     SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(local_id)).delete()

@@ -217,3 +217,23 @@ def test_a_cancellation_of_a_recreate_in_flight_that_is_cut_off_still_removes_it
     assert mailbox.items == {}
     assert list(crm.rows) == [local_id] and crm.rows[local_id].content.values["cancelled"] is True
     assert run_sync(crm, mailbox, later(7)).quiet
+
+
+def test_a_refused_removal_leaves_no_flag_that_would_undo_a_later_outlook_deletion():
+    # given a synced meeting the CRM cancels, whose removal is refused (an attendee answered: a new change key)
+    crm, mailbox = Crm(), Mailbox()
+    policy = SyncPolicy(edit_beats_delete=False)
+    local_id = crm.user_create(VIEWING, EPOCH)
+    run_sync(crm, mailbox, later(1), policy)
+    (remote_id,) = mailbox.items
+    crm.user_update(local_id, VIEWING.replace(cancelled=True), later(2))
+    remote, _ = mailbox.read_changes(crm.watermark, later(3))
+    plan = plan_sync(crm.links, crm.changes(), remote, policy)
+    mailbox.server_touch(remote_id)
+    assert not Executor(crm, mailbox, later(3)).apply(plan)
+    # when the CRM re-opens it (the agreed content again) and the agent deletes it in Outlook
+    crm.user_update(local_id, VIEWING, later(4))
+    mailbox.user_delete(remote_id)
+    run_sync(crm, mailbox, later(5), policy)
+    # then the agent's deletion is mirrored, not taken for our removal and undone
+    assert mailbox.items == {} and local_id not in crm.rows

@@ -267,3 +267,31 @@ def test_staff_find_a_meeting_the_crm_keeps_cancelled_in_the_admin(simulator, si
     # Then they see that meeting, with its cancelled column, and not the live one
     assert "Viewing" in html and "Open house" not in html
     assert '<td class="field-cancelled"><img src="/static/admin/img/icon-yes.svg" alt="True"></td>' in html
+
+
+def test_a_refused_removal_clears_its_flag_and_removes_nothing(simulator, sim_mailbox, sync_once):
+    from brokerages.gateways import gateway_for_mailbox
+    from brokerages.models import Mailbox
+    from mailboxes.items import Collection
+    from sync import records
+    from sync.actions import CancelRemote
+    from sync.executor import Executor
+
+    # Given a synced meeting cancelled in the CRM, and a plan made before the item's change key moved
+    event = _meeting(sim_mailbox)
+    sync_once()
+    link = SyncLink.objects.get(local_id=event.pk)
+    _cancel(event)
+    action = CancelRemote(str(event.pk), event.version, link.remote_id, "a-change-key-gone-by",
+                          records.row_content(event))
+    # When the executor applies it
+    row = Mailbox.objects.select_related("brokerage").get(pk=sim_mailbox.pk)
+    executor = Executor(row.pk, row.email, Collection.CALENDAR, gateway_for_mailbox(row), lambda: None)
+    assert executor.apply((action,)) is False
+    # Then nothing was removed, the link stands, and no flag is left to misread a later deletion as ours
+    assert len(_calendar(simulator, sim_mailbox)) == 1 and SyncLink.objects.filter(local_id=event.pk).exists()
+    event.refresh_from_db()
+    assert event.cancel_pending is False
+    # And the next sync removes it after all
+    sync_once()
+    assert _calendar(simulator, sim_mailbox) == []

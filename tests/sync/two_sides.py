@@ -364,6 +364,7 @@ class Executor:
                 row.cancel_pending = True  # the removal about to happen is ours (same transaction)
                 self._effect()
                 if not self._remove(action):
+                    row.cancel_pending = False  # refused: the removal surely did not happen
                     return
                 crm.unlink(action.local_id)
                 self._record(action)
