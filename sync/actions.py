@@ -25,6 +25,8 @@ class Decision(StrEnum):
     EDIT_BEAT_DELETE = "edit_beat_delete"  # one side deleted, the other edited: the item lives on
     DELETE_WON = "delete_won"  # same, with edit_beats_delete off
     PAIRED = "paired"  # an unlinked pair (matched or found by our tag) with differing content, merged without a base
+    # the CRM re-opened a meeting its organizer cancelled: the rest written, the meeting kept cancelled
+    ORGANIZER_CANCELLED = "organizer_cancelled"
 
 
 @dataclass(frozen=True)

@@ -294,12 +294,17 @@ class _Planner:
     def _keep_organizer_cancellation(self, action: UpdateRemote | UpdateBoth) -> UpdateBoth:
         """A CRM re-opening a meeting whose organizer cancelled it (the mailbox holds an attendee's cancelled copy):
         only the organizer can re-open it, and EWS cannot clear IsCancelled, so the other fields are written and
-        both sides keep it cancelled, recorded for staff (else the next read would flip the CRM back a round later)."""
+        both sides keep it cancelled, recorded for staff (else the next read would flip the CRM back a round later).
+        The other fields stay as the policy settled them; the record says so by its own decision."""
         content = action.content.replace(cancelled=True)
         expected_local = action.local_version if isinstance(action, UpdateRemote) else action.expected_local_version
-        fields = tuple(sorted({*(action.conflict.fields if action.conflict else ()), "cancelled"}))
-        record = ConflictRecord(action.local_id, action.remote_id, Decision.REMOTE_WON, fields,
-                                None, None, self.policy.conflicts.value)  # fmt: skip
+        settled = action.conflict  # how the policy settled the other fields, if both sides changed some
+        record = ConflictRecord(
+            action.local_id, action.remote_id, Decision.ORGANIZER_CANCELLED,
+            tuple(sorted({*(settled.fields if settled else ()), "cancelled"})),
+            settled.local_modified_at if settled else None, settled.remote_modified_at if settled else None,
+            self.policy.conflicts.value,
+        )  # fmt: skip
         return UpdateBoth(action.local_id, expected_local, action.remote_id, action.expected_remote_version, content,
                           record)  # fmt: skip
 

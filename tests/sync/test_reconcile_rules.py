@@ -384,4 +384,16 @@ def test_a_crm_reopening_a_meeting_its_organizer_cancelled_writes_the_rest_and_k
     action = only(plan_sync([link], local(reopened), RemoteChanges()))
     # then the room is written to both sides, and both keep it cancelled (only the organizer can re-open it)
     assert action == UpdateBoth("L1", 4, "R1", "ck1", reopened.replace(cancelled=True), action.conflict)
-    assert (action.conflict.decision, action.conflict.fields) == (Decision.REMOTE_WON, ("cancelled",))
+    assert (action.conflict.decision, action.conflict.fields) == (Decision.ORGANIZER_CANCELLED, ("cancelled",))
+
+
+def test_reopening_an_organizer_cancelled_copy_against_an_outlook_edit_keeps_the_policys_result_for_the_rest():
+    # given the organizer-cancelled copy; the CRM re-opens it and sets Room 4 later than the agent set Room 9
+    link = Link.agreeing("L1", "R1", CANCELLED, local_version=3, remote_version="ck1")
+    crm = LocalChanges(items=(LocalItem("L1", 4, MEETING.replace(location="Room 4"), T0 + dt.timedelta(minutes=9)),))
+    outlook = remote(CANCELLED.replace(location="Room 9"), at=T0)
+    (action,) = plan_sync([link], crm, outlook).actions
+    # then the later room is written to both, kept cancelled, and the record does not claim the mailbox won
+    assert isinstance(action, UpdateBoth) and action.content == CANCELLED.replace(location="Room 4")
+    assert (action.conflict.decision, action.conflict.fields) == (Decision.ORGANIZER_CANCELLED, ("cancelled", "location"))
+    assert action.conflict.local_modified_at == T0 + dt.timedelta(minutes=9)
