@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from django.conf import settings
 from django.utils import timezone
@@ -33,19 +33,11 @@ from sync.window import CalendarWindow
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FolderOutcome:
-    pulled: int = 0
-    pushed: int = 0
-    conflicts: int = 0
-    paused_reason: str = ""
-
-
 def sync_mailbox(mailbox: Mailbox, gateway: MailboxGateway, keep_lease: Callable[[], None]) -> EngineResult:
     """One two-way sync of the mailbox's enabled folders; the fleet's engine (scheduling.runs.run_sync)."""
     policy, window = policy_of(mailbox.brokerage_id)
     states = {state.collection: state for state in FolderState.objects.filter(mailbox_id=mailbox.pk)}  # one query
-    total = FolderOutcome()
+    total = EngineResult()
     for collection, enabled in ((Collection.CONTACTS, mailbox.contacts_enabled), (Collection.CALENDAR, mailbox.calendar_enabled)):
         if not enabled:
             continue
@@ -53,11 +45,11 @@ def sync_mailbox(mailbox: Mailbox, gateway: MailboxGateway, keep_lease: Callable
         state = states.get(collection.value) or ledger.folder_state(mailbox.pk, collection)
         outcome = sync_folder(mailbox, gateway, collection, keep_lease, policy,
                               window if collection is Collection.CALENDAR else None, state)  # fmt: skip
-        total = FolderOutcome(total.pulled + outcome.pulled, total.pushed + outcome.pushed,
-                              total.conflicts + outcome.conflicts, outcome.paused_reason)  # fmt: skip
+        total = EngineResult(total.pulled + outcome.pulled, total.pushed + outcome.pushed,
+                             total.conflicts + outcome.conflicts, outcome.paused_reason)  # fmt: skip
         if outcome.paused_reason:
             break  # the mailbox pauses as a whole; the next folder waits for staff too
-    return EngineResult(total.pulled, total.pushed, total.conflicts, total.paused_reason)
+    return total
 
 
 def policy_of(brokerage_id: int) -> tuple[SyncPolicy, CalendarWindow]:
@@ -75,7 +67,7 @@ def policy_of(brokerage_id: int) -> tuple[SyncPolicy, CalendarWindow]:
 def sync_folder(
     mailbox: Mailbox, gateway: MailboxGateway, collection: Collection, keep_lease: Callable[[], None],
     policy: SyncPolicy, window: CalendarWindow | None, state: FolderState | None = None,
-) -> FolderOutcome:  # fmt: skip
+) -> EngineResult:  # fmt: skip
     state = state or ledger.folder_state(mailbox.pk, collection)
     page_size = min(settings.SYNC_PAGE_SIZE, 512)  # EWS's maximum for SyncFolderItems
     pulled = pushed = conflicts = 0
@@ -91,7 +83,7 @@ def sync_folder(
         if not changes.complete and not (changes.items or changes.deleted_ids) and not (local.items or local.tombstones):
             # Nothing on either side: no need to read the link table; the watermark may still move.
             _commit(state, remote, Plan())
-            return FolderOutcome(pulled, pushed, conflicts)
+            return EngineResult(pulled, pushed, conflicts)
         links = ledger.load_links(mailbox.pk, collection)
         if remote.unreadable:
             # An item we cannot compare is not gone: keep it out of the plan rather than mirror a deletion.
@@ -103,7 +95,7 @@ def sync_folder(
         if plan.paused is not None:
             reason = f"{collection}: {plan.paused.reason}"
             _alert_mass_deletion(mailbox, reason)
-            return FolderOutcome(pulled, pushed, conflicts, reason)
+            return EngineResult(pulled, pushed, conflicts, reason)
         keep_lease()
         executor = Executor(mailbox.pk, mailbox.email, collection, gateway, keep_lease)
         complete = executor.apply(plan.actions)
@@ -113,12 +105,12 @@ def sync_folder(
             _commit(state, remote, plan)
             reread = False
             if not executor.pushed:
-                return FolderOutcome(pulled, pushed, conflicts)
+                return EngineResult(pulled, pushed, conflicts)
             # We wrote to the mailbox: read once more so the watermark moves past our own writes. Otherwise
             # Exchange nets out our create and a user's delete of it before the next sync, and the CRM
             # would never hear of that deletion.
         # else a side moved under us: re-read from the same watermark and re-plan; never overwrite blindly.
-    return FolderOutcome(pulled, pushed, conflicts)
+    return EngineResult(pulled, pushed, conflicts)
 
 
 def calendar_reread_due(state: FolderState, now: dt.datetime) -> bool:

@@ -242,6 +242,18 @@ class Executor:
         if conflict is not None:
             self.crm.conflicts.append(conflict)
 
+    def _update(self, action: UpdateRemote | UpdateBoth) -> str | None:
+        """Mark, then write the mailbox item at the expected version; its new version, or None when skipped."""
+        self.crm.mark_push(action.local_id, action.content)
+        self._effect()
+        try:
+            version = self.mailbox.update(action.remote_id, action.expected_remote_version, action.content, self.clock)
+        except (StaleVersion, NotFound):
+            self.skipped += 1
+            return None
+        self._effect()
+        return version
+
     def _remove(self, action: DeleteRemote | CancelRemote) -> bool:
         """Delete the mailbox item at the expected version; True when it is gone, False when skipped."""
         try:
@@ -318,14 +330,9 @@ class Executor:
                 self._record(action)
                 self._effect()
             case UpdateRemote():
-                crm.mark_push(action.local_id, action.content)
-                self._effect()
-                try:
-                    version = mailbox.update(action.remote_id, action.expected_remote_version, action.content, self.clock)
-                except (StaleVersion, NotFound):
-                    self.skipped += 1
+                version = self._update(action)
+                if version is None:
                     return
-                self._effect()
                 crm.save_link(action.link(version))
                 self._record(action)
                 self._effect()
@@ -337,14 +344,9 @@ class Executor:
                     self.skipped += 1
                     return
                 crm.user_update(action.local_id, action.content, self.clock)
-                crm.mark_push(action.local_id, action.content)
-                self._effect()
-                try:
-                    version = mailbox.update(action.remote_id, action.expected_remote_version, action.content, self.clock)
-                except (StaleVersion, NotFound):
-                    self.skipped += 1
+                version = self._update(action)
+                if version is None:
                     return
-                self._effect()
                 crm.save_link(action.link(row.version, version))
                 self._record(action)
                 self._effect()
