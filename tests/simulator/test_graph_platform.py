@@ -149,3 +149,12 @@ def test_given_prefer_immutable_id_then_preference_applied_is_echoed(sim_tenant,
     assert answer.status_code == 200
     assert answer.headers["Preference-Applied"] == 'IdType="ImmutableId"'
     assert answer.headers["request-id"]
+
+
+def test_given_prefer_headers_then_page_size_time_zone_and_id_type_are_parsed():
+    from simulator.graph.endpoint import parse_prefer
+
+    prefer = parse_prefer(['odata.maxpagesize=25, outlook.timezone="Pacific Standard Time"', 'IdType="ImmutableId"',
+                           "respond-async"])
+    assert (prefer.max_page_size, prefer.time_zone, prefer.immutable_ids) == (25, "Pacific Standard Time", True)
+    assert parse_prefer([]).time_zone is None and parse_prefer(['IdType="RestId"']).immutable_ids is False
