@@ -20,6 +20,7 @@ from typing import Any
 
 from simulator import control, entra, persistence, tls
 from simulator.ews import endpoint as ews_endpoint
+from simulator.graph import uploads as graph_uploads
 from simulator.world import DEFAULT_TOKEN_LIFETIME, World
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
         world = self.server.world
         if path.startswith("/_control/"):
             return control.handle(world, self.server.control_token, method, path, query, self.headers, body)
+        if path.startswith("/upload/"):  # Graph attachment upload sessions: the URL itself is the credential
+            return graph_uploads.handle(world, method, path, query, self.headers, body, self._base_url())
         if method == "POST" and path.lower() == "/ews/exchange.asmx":
             return self._ews(world, body)
         if method == "POST" and (match := _TOKEN_PATH.match(path)):
