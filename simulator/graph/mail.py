@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlencode
 
 from simulator.mailstore import Item
 
-from . import mail_sending, uploads
-from .message_fields import parse_file_attachment, parse_message, render_attachment, render_message, store_id
+from . import ids, mail_sending, uploads
+from .message_fields import parse_file_attachment, parse_message, render_attachment, render_message
 from .message_lookup import find_mail_folder, find_message, folder_id, mail_folders, message_id
 from .message_query import (
     DEFAULT_TOP,
@@ -31,6 +31,10 @@ from .message_query import (
 from .wire import GraphError, GraphRequest, Response, Route, empty_response, json_response, route
 
 ROUTES: list[Route] = []
+# Upload-session URLs (after /api/v2.0): no bearer token, the URL's authtoken authorizes (uploads.py).
+UPLOAD_ROUTES: list[Route] = [
+    Route(method, re.compile(uploads.SESSION_PATH + "$", re.IGNORECASE), handler, ())
+    for method, handler in (("PUT", uploads.put_chunk), ("DELETE", uploads.cancel))]
 
 MAIL = ("Mail.ReadWrite",)  # drafts, reads, attachments (application permission)
 SEND = ("Mail.Send",)
@@ -223,7 +227,7 @@ def send_mail(request: GraphRequest, match: re.Match[str]) -> Response:
 
 # --- attachments -------------------------------------------------------------------------------------------------
 def _attachment(request: GraphRequest, item: Item, attachment_id: str) -> dict[str, Any]:
-    wanted = store_id(unquote(attachment_id))
+    wanted = ids.ews_id(unquote(attachment_id))
     for record in item.fields.get("attachments") or []:
         if record["id"] == wanted:
             return record

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from simulator.mailstore import Item
 from simulator.mailstore.attachments import file_attachment
 
+from . import ids
 from .extended_properties import parse_single_values, render_single_values
 from .wire import GraphError
 
@@ -149,15 +150,6 @@ def parse_file_attachment(entry: Any, address: str) -> dict[str, Any]:
 
 
 # --- rendering -------------------------------------------------------------------------------------------------
-def rest_id(store_id: str) -> str:
-    """Graph (REST) ids are the EWS ids in URL-safe base64 (``/`` -> ``-``, ``+`` -> ``_``)."""
-    return store_id.replace("/", "-").replace("+", "_")
-
-
-def store_id(graph_id: str) -> str:
-    return graph_id.replace("-", "/").replace("_", "+")
-
-
 def _recipient(person: dict[str, str]) -> dict[str, Any]:
     return {"emailAddress": {"name": person.get("name") or person["email"], "address": person["email"]}}
 
@@ -220,7 +212,7 @@ def render_attachment(record: dict[str, Any], *, with_content: bool = True) -> d
     """A stored file attachment as Graph's fileAttachment."""
     rendered: dict[str, Any] = {
         "@odata.type": FILE_ATTACHMENT_TYPE, "@odata.mediaContentType": record["content_type"],
-        "id": rest_id(record["id"]), "lastModifiedDateTime": record.get("last_modified"), "name": record["name"],
+        "id": ids.rest_id(record["id"]), "lastModifiedDateTime": record.get("last_modified"), "name": record["name"],
         "contentType": record["content_type"], "size": record["size"], "isInline": bool(record.get("is_inline")),
         "contentId": record.get("content_id"), "contentLocation": None,
     }

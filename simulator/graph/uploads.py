@@ -1,6 +1,6 @@
 """Attachment upload sessions (createUploadSession, then chunked PUTs to a pre-authenticated URL).
 
-The URL is served by the simulator under ``/upload/`` in the shape of Outlook's
+The URL is served by the simulator under ``/api/v2.0/`` in the shape of Outlook's
 (``.../Users('{user}')/Messages('{id}')/AttachmentSessions('{session}')?authtoken=...``); it is the credential,
 so the PUTs carry no Authorization header (outlook-large-attachments.md). Bytes must arrive in order: a PUT that
 starts anywhere but the next expected byte is 416 ``invalidRange`` (errors.md's example body), one above 4 MB is
@@ -16,21 +16,25 @@ import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 from simulator.mailstore.attachments import file_attachment
 from simulator.mailstore.records import now_utc
 
-from .message_fields import INLINE_ATTACHMENT_LIMIT, rest_id
+from . import ids
+from .message_fields import INLINE_ATTACHMENT_LIMIT
 from .message_lookup import find_message
-from .wire import GraphError, Response, empty_response, json_response
+from .wire import GraphError, GraphRequest, Response, empty_response, json_response
 
 # outlook-large-attachments.md: upload sessions are for files from 3 MB to 150 MB, sent in chunks under 4 MB.
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
 SESSION_LIFETIME = timedelta(hours=2)
-_PATH = re.compile(r"^/upload/v2\.0/Users\('(?P<user>[^']+)'\)/Messages\('(?P<message>[^']+)'\)"
-                   r"/AttachmentSessions\('(?P<session>[^']+)'\)$")
+# The upload URL's path after /api/v2.0 (the endpoint routes /api/v2.0/... here without a bearer token); the
+# quotes may arrive percent-encoded.
+_QUOTE = "(?:'|%27)"
+SESSION_PATH = (rf"/Users\({_QUOTE}(?P<user>[^/]+?){_QUOTE}\)/Messages\({_QUOTE}(?P<message>[^/]+?){_QUOTE}\)"
+                rf"/AttachmentSessions\({_QUOTE}(?P<session>[^/]+?){_QUOTE}\)")
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?P<start>\d+)-(?P<end>\d+)/(?P<total>\d+)\s*$", re.IGNORECASE)
 
 
@@ -92,7 +96,7 @@ def sessions_of(world: Any) -> UploadSessions:
 
 
 def upload_url(base_url: str, session: UploadSession) -> str:
-    return (f"{base_url}/upload/v2.0/Users('{session.address}')/Messages('{session.message_id}')"
+    return (f"{base_url}/api/v2.0/Users('{session.address}')/Messages('{session.message_id}')"
             f"/AttachmentSessions('{session.session_id}')?authtoken={session.token}")
 
 
@@ -133,63 +137,58 @@ def _instant(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    return json_response(status, {"error": {"code": code, "message": message,
-                                            "innerError": {"date": now_utc().strftime("%Y-%m-%dT%H:%M:%S")}}})
-
-
-def handle(world: Any, method: str, path: str, query: str, headers: Any, body: bytes, base_url: str) -> Response:
-    """PUT (a chunk) or DELETE (cancel) on an upload URL; the authtoken in the URL authorizes it."""
-    match = _PATH.match(unquote(path))
-    session = sessions_of(world).get(match["session"]) if match else None
-    token = (parse_qs(query).get("authtoken") or [""])[0]
-    if session is None or not secrets.compare_digest(token, session.token) or \
-            session.address != match["user"].lower() or session.message_id != match["message"]:
-        return _error(404, "ErrorItemNotFound", "The upload session was not found or has expired.")
+def _session_of(request: GraphRequest, match: re.Match[str]) -> UploadSession:
+    """The session an upload URL names, if its authtoken is the session's; 404 otherwise (or once expired)."""
+    sessions = sessions_of(request.world)
+    session = sessions.get(unquote(match["session"]))
+    token = request.query.get("authtoken") or ""
+    if session is None or not secrets.compare_digest(token, session.token) or session.address != request.address \
+            or session.message_id != unquote(match["message"]):
+        raise GraphError(404, "ErrorItemNotFound", "The upload session was not found or has expired.")
     if session.expires <= now_utc():
-        sessions_of(world).close(session.session_id)
-        return _error(404, "ErrorItemNotFound", "The upload session was not found or has expired.")
-    if method == "DELETE":
-        sessions_of(world).close(session.session_id)
-        return empty_response(204)
-    if method != "PUT":
-        return _error(405, "ErrorInvalidRequest", "Upload sessions take PUT (a range of bytes) or DELETE.")
-    with world.lock:
-        return _put(world, session, headers, body, base_url)
+        sessions.close(session.session_id)
+        raise GraphError(404, "ErrorItemNotFound", "The upload session was not found or has expired.")
+    return session
 
 
-def _put(world: Any, session: UploadSession, headers: Any, body: bytes, base_url: str) -> Response:
-    content_range = _CONTENT_RANGE.match(headers.get("Content-Range") or "")
+def cancel(request: GraphRequest, match: re.Match[str]) -> Response:
+    """DELETE {uploadUrl}: the session ends, nothing is attached (204)."""
+    sessions_of(request.world).close(_session_of(request, match).session_id)
+    return empty_response(204)
+
+
+def put_chunk(request: GraphRequest, match: re.Match[str]) -> Response:
+    """PUT {uploadUrl} with Content-Range: 200 with the next expected range, 201 with Location on the last byte."""
+    session = _session_of(request, match)
+    body = request.raw_body
+    content_range = _CONTENT_RANGE.match(request.headers.get("Content-Range") or "")
     if content_range is None:
-        return _error(400, "ErrorInvalidRequest", "Content-Range must be 'bytes {start}-{end}/{total}'.")
+        raise GraphError(400, "ErrorInvalidRequest", "Content-Range must be 'bytes {start}-{end}/{total}'.")
     start, end, total = (int(content_range[k]) for k in ("start", "end", "total"))
     if total != session.size or end < start or end >= total or end - start + 1 != len(body):
-        return _error(400, "ErrorInvalidRequest",
-                      f"Content-Range {headers.get('Content-Range')} does not match the {len(body)} bytes sent or "
-                      f"the announced size {session.size}.")
+        raise GraphError(400, "ErrorInvalidRequest",
+                         f"Content-Range {request.headers.get('Content-Range')} does not match the {len(body)} bytes "
+                         f"sent or the announced size {session.size}.")
     if len(body) > MAX_CHUNK_BYTES:
-        return _error(413, "RequestEntityTooLarge", "The request size exceeds the maximum limit (4 MB a chunk).")
+        raise GraphError(413, "RequestEntityTooLarge", "The request size exceeds the maximum limit (4 MB a chunk).")
     expected = len(session.received)
     if start < expected:
-        return _error(416, "invalidRange", "Uploaded fragment overlaps with existing data.")
+        raise GraphError(416, "invalidRange", "Uploaded fragment overlaps with existing data.")
     if start > expected:
-        return _error(416, "invalidRange", f"The specified byte range is invalid or unavailable: the next expected "
-                                           f"byte is {expected}.")
+        raise GraphError(416, "invalidRange", "The specified byte range is invalid or unavailable: the next "
+                                              f"expected byte is {expected}.")
     session.received.extend(body)
     if len(session.received) < session.size:
         # Outlook's own (v2.0) spelling, as the docs show these intermediate answers.
         return json_response(200, {
-            "@odata.context": f"{base_url}/upload/v2.0/$metadata#Users('{session.address}')/Messages("
+            "@odata.context": f"{request.base_url}/api/v2.0/$metadata#Users('{session.address}')/Messages("
                               f"'{session.message_id}')/AttachmentSessions/$entity",
             "ExpirationDateTime": _instant(session.expires), "NextExpectedRanges": [str(len(session.received))]})
-    sessions_of(world).close(session.session_id)
-    try:
-        item = find_message(world, session.address, session.message_id)
-    except GraphError as missing:
-        return _error(missing.status, missing.code, missing.message)
+    sessions_of(request.world).close(session.session_id)
+    item = find_message(request.world, session.address, session.message_id)
     record = file_attachment(session.address, session.name, session.content_type, bytes(session.received),
                              is_inline=session.is_inline, content_id=session.content_id)
-    world.mailstore.add_attachments(session.address, item.id, [record])
-    location = (f"{base_url}/upload/v2.0/Users('{session.address}')/Messages('{session.message_id}')"
-                f"/Attachments('{rest_id(record['id'])}')")
+    request.world.mailstore.add_attachments(session.address, item.id, [record])
+    location = (f"{request.base_url}/api/v2.0/Users('{session.address}')/Messages('{session.message_id}')"
+                f"/Attachments('{ids.rest_id(record['id'])}')")
     return empty_response(201, {"Location": location})

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from simulator.graph import mail, uploads
+from simulator.graph import mail
 from simulator.graph.wire import GraphError, GraphRequest, Prefer
 
 from .ews_harness import MAILBOX, EwsWorld, make_world
@@ -59,33 +59,44 @@ def sim() -> EwsWorld:
 
 
 # --- drafts, the tag filter, send --------------------------------------------------------------------------------
-def test_a_tagged_draft_is_found_by_its_tag_in_drafts_then_in_sent_items_after_send(sim):
-    # given a draft created through Graph with the CRM's send key as an extended property
-    status, _, created = call(sim, "POST", "/messages", draft(key="crm-42"))
+def test_a_tagged_draft_is_found_by_its_tag_in_drafts_then_in_sent_items_with_the_same_immutable_id(sim):
+    immutable = Prefer(immutable_ids=True)
+    # given a draft created through Graph (immutable ids) with the CRM's send key as an extended property
+    status, _, created = call(sim, "POST", "/messages", draft(key="crm-42"), prefer=immutable)
     assert status == 201 and created["isDraft"] is True and created["id"]
 
     # then the tag filter finds it in Drafts (and nothing in Sent Items yet)
-    _, _, found = call(sim, "GET", "/mailFolders/drafts/messages", query=tag_filter("crm-42"))
+    _, _, found = call(sim, "GET", "/mailFolders/drafts/messages", query=tag_filter("crm-42"), prefer=immutable)
     assert [m["id"] for m in found["value"]] == [created["id"]]
     assert call(sim, "GET", "/mailFolders/sentitems/messages", query=tag_filter("crm-42"))[2]["value"] == []
 
     # when it is sent
-    status, _, payload = call(sim, "POST", f"/messages/{created['id']}/send")
+    status, _, payload = call(sim, "POST", f"/messages/{created['id']}/send", prefer=immutable)
     assert (status, payload) == (202, b"")
 
-    # then Drafts no longer holds it; Sent Items does, no longer a draft, with the tag
+    # then Drafts no longer holds it; Sent Items does under the same immutable id, no longer a draft, tagged
     assert call(sim, "GET", "/mailFolders/drafts/messages", query=tag_filter("crm-42"))[2]["value"] == []
-    _, _, sent = call(sim, "GET", "/mailFolders/SentItems/messages",
+    _, _, sent = call(sim, "GET", "/mailFolders/SentItems/messages", prefer=immutable,
                       query={**tag_filter("crm-42"), "$expand": f"singleValueExtendedProperties($filter=id eq '{TAG}')"})
     (copy,) = sent["value"]
+    assert copy["id"] == created["id"]
     assert copy["isDraft"] is False and copy["subject"] == "Offer" and copy["sentDateTime"]
     assert copy["singleValueExtendedProperties"] == [
         {"id": "String {00020329-0000-0000-c000-000000000046} Name CrmSendKey", "value": "crm-42"}]
+    assert call(sim, "GET", f"/messages/{created['id']}")[2]["parentFolderId"] == copy["parentFolderId"]
     # and it left once, in the store's outbound log, tagged
     (entry,) = sim.world.mailstore.outbound_log(MAILBOX)
     assert entry["subject"] == "Offer" and entry["to"] == [{"email": "buyer@client.example",
                                                              "name": "buyer@client.example"}]
     assert entry["extended"] == {"00020329-0000-0000-c000-000000000046|CrmSendKey|String": "crm-42"}
+
+
+def test_a_rest_id_changes_with_the_move_to_sent_items_as_exchange_ids_do(sim):
+    _, _, created = call(sim, "POST", "/messages", draft())
+    call(sim, "POST", f"/messages/{created['id']}/send")
+    (copy,) = call(sim, "GET", "/mailFolders/sentitems/messages")[2]["value"]
+    assert copy["id"] != created["id"]
+    assert call(sim, "GET", f"/messages/{created['id']}")[0] == 404
 
 
 def test_sending_an_id_that_is_no_longer_a_draft_is_not_found_and_delivers_nothing(sim):
@@ -96,6 +107,7 @@ def test_sending_an_id_that_is_no_longer_a_draft_is_not_found_and_delivers_nothi
 
     # when the send is retried with the id of the copy in Sent Items (what an immutable id finds after a send)
     status, _, error = call(sim, "POST", f"/messages/{sent['value'][0]['id']}/send")
+    assert call(sim, "POST", f"/messages/{created['id']}/send")[0] == 404  # and with the draft's old REST id
 
     # then it is 404 ErrorItemNotFound and nothing more left
     assert status == 404 and error["error"]["code"] == "ErrorItemNotFound"
@@ -391,13 +403,29 @@ def test_send_mail_with_an_attachment_logs_its_hash(sim):
                                      "sha256": hashlib.sha256(b"Hello World!").hexdigest()}]
 
 
+def _upload(sim: EwsWorld, method: str, url: str, data: bytes = b"", headers: dict[str, str] | None = None,
+            token: str | None = None) -> tuple[int, dict[str, str], Any]:
+    """Run an upload-URL route as the endpoint does for /api/v2.0/... (no bearer token)."""
+    path, _, query = url.removeprefix(f"{BASE}/api/v2.0").partition("?")
+    authtoken = token if token is not None else query.removeprefix("authtoken=")
+    request = GraphRequest(world=sim.world, method=method, path=path, query={"authtoken": authtoken},
+                           headers=headers or {}, body=None, raw_body=data, address=MAILBOX,
+                           tenant_id=sim.claims.tenant_id, app_id="", prefer=Prefer(), base_url=BASE)
+    for candidate in mail.UPLOAD_ROUTES:
+        match = candidate.pattern.match(path)
+        if candidate.method == method and match:
+            try:
+                with sim.world.lock:
+                    status, response_headers, payload = candidate.handler(request, match)
+            except GraphError as error:
+                return error.status, error.headers, {"error": {"code": error.code, "message": error.message}}
+            return status, response_headers, json.loads(payload) if payload else None
+    raise AssertionError(f"no upload route for {method} {path}")
+
+
 def _put(sim: EwsWorld, url: str, data: bytes, first: int, total: int, token: str | None = None):
-    path, _, query = url.removeprefix(BASE).partition("?")
-    if token is not None:
-        query = f"authtoken={token}"
     headers = {"Content-Range": f"bytes {first}-{first + len(data) - 1}/{total}"}
-    status, response_headers, body = uploads.handle(sim.world, "PUT", path, query, headers, data, BASE)
-    return status, response_headers, json.loads(body) if body else None
+    return _upload(sim, "PUT", url, data, headers, token)
 
 
 def test_an_upload_session_takes_ordered_chunks_and_attaches_the_file_byte_exact(sim):
@@ -410,7 +438,7 @@ def test_an_upload_session_takes_ordered_chunks_and_attaches_the_file_byte_exact
                               {"AttachmentItem": {"attachmentType": "file", "name": "flower.jpg",
                                                   "size": len(content), "contentType": "image/jpeg"}})
     assert status == 201 and session["nextExpectedRanges"] == ["0-"]
-    assert session["uploadUrl"].startswith(f"{BASE}/upload/") and session["expirationDateTime"].endswith("Z")
+    assert session["uploadUrl"].startswith(f"{BASE}/api/v2.0/Users('{MAILBOX}')/Messages('{created['id']}')/") and session["expirationDateTime"].endswith("Z")
     url = session["uploadUrl"]
 
     # then a wrong token, a chunk above 4 MB, a gap and an overlap are refused without taking bytes
@@ -452,6 +480,5 @@ def test_an_upload_session_is_cancelled_with_delete(sim):
     _, _, created = call(sim, "POST", "/messages", draft())
     _, _, session = call(sim, "POST", f"/messages/{created['id']}/attachments/createUploadSession",
                          {"attachmentItem": {"attachmentType": "file", "name": "a", "size": 4_000_000}})
-    path, _, query = session["uploadUrl"].removeprefix(BASE).partition("?")
-    assert uploads.handle(sim.world, "DELETE", path, query, {}, b"", BASE)[0] == 204
+    assert _upload(sim, "DELETE", session["uploadUrl"])[0] == 204
     assert _put(sim, session["uploadUrl"], b"x" * 10, 0, 4_000_000)[0] == 404
