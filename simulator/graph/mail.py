@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlencode
 from simulator.mailstore import Item
 
 from . import ids, mail_sending, uploads
+from .extended import expanded_keys
 from .message_fields import parse_file_attachment, parse_message, render_attachment, render_message
 from .message_lookup import find_mail_folder, find_message, folder_id, mail_folders, message_id
 from .message_query import (
@@ -23,8 +24,7 @@ from .message_query import (
     MAX_TOP,
     invalid_query,
     parse_count,
-    parse_expand,
-    parse_filter,
+        parse_filter,
     parse_orderby,
     parse_select,
 )
@@ -67,8 +67,10 @@ def _shape(request: GraphRequest) -> dict[str, Any]:
     """The rendering options a request's $select and $expand ask for (parsed before anything is looked up)."""
     selected = _option(request, "$select")
     expand = _option(request, "$expand")
+    if expand is not None and not expand.strip():
+        raise invalid_query("$expand is empty; expand singleValueExtendedProperties($filter=id eq '...').")
     return {"select": parse_select(selected) if selected is not None else None,
-            "expand_extended": expand is not None, "extended_keys": parse_expand(expand) if expand is not None else None}
+            "extended_keys": expanded_keys(expand)}
 
 
 def _render(request: GraphRequest, item: Item, shape: dict[str, Any] | None = None) -> dict[str, Any]:

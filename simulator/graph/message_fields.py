@@ -16,7 +16,7 @@ from simulator.mailstore import Item
 from simulator.mailstore.attachments import file_attachment
 
 from . import ids
-from .extended_properties import parse_single_values, render_single_values
+from .extended import parse_single_values, render_single_values
 from .wire import GraphError
 
 # outlook-large-attachments.md: a single POST carries files under 3 MB; larger ones need an upload session.
@@ -169,9 +169,9 @@ def preview(fields: dict[str, Any]) -> str:
 
 
 def render_message(item: Item, message_id: str, folder_id: str, *, select: frozenset[str] | None = None,
-                   expand_extended: bool = False, extended_keys: set[str] | None = None) -> dict[str, Any]:
-    """A message as Graph returns it; ``select`` limits the properties; ``expand_extended`` adds the
-    singleValueExtendedProperties (only ``extended_keys`` when the $expand names them)."""
+                   extended_keys: list[str] | None = None) -> dict[str, Any]:
+    """A message as Graph returns it; ``select`` limits the properties; ``extended_keys`` (an $expand of
+    singleValueExtendedProperties) adds those extended properties."""
     fields = item.fields
     attachments = fields.get("attachments") or []
     everything: dict[str, Any] = {
@@ -203,8 +203,8 @@ def render_message(item: Item, message_id: str, folder_id: str, *, select: froze
         everything["internetMessageHeaders"] = list(fields["internet_message_headers"])
     message: dict[str, Any] = {"@odata.etag": f'W/"{item.change_key}"', "id": message_id}
     message.update(everything if select is None else {k: v for k, v in everything.items() if k in select})
-    if expand_extended:
-        message["singleValueExtendedProperties"] = render_single_values(item.extended, extended_keys)
+    if extended_keys is not None:
+        message["singleValueExtendedProperties"] = render_single_values(item, extended_keys)
     return message
 
 

@@ -1,5 +1,6 @@
-"""The OData query options of the message routes: $filter (the extended-property form), $expand, $select, $top,
-$skip and $orderby, parsed from the already URL-decoded query; anything else is Graph's 400.
+"""The OData query options of the message routes: $filter (the extended-property form), $select, $top, $skip and
+$orderby, parsed from the already URL-decoded query; anything else is Graph's 400 ($expand is
+``extended.expanded_keys``, shared with contacts).
 
 The one filter supported is the documented tag lookup (singlevaluelegacyextendedproperty-get.md)::
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .extended_properties import store_key
+from .extended import store_key
 from .message_fields import READABLE
 from .wire import GraphError
 
@@ -24,10 +25,6 @@ _ANY = re.compile(r"^\s*singleValueExtendedProperties\s*/\s*any\s*\(\s*(?P<var>[
 _CLAUSE = re.compile(rf"\s*(?P<var>[A-Za-z_]\w*)\s*/\s*(?P<prop>id|value)\s+eq\s+(?P<literal>{_LITERAL})\s*",
                      re.IGNORECASE)
 _AND = re.compile(r"and\b", re.IGNORECASE)
-_EXPAND = re.compile(r"^\s*singleValueExtendedProperties\s*(?:\(\s*\$filter\s*=(?P<filter>.*)\)\s*)?$",
-                     re.IGNORECASE | re.DOTALL)
-_EXPAND_ID = re.compile(rf"\s*id\s+eq\s+(?P<literal>{_LITERAL})\s*", re.IGNORECASE)
-_OR = re.compile(r"or\b", re.IGNORECASE)
 _ORDERABLE = {"receiveddatetime": "receivedDateTime", "sentdatetime": "sentDateTime",
               "createddatetime": "createdDateTime", "lastmodifieddatetime": "lastModifiedDateTime",
               "subject": "subject"}
@@ -80,30 +77,6 @@ def parse_filter(text: str) -> ExtendedFilter:
     if position != len(body):
         raise invalid_filter("Unexpected text after the value condition.")
     return ExtendedFilter(store_key(clauses["id"]), clauses["value"])
-
-
-def parse_expand(text: str) -> set[str] | None:
-    """Return the extended property keys an $expand names (None: all of them), or raise 400."""
-    match = _EXPAND.match(text)
-    if match is None:
-        raise invalid_query(f"Parsing OData Select and Expand failed: '{text}' cannot be expanded on "
-                            "microsoft.graph.message; expand singleValueExtendedProperties($filter=id eq '...').")
-    if match["filter"] is None:
-        return None
-    keys: set[str] = set()
-    position, body = 0, match["filter"]
-    while True:
-        clause = _EXPAND_ID.match(body, position)
-        if clause is None:
-            raise invalid_query("The $filter of an extended-property $expand is id eq '...' (joined by 'or').")
-        keys.add(store_key(_literal(clause["literal"])))
-        position = clause.end()
-        if position == len(body):
-            return keys
-        joiner = _OR.match(body, position)
-        if joiner is None:
-            raise invalid_query("The $filter of an extended-property $expand is id eq '...' (joined by 'or').")
-        position = joiner.end()
 
 
 def parse_select(text: str) -> frozenset[str]:

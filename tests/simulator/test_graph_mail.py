@@ -322,9 +322,11 @@ def test_a_tag_written_through_graph_is_the_same_mapi_property_ews_reads(sim):
     assert item.extended == {"tag|16385|String": "by tag", "00062008-0000-0000-c000-000000000046|#32786|Integer": "7",
                              "00020329-0000-0000-c000-000000000046|CrmSendKey|String": "crm-1"}
     # and Graph names them back in its own forms
-    _, _, read = call(sim, "GET", f"/messages/{created['id']}", query={"$expand": "singleValueExtendedProperties"})
+    ids = ("String 0x4001001E", "Integer {00062008-0000-0000-C000-000000000046} Id 0x8012", TAG)
+    expand = "singleValueExtendedProperties($filter=" + " or ".join(f"id eq '{i}'" for i in ids) + ")"
+    _, _, read = call(sim, "GET", f"/messages/{created['id']}", query={"$expand": expand})
     assert {p["id"] for p in read["singleValueExtendedProperties"]} == {
-        "String 0x4001001F", "Integer {00062008-0000-0000-c000-000000000046} Id 0x8012",
+        "String 0x4001001f", "Integer {00062008-0000-0000-c000-000000000046} Id 0x8012",
         "String {00020329-0000-0000-c000-000000000046} Name CrmSendKey"}
 
 
