@@ -97,7 +97,7 @@ def _list(request: GraphRequest, folders: list[Any], context_tail: str, path: st
     top = parse_count(_option(request, "$top"), "$top", request.prefer.max_page_size or DEFAULT_TOP, MAX_TOP)
     skip = parse_count(_option(request, "$skip"), "$skip", 0, None)
     found = [item for folder in folders for item in folder.items.values() if item.kind == "message"
-             and (wanted is None or item.extended.get(wanted.key) == wanted.value)]
+             and (wanted is None or wanted.matches(item.extended))]
     found.sort(key=lambda item: (_sort_value(item, sort_key), item.id), reverse=descending)
     page = [_render(request, item, shape) for item in found[skip:skip + top]]
     payload: dict[str, Any] = {"@odata.context": _context(request, context_tail), "value": page}

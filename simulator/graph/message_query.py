@@ -7,13 +7,16 @@ The one filter supported is the documented tag lookup (singlevaluelegacyextended
     singleValueExtendedProperties/Any(ep: ep/id eq 'String {guid} Name CrmSendKey' and ep/value eq 'crm-1')
 
 with any lambda variable, either clause first, any spacing and case of keywords, and '' for a quote inside a
-literal (OData's escape).
+literal (OData's escape); the value condition may also be ``ne``, ``startswith(ep/value, '...')`` or
+``contains(ep/value, '...')`` (documented for string values). Casts (``cast(ep/value, Edm.Int32) eq 12``) and
+every other filter are refused.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from .extended import store_key
 from .message_fields import READABLE
@@ -22,8 +25,11 @@ from .wire import GraphError
 _LITERAL = r"'(?:[^']|'')*'"
 _ANY = re.compile(r"^\s*singleValueExtendedProperties\s*/\s*any\s*\(\s*(?P<var>[A-Za-z_]\w*)\s*:(?P<body>.*)\)\s*$",
                   re.IGNORECASE | re.DOTALL)
-_CLAUSE = re.compile(rf"\s*(?P<var>[A-Za-z_]\w*)\s*/\s*(?P<prop>id|value)\s+eq\s+(?P<literal>{_LITERAL})\s*",
-                     re.IGNORECASE)
+_ID_CLAUSE = re.compile(rf"\s*(?P<var>[A-Za-z_]\w*)\s*/\s*id\s+eq\s+(?P<literal>{_LITERAL})\s*", re.IGNORECASE)
+_VALUE_CLAUSE = re.compile(rf"\s*(?P<var>[A-Za-z_]\w*)\s*/\s*value\s+(?P<op>eq|ne)\s+(?P<literal>{_LITERAL})\s*",
+                           re.IGNORECASE)
+_VALUE_FUNCTION = re.compile(rf"\s*(?P<op>startswith|contains)\s*\(\s*(?P<var>[A-Za-z_]\w*)\s*/\s*value\s*,\s*"
+                             rf"(?P<literal>{_LITERAL})\s*\)\s*", re.IGNORECASE)
 _AND = re.compile(r"and\b", re.IGNORECASE)
 _ORDERABLE = {"receiveddatetime": "receivedDateTime", "sentdatetime": "sentDateTime",
               "createddatetime": "createdDateTime", "lastmodifieddatetime": "lastModifiedDateTime",
@@ -48,10 +54,25 @@ def _literal(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ExtendedFilter:
-    """singleValueExtendedProperties/any(... id eq key and value eq value)."""
+    """singleValueExtendedProperties/any(ep: ep/id eq key and <value condition>)."""
 
     key: str
+    operator: str  # eq, ne, startswith, contains
     value: str
+
+    def matches(self, extended: dict[str, Any]) -> bool:
+        """Whether an item's extended properties satisfy the filter. eq/ne compare exactly (as the EWS part's
+        IsEqualTo does); startswith/contains ignore case, as the docs' contains(ep/Value, 'green') finds 'Green'."""
+        found = extended.get(self.key)
+        if not isinstance(found, str):
+            return False
+        if self.operator == "eq":
+            return found == self.value
+        if self.operator == "ne":
+            return found != self.value
+        if self.operator == "startswith":
+            return found.lower().startswith(self.value.lower())
+        return self.value.lower() in found.lower()
 
 
 def parse_filter(text: str) -> ExtendedFilter:
@@ -61,7 +82,8 @@ def parse_filter(text: str) -> ExtendedFilter:
         raise invalid_filter("Only singleValueExtendedProperties/any(ep: ep/id eq '...' and ep/value eq '...') "
                              "is supported.")
     variable, body = outer["var"], outer["body"]
-    clauses: dict[str, str] = {}
+    property_id: str | None = None
+    condition: tuple[str, str] | None = None
     position = 0
     for index in range(2):
         if index:
@@ -69,14 +91,21 @@ def parse_filter(text: str) -> ExtendedFilter:
             if joiner is None:
                 raise invalid_filter("Expected 'and' between the id and value conditions.")
             position = joiner.end()
-        clause = _CLAUSE.match(body, position)
-        if clause is None or clause["var"] != variable or clause["prop"].lower() in clauses:
-            raise invalid_filter(f"Expected {variable}/id eq '...' and {variable}/value eq '...'.")
-        clauses[clause["prop"].lower()] = _literal(clause["literal"])
+        id_clause = _ID_CLAUSE.match(body, position) if property_id is None else None
+        value_clause = None if id_clause or condition else \
+            _VALUE_CLAUSE.match(body, position) or _VALUE_FUNCTION.match(body, position)
+        clause = id_clause or value_clause
+        if clause is None or clause["var"] != variable:
+            raise invalid_filter(f"Expected {variable}/id eq '...' and {variable}/value eq '...' (or ne, "
+                                 f"startswith({variable}/value, '...'), contains({variable}/value, '...')).")
+        if id_clause:
+            property_id = _literal(clause["literal"])
+        else:
+            condition = (clause["op"].lower(), _literal(clause["literal"]))
         position = clause.end()
-    if position != len(body):
+    if position != len(body) or property_id is None or condition is None:
         raise invalid_filter("Unexpected text after the value condition.")
-    return ExtendedFilter(store_key(clauses["id"]), clauses["value"])
+    return ExtendedFilter(store_key(property_id), *condition)
 
 
 def parse_select(text: str) -> frozenset[str]:

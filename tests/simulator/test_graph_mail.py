@@ -241,6 +241,26 @@ def test_the_documented_tag_filter_is_parsed_in_its_spellings(sim, text):
     assert [m["id"] for m in found["value"]] == [created["id"]]
 
 
+@pytest.mark.parametrize(("condition", "found"), [
+    ("ep/value ne 'Green'", ["Blue"]), ("startswith(ep/value, 'gr')", ["Green"]),
+    ("contains(ep/Value, 'green')", ["Green"]), ("contains(ep/value, 'e')", ["Blue", "Green"]),
+    ("ep/value eq 'green'", []),
+])
+def test_the_documented_string_conditions_on_the_value_are_supported(sim, condition, found):
+    # given drafts coloured by an extended property (the docs' example property), and one without it
+    color = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name Color"
+    for value in ("Green", "Blue"):
+        call(sim, "POST", "/messages", draft(value, singleValueExtendedProperties=[{"id": color, "value": value}]))
+    call(sim, "POST", "/messages", draft("Uncoloured", key=None))
+
+    # when filtered as singlevaluelegacyextendedproperty-get.md shows (contains ignores case, as its example does)
+    text = f"singleValueExtendedProperties/any(ep:ep/Id eq '{color}' and {condition})"
+    _, _, listed = call(sim, "GET", "/messages", query={"$filter": text})
+
+    # then only the messages whose property satisfies it, never the one without the property
+    assert sorted(m["subject"] for m in listed["value"]) == found
+
+
 def test_a_quote_inside_the_filter_value_is_escaped_by_doubling(sim):
     _, _, created = call(sim, "POST", "/messages", draft(key="O'Brien"))
     _, _, found = call(sim, "GET", "/mailFolders/drafts/messages", query=tag_filter("O''Brien"))
@@ -253,7 +273,9 @@ def test_a_quote_inside_the_filter_value_is_escaped_by_doubling(sim):
     f"singleValueExtendedProperties/any(ep: ep/id eq '{TAG}' or ep/value eq 'crm-1')",
     f"singleValueExtendedProperties/any(ep: other/id eq '{TAG}' and ep/value eq 'crm-1')",
     f"singleValueExtendedProperties/any(ep: ep/id eq '{TAG}' and ep/id eq 'crm-1')",
-    f"singleValueExtendedProperties/any(ep: ep/id eq '{TAG}' and contains(ep/value, 'crm'))",
+    f"singleValueExtendedProperties/any(ep: ep/id eq '{TAG}' and cast(ep/value, Edm.Int32) eq 12)",
+    f"singleValueExtendedProperties/any(ep: ep/id eq '{TAG}' and endswith(ep/value, '1'))",
+    "singleValueExtendedProperties/any(ep: ep/value eq 'crm-1' and ep/value ne 'crm-2')",
     f"singleValueExtendedProperties/any(ep: ep/id eq '{TAG}' and ep/value eq 'crm-1') and isRead eq false",
     f"singleValueExtendedProperties/any(ep: ep/id eq '{TAG}' and ep/value eq 'unterminated)",
     "",
