@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from simulator.graph import mail
+from simulator.graph import mail, uploads
 from simulator.graph.wire import GraphError, GraphRequest, Prefer
 
 from .ews_harness import MAILBOX, EwsWorld, make_world
@@ -506,3 +506,58 @@ def test_an_upload_session_is_cancelled_with_delete(sim):
                          {"attachmentItem": {"attachmentType": "file", "name": "a", "size": 4_000_000}})
     assert _upload(sim, "DELETE", session["uploadUrl"])[0] == 204
     assert _put(sim, session["uploadUrl"], b"x" * 10, 0, 4_000_000)[0] == 404
+
+
+def test_an_upload_chunk_above_4_mb_or_with_a_wrong_range_is_refused_and_an_expired_session_is_gone(sim):
+    size = 9 * 1024 * 1024
+    _, _, created = call(sim, "POST", "/messages", draft())
+    _, _, session = call(sim, "POST", f"/messages/{created['id']}/attachments/createUploadSession",
+                         {"AttachmentItem": {"attachmentType": "file", "name": "big", "size": size}})
+    url = session["uploadUrl"]
+    assert _put(sim, url, b"x" * (4 * 1024 * 1024 + 1), 0, size)[0] == 413
+    assert _upload(sim, "PUT", url, b"x" * 10, {"Content-Range": f"bytes 0-99/{size}"})[0] == 400
+    assert _upload(sim, "PUT", url, b"x" * 10, {"Content-Range": "bytes 0-9/10"})[0] == 400
+    assert _upload(sim, "PUT", url, b"x" * 10, {})[0] == 400
+    assert _put(sim, url, b"x" * 10, 0, size)[0] == 200  # nothing above was taken
+
+    # when the session's expiry passes, its URL answers 404
+    session_id = re.search(r"AttachmentSessions\('([^']+)'\)", url).group(1)
+    open_session = uploads.sessions_of(sim.world).get(session_id)
+    open_session.expires -= uploads.SESSION_LIFETIME  # no waiting in tests
+    assert _put(sim, url, b"x" * 10, 10, size)[0] == 404
+
+
+def test_lists_are_newest_first_by_default_ordered_on_request_and_paged_by_prefer(sim):
+    for n in range(3):
+        call(sim, "POST", "/messages", draft(f"m{n}", key=None))
+    for n, item in enumerate(sim.world.mailstore.folder(MAILBOX, "drafts").items.values()):
+        item.created = item.created.replace(year=2020 + n)  # distinct receive times without waiting
+    newest_first = call(sim, "GET", "/messages")[2]["value"]
+    assert [m["subject"] for m in newest_first] == ["m2", "m1", "m0"]
+    by_subject = call(sim, "GET", "/messages", query={"$orderby": "subject asc"})[2]["value"]
+    assert [m["subject"] for m in by_subject] == ["m0", "m1", "m2"]
+    page = call(sim, "GET", "/mailFolders/drafts/messages", prefer=Prefer(max_page_size=2))[2]
+    assert len(page["value"]) == 2 and "%24skip=2" in page["@odata.nextLink"]
+
+
+def test_get_messages_skips_the_dumpster_and_a_folder_scoped_get_checks_the_folder(sim):
+    _, _, created = call(sim, "POST", "/messages", draft("kept"))
+    dumpster = sim.world.mailstore.folder(MAILBOX, "recoverableitemsdeletions")
+    sim.world.mailstore.create_item(MAILBOX, dumpster.id, "message", {"subject": "purged"}, {})
+    assert [m["subject"] for m in call(sim, "GET", "/messages")[2]["value"]] == ["kept"]
+    assert call(sim, "GET", "/mailFolders/recoverableitemsdeletions/messages")[0] == 404
+    assert call(sim, "GET", f"/mailFolders/drafts/messages/{created['id']}")[2]["subject"] == "kept"
+    assert call(sim, "GET", f"/mailFolders/inbox/messages/{created['id']}")[0] == 404
+
+
+def test_deleting_twice_removes_the_message_for_good(sim):
+    _, _, created = call(sim, "POST", "/messages", draft(), prefer=Prefer(immutable_ids=True))
+    assert call(sim, "DELETE", f"/messages/{created['id']}")[0] == 204
+    assert call(sim, "DELETE", f"/messages/{created['id']}")[0] == 204  # the immutable id follows it to the trash
+    assert call(sim, "GET", f"/messages/{created['id']}")[0] == 404
+    assert call(sim, "GET", "/mailFolders/deleteditems/messages")[2]["value"] == []
+
+
+def test_a_created_draft_does_not_echo_its_extended_properties(sim):
+    _, _, created = call(sim, "POST", "/messages", draft())
+    assert "singleValueExtendedProperties" not in created
