@@ -10,7 +10,7 @@ import ssl
 
 import httpx
 import pytest
-from exchangelib import Mailbox, Message
+from exchangelib import ExtendedProperty, Mailbox, Message
 
 from .ews_exchangelib_support import exchange_account
 
@@ -202,3 +202,38 @@ def test_given_a_malformed_body_then_400_and_an_app_without_mail_send_cannot_sen
     draft_id = client.post(f"/users/{user}/messages", json=tagged("No send", "crm-6")).json()["id"]
     refused = client.post(f"/users/{user}/messages/{draft_id}/send")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "ErrorAccessDenied"
+
+
+class CrmSendKey(ExtendedProperty):
+    """The CRM's send key as the EWS backend writes it: PS_PUBLIC_STRINGS, named, a string."""
+
+    distinguished_property_set_id = "PublicStrings"
+    property_name = "CrmSendKey"
+    property_type = "String"
+
+
+@pytest.fixture
+def crm_send_key():
+    Message.register("crm_send_key", CrmSendKey)
+    yield
+    Message.deregister("crm_send_key")
+
+
+def test_given_a_key_written_through_ews_then_graph_finds_it_and_a_graph_key_reads_through_ews(
+        sim_tenant, graph, crm_send_key):
+    tenant = sim_tenant()
+    user = tenant.mailboxes[0]
+    client = graph(tenant)
+    account = exchange_account(tenant)
+
+    # given a draft saved through EWS with the send key as an extended property (the EWS backend's way)
+    Message(account=account, folder=account.drafts, subject="From EWS", body="Hi", crm_send_key="ews-key",
+            to_recipients=[Mailbox(email_address="buyer@client.example")]).save()
+
+    # then Graph's documented tag filter finds it in Drafts
+    assert [m["subject"] for m in by_tag(client, user, "drafts", "ews-key")] == ["From EWS"]
+
+    # and a key written through Graph is the property EWS reads
+    client.post(f"/users/{user}/messages", json=tagged("From Graph", "graph-key"))
+    (item,) = account.drafts.filter(subject="From Graph")
+    assert item.crm_send_key == "graph-key"
