@@ -100,6 +100,9 @@ def _list(request: GraphRequest, folders: list[Any], context_tail: str, path: st
              and (wanted is None or wanted.matches(item.extended))]
     found.sort(key=lambda item: (_sort_value(item, sort_key), item.id), reverse=descending)
     page = [_render(request, item, shape) for item in found[skip:skip + top]]
+    selected = _option(request, "$select")
+    if selected is not None:  # Graph names the selection in the context: .../messages(sender,subject)
+        context_tail += f"({','.join(name.strip() for name in selected.split(',') if name.strip())})"
     payload: dict[str, Any] = {"@odata.context": _context(request, context_tail), "value": page}
     if skip + top < len(found):
         query = {key: value for key, value in request.query.items() if key.lower() != "$skip"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from typing import Any
 from urllib.parse import quote
@@ -168,6 +169,17 @@ def preview(fields: dict[str, Any]) -> str:
     return _SPACE.sub(" ", text).strip()[:255]
 
 
+def _conversation_id(item: Item) -> str:
+    """A stable conversation id per message (the simulator threads nothing: each message is its own conversation)."""
+    digest = hashlib.sha256(item.immutable_id.encode()).digest()[:16]
+    return "AAQk" + base64.urlsafe_b64encode(digest).decode()
+
+
+def _conversation_index(item: Item) -> str:
+    """Outlook's 22-byte conversation index header (reserved byte, FILETIME-ish time, GUID), base64."""
+    return base64.b64encode(b"\x01" + hashlib.sha256(item.immutable_id.encode()).digest()[:21]).decode()
+
+
 def render_message(item: Item, message_id: str, folder_id: str, *, select: frozenset[str] | None = None,
                    extended_keys: list[str] | None = None) -> dict[str, Any]:
     """A message as Graph returns it; ``select`` limits the properties; ``extended_keys`` (an $expand of
@@ -182,7 +194,8 @@ def render_message(item: Item, message_id: str, folder_id: str, *, select: froze
         "hasAttachments": any(not a.get("is_inline") for a in attachments),
         "internetMessageId": fields.get("internet_message_id"), "subject": fields.get("subject", ""),
         "bodyPreview": preview(fields), "importance": str(fields.get("importance") or "Normal").lower(),
-        "parentFolderId": folder_id,
+        "parentFolderId": folder_id, "conversationId": _conversation_id(item),
+        "conversationIndex": _conversation_index(item),
         "isDeliveryReceiptRequested": bool(fields.get("delivery_receipt", False)),
         "isReadReceiptRequested": bool(fields.get("read_receipt", False)),
         "isRead": bool(fields.get("is_read", False)), "isDraft": bool(fields.get("is_draft", False)),
