@@ -237,3 +237,22 @@ def test_given_a_key_written_through_ews_then_graph_finds_it_and_a_graph_key_rea
     client.post(f"/users/{user}/messages", json=tagged("From Graph", "graph-key"))
     (item,) = account.drafts.filter(subject="From Graph")
     assert item.crm_send_key == "graph-key"
+
+
+def test_given_a_create_that_timed_out_after_commit_then_the_tag_finds_the_draft_so_the_client_does_not_create_twice(
+        sim_tenant, graph, simulator):
+    tenant = sim_tenant()
+    user = tenant.mailboxes[0]
+    client = graph(tenant)
+
+    # given the draft is created but the answer is lost (Graph has no idempotency key for messages)
+    simulator.add_fault("timeout_after_commit", mailbox=user, operation="create_draft", count=1)
+    with pytest.raises(httpx.TransportError):
+        client.post(f"/users/{user}/messages", json=tagged("Lost answer", "crm-7"), headers=IMMUTABLE)
+
+    # when the client searches Drafts for its key before creating again (notes.md's exactly-once recipe)
+    (found,) = by_tag(client, user, "drafts", "crm-7")
+
+    # then it finds the one draft and sends it; exactly one message leaves
+    assert client.post(f"/users/{user}/messages/{found['id']}/send").status_code == 202
+    assert [e["subject"] for e in simulator.outbound(user)] == ["Lost answer"]
