@@ -24,7 +24,7 @@ from .message_query import (
     MAX_TOP,
     invalid_query,
     parse_count,
-        parse_filter,
+    parse_filter,
     parse_orderby,
     parse_select,
 )
@@ -92,7 +92,8 @@ def _create(request: GraphRequest, folder_name: str) -> Response:
 def _list(request: GraphRequest, folders: list[Any], context_tail: str, path: str) -> Response:
     _refuse_unknown_options(request, _LIST_OPTIONS)
     shape = _shape(request)
-    wanted = parse_filter(_option(request, "$filter") or "") if _option(request, "$filter") is not None else None
+    filter_text = _option(request, "$filter")
+    wanted = parse_filter(filter_text) if filter_text is not None else None
     sort_key, descending = parse_orderby(_option(request, "$orderby"))
     top = parse_count(_option(request, "$top"), "$top", request.prefer.max_page_size or DEFAULT_TOP, MAX_TOP)
     skip = parse_count(_option(request, "$skip"), "$skip", 0, None)
@@ -104,6 +105,12 @@ def _list(request: GraphRequest, folders: list[Any], context_tail: str, path: st
     if selected is not None:  # Graph names the selection in the context: .../messages(sender,subject)
         context_tail += f"({','.join(name.strip() for name in selected.split(',') if name.strip())})"
     payload: dict[str, Any] = {"@odata.context": _context(request, context_tail), "value": page}
+    count = _option(request, "$count")
+    if count is not None:
+        if count.lower() not in ("true", "false"):
+            raise invalid_query(f"Invalid value '{count}' for query option $count: expected true or false.")
+        if count.lower() == "true":
+            payload["@odata.count"] = len(found)
     if skip + top < len(found):
         query = {key: value for key, value in request.query.items() if key.lower() != "$skip"}
         payload["@odata.nextLink"] = request.url(path, urlencode({**query, "$skip": skip + top}))

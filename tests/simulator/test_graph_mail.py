@@ -536,8 +536,10 @@ def test_lists_are_newest_first_by_default_ordered_on_request_and_paged_by_prefe
     assert [m["subject"] for m in newest_first] == ["m2", "m1", "m0"]
     by_subject = call(sim, "GET", "/messages", query={"$orderby": "subject asc"})[2]["value"]
     assert [m["subject"] for m in by_subject] == ["m0", "m1", "m2"]
-    page = call(sim, "GET", "/mailFolders/drafts/messages", prefer=Prefer(max_page_size=2))[2]
-    assert len(page["value"]) == 2 and "%24skip=2" in page["@odata.nextLink"]
+    page = call(sim, "GET", "/mailFolders/drafts/messages", prefer=Prefer(max_page_size=2),
+                query={"$count": "true"})[2]
+    assert len(page["value"]) == 2 and "%24skip=2" in page["@odata.nextLink"] and page["@odata.count"] == 3
+    assert call(sim, "GET", "/messages", query={"$count": "maybe"})[0] == 400
 
 
 def test_get_messages_skips_the_dumpster_and_a_folder_scoped_get_checks_the_folder(sim):
