@@ -304,6 +304,29 @@ def delete_contact(request: GraphRequest, match: re.Match[str]) -> Response:
     return empty_response(204)
 
 
+def _render_folder(request: GraphRequest, folder: Folder) -> dict[str, Any]:
+    parent = request.world.mailstore.mailbox(request.address).folders.get(folder.parent_id or "")
+    return {"id": folder_graph_id(folder), "displayName": folder.name,
+            "parentFolderId": folder_graph_id(parent) if parent is not None else None}
+
+
+@route("GET", r"/contactFolders", READ_CONTACTS)
+def list_contact_folders(request: GraphRequest, match: re.Match[str]) -> Response:
+    """The mailbox's contact folders other than the default Contacts folder (as Graph lists them)."""
+    store = request.world.mailstore
+    default = store.folder(request.address, "contacts")
+    folders = [f for f in store.mailbox(request.address).folders.values()
+               if f.folder_class == "IPF.Contact" and f.id != default.id]
+    return json_response(200, {"@odata.context": f"{request.base_url}/v1.0/$metadata#users('{request.address}')/"
+                                                 f"contactFolders", "value": [_render_folder(request, f)
+                                                                              for f in folders]})
+
+
+@route("GET", _FOLDER, READ_CONTACTS)
+def get_contact_folder(request: GraphRequest, match: re.Match[str]) -> Response:
+    return json_response(200, _render_folder(request, _folder(request, match)))
+
+
 for _prefix in (_FOLDER, ""):
     route("GET", _prefix + r"/contacts", READ_CONTACTS)(list_contacts)
     route("POST", _prefix + r"/contacts", CONTACTS)(create_contact)

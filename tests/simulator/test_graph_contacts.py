@@ -191,3 +191,19 @@ def test_given_a_graph_contact_then_ews_reads_the_same_fields(sim_tenant, graph,
     assert (contact.given_name, contact.surname, contact.company_name) == ("Rae", "Oak", "Oak Realty")
     assert [e.email for e in contact.email_addresses] == ["rae@oak.example"]
     assert contact.id.replace("+", "-").replace("/", "_") == created["id"]
+
+
+def test_given_a_contact_folder_made_in_outlook_then_graph_lists_it_but_not_the_default_folder(
+        sim_tenant, simulator, graph):
+    tenant = sim_tenant()
+    simulator.user_create_folder(tenant.mailboxes[0], "Clients", "IPF.Contact")
+    simulator.user_create_folder(tenant.mailboxes[0], "Projects")  # mail folder: not a contact folder
+    client = graph(tenant)
+    folders = client.get(f"/users/{tenant.mailboxes[0]}/contactFolders").json()["value"]
+    assert [f["displayName"] for f in folders] == ["Clients"]
+    created = client.post(f"/users/{tenant.mailboxes[0]}/contactFolders/{folders[0]['id']}/contacts",
+                          json={"givenName": "In", "surname": "Folder"})
+    assert created.status_code == 201 and created.json()["parentFolderId"] == folders[0]["id"]
+    assert client.get(f"/users/{tenant.mailboxes[0]}/contactFolders/{folders[0]['id']}").json()["displayName"] == (
+        "Clients")
+    assert [c["givenName"] for c in client.get(f"/users/{tenant.mailboxes[0]}/contacts").json()["value"]] == []
