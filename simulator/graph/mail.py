@@ -76,7 +76,14 @@ def _shape(request: GraphRequest) -> dict[str, Any]:
 def _render(request: GraphRequest, item: Item, shape: dict[str, Any] | None = None) -> dict[str, Any]:
     """A message shaped by the request's $select and $expand."""
     folder = request.world.mailstore.mailbox(request.address).folders[item.folder_id]
-    return render_message(item, message_id(request, item), folder_id(folder), **(shape or _shape(request)))
+    shape = shape or _shape(request)
+    graph_id = message_id(request, item)
+    rendered = render_message(item, graph_id, folder_id(folder), **shape)
+    if shape["extended_keys"] is not None:  # the annotations Graph adds to an expanded message
+        rendered["@odata.id"] = f"{request.base_url}/v1.0/users('{request.address}')/messages('{graph_id}')"
+        rendered["singleValueExtendedProperties@odata.context"] = _context(
+            request, f"messages('{graph_id}')/singleValueExtendedProperties")
+    return rendered
 
 
 def _create(request: GraphRequest, folder_name: str) -> Response:

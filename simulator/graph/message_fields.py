@@ -210,8 +210,8 @@ def render_message(item: Item, message_id: str, folder_id: str, *, select: froze
         "replyTo": [_recipient(p) for p in fields.get("reply_to") or []],
         "flag": {"flagStatus": "notFlagged"},
     }
-    if fields.get("from"):
-        everything["sender"] = everything["from"] = _recipient(fields["from"])
+    # A draft nobody has sent yet has no sender: Graph answers null (singlevaluelegacyextendedproperty-get.md).
+    everything["sender"] = everything["from"] = _recipient(fields["from"]) if fields.get("from") else None
     if fields.get("internet_message_headers"):
         everything["internetMessageHeaders"] = list(fields["internet_message_headers"])
     message: dict[str, Any] = {"@odata.etag": f'W/"{item.change_key}"', "id": message_id}
