@@ -1,6 +1,7 @@
 """Graph mail handlers driven directly (a GraphRequest per call, no HTTP) over the store EWS serves: drafts tagged
 with an extended property and found by the documented filter, send and sendMail into the shared outbound log,
-the send limit, attachments inline and through upload sessions, and Graph's 4xx answers to bad input."""
+the send limit, attachments inline and through upload sessions, and Graph's 4xx answers to bad input. Every
+successful answer is checked against the OpenAPI subset (strict.check_response)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from simulator.graph import mail, uploads
+from simulator.graph import mail, strict, uploads
 from simulator.graph.wire import GraphError, GraphRequest, Prefer
 
 from .ews_harness import MAILBOX, EwsWorld, make_world
@@ -36,6 +37,8 @@ def call(sim: EwsWorld, method: str, path: str, body: Any = None, query: dict[st
                     status, headers, payload = candidate.handler(request, match)
             except GraphError as error:
                 return error.status, error.headers, {"error": {"code": error.code, "message": error.message}}
+            # every answer is valid against the OpenAPI subset, as strict mode would check it
+            strict.check_response(sim.world, method, path, status, payload)
             content_type = headers.get("Content-Type", "")
             return status, headers, json.loads(payload) if content_type.startswith("application/json") else payload
     raise AssertionError(f"no mail route for {method} {path}")
