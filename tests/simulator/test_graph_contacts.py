@@ -39,7 +39,8 @@ def delta_round(client, url: str, headers: dict | None = None) -> tuple[list[dic
         url = page["@odata.nextLink"]
 
 
-def test_given_a_new_contact_when_created_read_patched_and_deleted_then_each_answers_as_graph_does(sim_tenant, graph):
+def test_given_a_new_contact_when_created_read_patched_and_deleted_then_each_answers_as_graph_does(
+        sim_tenant, simulator, graph):
     tenant = sim_tenant()
     client = graph(tenant)
     user = f"/users/{tenant.mailboxes[0]}"
@@ -75,6 +76,7 @@ def test_given_a_new_contact_when_created_read_patched_and_deleted_then_each_ans
     assert patched.json()["changeKey"] != contact["changeKey"]
 
     assert client.delete(f"{user}/contacts/{contact['id']}").status_code == 204
+    assert [i["fields"]["given_name"] for i in simulator.list_items(tenant.mailboxes[0], "deleteditems")] == ["Pavel"]
     gone = client.get(f"{user}/contacts/{contact['id']}")
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "ErrorItemNotFound"
@@ -112,6 +114,8 @@ def test_given_contacts_when_delta_is_followed_then_pages_reach_a_deltalink_and_
     mailbox = tenant.mailboxes[0]
     ids = simulator.seed_contacts(mailbox, [{"given_name": f"C{n}", "surname": "Seed"} for n in range(7)])
     client = graph(tenant)
+    first_page = client.get(f"/users/{mailbox}/contacts/delta", headers={"Prefer": "odata.maxpagesize=3"})
+    assert first_page.headers["Preference-Applied"] == "odata.maxpagesize=3"
     items, delta_link, pages = delta_round(client, f"/users/{mailbox}/contacts/delta?$select=givenName",
                                            {"Prefer": "odata.maxpagesize=3"})
     assert pages == 3
