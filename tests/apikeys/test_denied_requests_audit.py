@@ -70,3 +70,24 @@ def test_last_use_is_written_at_most_once_a_minute(tenants, make_key):
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=first_use - dt.timedelta(minutes=2))
     client.get(url)
     assert ApiKey.objects.get(pk=key.pk).last_used_at > first_use
+
+
+def test_two_requests_racing_on_a_stale_last_use_write_it_once(make_key):
+    # Given two requests that both loaded the key while its last use was an hour old
+    key, _ = make_key(["A"])
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - dt.timedelta(hours=1))
+    first, second = ApiKey.objects.get(pk=key.pk), ApiKey.objects.get(pk=key.pk)
+
+    # When both record their use, then only the first write lands
+    first.note_use()
+    second.note_use()
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == first.last_used_at
+
+
+def test_a_refusal_is_logged_with_the_prefix_and_never_the_key(tenants, make_key, caplog):
+    _, raw = make_key(["A"], revoked=True)
+    key_client(raw).get(f"/api/mailboxes/{tenants['A'].mailbox.pk}/contacts/")
+    [record] = [r for r in caplog.records if r.name == "apikeys.audit"]
+    assert record.levelname == "WARNING"
+    assert raw[:8] in record.getMessage() and "revoked" in record.getMessage()
+    assert raw.split(".")[1] not in caplog.text
