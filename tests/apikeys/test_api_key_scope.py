@@ -97,3 +97,13 @@ def test_a_malformed_or_unknown_key_is_a_401_with_a_json_body(tenants, header):
     response = client.get(f"/api/mailboxes/{tenants['A'].mailbox.pk}/contacts/")
     assert response.status_code == 401
     assert "detail" in response.json()
+
+
+def test_a_key_and_its_scope_cost_two_queries_before_the_view_runs(tenants, make_key, django_assert_num_queries):
+    # Given a key of A and B that was used a moment ago (so its last use needs no write)
+    _, raw = make_key(["A", "B"])
+    client, url = key_client(raw), f"/api/mailboxes/{tenants['A'].mailbox.pk}/contacts/"
+    client.get(url)
+    # When it lists a mailbox's contacts, then: the key by its prefix, the mailbox within scope, the list
+    with django_assert_num_queries(3):
+        assert client.get(url).status_code == 200
