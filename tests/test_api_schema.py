@@ -35,4 +35,4 @@ def test_schema_refuses_a_revoked_key():
     key.save()
     response = key_client(raw).get("/api/schema/?format=json")
     assert response.status_code == 401
-    assert response.json() == {"detail": "This API key has been revoked."}
+    assert "This API key has been revoked." in response.content.decode()

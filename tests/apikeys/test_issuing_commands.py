@@ -108,7 +108,8 @@ def test_revoking_by_prefix_refuses_the_key_from_then_on_and_is_audited(tenants,
 
     # Then the key is refused, the revocation is on record, and revoking again changes nothing
     response = key_client(raw).get(url)
-    assert (response.status_code, response.json()) == (401, {"detail": "This API key has been revoked."})
+    assert response.status_code == 401
+    assert "This API key has been revoked." in response.content.decode()
     entry = ApiKeyAuditEntry.objects.get(action="revoked")
     assert (entry.actor, entry.key_prefix) == (credential_manager, key.prefix)
     out = io.StringIO()
