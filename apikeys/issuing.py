@@ -37,6 +37,12 @@ def parse_permissions(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def check_client(client: str) -> None:
+    field = ApiKey._meta.get_field("name")
+    if not client.strip() or len(client) > field.max_length:
+        raise ValidationError(f"Name the client in 1 to {field.max_length} characters.")
+
+
 def check_scope(*, brokerages: Iterable[Brokerage], all_brokerages: bool, permissions: Iterable[str]) -> None:
     """A key reaches all brokerages or a non-empty list of them (not both), and may do at least one thing."""
     if all_brokerages and list(brokerages):
@@ -65,6 +71,7 @@ def issue_key(
     brokerages, permissions = list(brokerages), list(permissions)
     detail = {"all_brokerages": all_brokerages, "brokerages": sorted(b.pk for b in brokerages), "permissions": permissions}
     check_may_issue(actor, client=client, all_brokerages=all_brokerages, detail=detail)
+    check_client(client)
     check_scope(brokerages=brokerages, all_brokerages=all_brokerages, permissions=permissions)
     with transaction.atomic():
         key, raw = ApiKey.objects.create_key(

@@ -56,6 +56,8 @@ def test_only_a_credential_manager_issues_an_all_brokerages_key(tenants, operato
             issue("--client", "Everything", "--all-brokerages", "--permissions", "all", "--issued-by", username)
     raw, _ = issue("--client", "Everything", "--all-brokerages", "--permissions", "all", "--issued-by", "carl-credentials")
     assert key_client(raw).get(f"/api/mailboxes/{tenants['C'].mailbox.pk}/contacts/").status_code == 200
+    User.objects.create_superuser("root")  # ... and so may a superuser
+    issue("--client", "Everything", "--all-brokerages", "--permissions", "all", "--issued-by", "root")
     # ... the issuer may still issue a scoped key; the operator may issue none
     issue("--client", "A only", "--brokerage", a, "--permissions", "contacts:read", "--issued-by", "ivan-issuer")
     with pytest.raises(CommandError, match="Issuing API keys needs"):
@@ -65,7 +67,7 @@ def test_only_a_credential_manager_issues_an_all_brokerages_key(tenants, operato
     assert [(e.actor.username, e.detail["all_brokerages"]) for e in refused] == [
         ("ivan-issuer", True), ("olivia-operator", True), ("olivia-operator", False)
     ]
-    assert ApiKey.objects.count() == 2
+    assert ApiKey.objects.count() == 3
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -76,6 +78,8 @@ def test_only_a_credential_manager_issues_an_all_brokerages_key(tenants, operato
     (["--permissions", "all", "--all-brokerages", "--brokerage", "{A}"], "not both"),
     (["--permissions", "all", "--brokerage", "{A}", "--expires", "2020-01-01"], "not in the future"),
     (["--permissions", "all", "--brokerage", "{A}", "--issued-by", "nobody"], "no user 'nobody'"),
+    (["--permissions", "all", "--brokerage", "{A}", "--client", "x" * 51], "1 to 50 characters"),
+    (["--permissions", "all", "--brokerage", "{A}", "--client", " "], "1 to 50 characters"),
 ])  # fmt: skip
 def test_a_bad_request_for_a_key_issues_none(tenants, credential_manager, args, message):
     args = [arg.format(A=tenants["A"].brokerage.pk) for arg in args]
