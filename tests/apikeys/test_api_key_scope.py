@@ -107,3 +107,19 @@ def test_a_key_and_its_scope_cost_two_queries_before_the_view_runs(tenants, make
     # When it lists a mailbox's contacts, then: the key by its prefix, the mailbox within scope, the list
     with django_assert_num_queries(3):
         assert client.get(url).status_code == 200
+
+
+def test_a_method_a_view_does_not_name_is_refused_even_to_a_key_with_every_permission(tenants, make_key):
+    _, raw = make_key("all")
+    response = key_client(raw).put(f"/api/mailboxes/{tenants['A'].mailbox.pk}/emails/", EMAIL, format="json")
+    assert response.status_code == 403
+    assert OutgoingEmail.objects.count() == 3
+
+
+@pytest.mark.parametrize("method", ["head", "options"])
+def test_head_and_options_need_what_get_needs(tenants, make_key, method):
+    _, reader = make_key("all", ["contacts:read"])
+    _, sender = make_key("all", ["email:send"])
+    url = f"/api/mailboxes/{tenants['A'].mailbox.pk}/contacts/"
+    assert getattr(key_client(reader), method)(url).status_code == 200
+    assert getattr(key_client(sender), method)(url).status_code == 403
