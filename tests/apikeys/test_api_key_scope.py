@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from apikeys.models import DeniedApiRequests
@@ -123,3 +124,11 @@ def test_head_and_options_need_what_get_needs(tenants, make_key, method):
     url = f"/api/mailboxes/{tenants['A'].mailbox.pk}/contacts/"
     assert getattr(key_client(reader), method)(url).status_code == 200
     assert getattr(key_client(sender), method)(url).status_code == 403
+
+
+@pytest.mark.parametrize("raw", ["abc\x00efgh.secret", "ab%cdefg.secret", "abcdefgh", "a" * 8 + "." + "b" * 300])
+def test_a_key_not_shaped_like_ours_is_not_looked_up(tenants, raw):
+    client = key_client(raw)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/api/mailboxes/{tenants['A'].mailbox.pk}/contacts/").status_code == 401
+    assert not [q["sql"] for q in queries.captured_queries if 'FROM "apikeys_apikey"' in q["sql"]]
