@@ -45,6 +45,7 @@ class ApiKeyIssueForm(forms.ModelForm):
                 "permissions": data.get("permissions") or [],
             })  # fmt: skip
             issuing.check_scope(brokerages=brokerages, all_brokerages=all_brokerages, permissions=data.get("permissions") or [])
+            issuing.check_expiry(data.get("expiry_date"))
         except PermissionDenied as refusal:
             self.add_error("all_brokerages" if all_brokerages else None, str(refusal))
         except ValidationError as error:

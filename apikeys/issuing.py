@@ -43,6 +43,11 @@ def check_client(client: str) -> None:
         raise ValidationError(f"Name the client in 1 to {field.max_length} characters.")
 
 
+def check_expiry(expires_at: datetime | None) -> None:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError("The expiry is not in the future.")
+
+
 def check_scope(*, brokerages: Iterable[Brokerage], all_brokerages: bool, permissions: Iterable[str]) -> None:
     """A key reaches all brokerages or a non-empty list of them (not both), and may do at least one thing."""
     if all_brokerages and list(brokerages):
@@ -72,6 +77,7 @@ def issue_key(
     detail = {"all_brokerages": all_brokerages, "brokerages": sorted(b.pk for b in brokerages), "permissions": permissions}
     check_may_issue(actor, client=client, all_brokerages=all_brokerages, detail=detail)
     check_client(client)
+    check_expiry(expires_at)
     check_scope(brokerages=brokerages, all_brokerages=all_brokerages, permissions=permissions)
     with transaction.atomic():
         key, raw = ApiKey.objects.create_key(

@@ -66,13 +66,15 @@ def test_an_issuer_without_the_all_brokerages_permission_is_refused_one_and_the_
     assert (refused.action, refused.actor, refused.detail["all_brokerages"]) == ("refused", issuer, True)
 
 
-def test_a_key_needs_a_scope_and_a_permission(client, tenants, credential_manager):
+def test_a_key_needs_a_scope_a_permission_and_an_expiry_in_the_future_if_any(client, tenants, credential_manager):
     client.force_login(credential_manager)
     assert "Name at least one brokerage" in client.post(ADD_URL, add_form()).content.decode()
     both = client.post(ADD_URL, add_form(all_brokerages="on", brokerages=[tenants["A"].brokerage.pk]))
     assert "not both" in both.content.decode()
     nothing = client.post(ADD_URL, add_form(brokerages=[tenants["A"].brokerage.pk], permissions=[]))
     assert "This field is required" in nothing.content.decode()
+    past = client.post(ADD_URL, add_form(brokerages=[tenants["A"].brokerage.pk], expiry_date_0="2020-01-01", expiry_date_1="00:00"))
+    assert "The expiry is not in the future" in past.content.decode()
     assert not ApiKey.objects.exists()
 
 

@@ -76,7 +76,7 @@ def test_only_a_credential_manager_issues_an_all_brokerages_key(tenants, operato
     (["--permissions", "all", "--brokerage", "999999"], "no brokerage with id 999999"),
     (["--permissions", "all"], "at least one brokerage"),
     (["--permissions", "all", "--all-brokerages", "--brokerage", "{A}"], "not both"),
-    (["--permissions", "all", "--brokerage", "{A}", "--expires", "2020-01-01"], "not in the future"),
+    (["--permissions", "all", "--brokerage", "{A}", "--expires", "2020-01-01"], "expiry is not in the future"),
     (["--permissions", "all", "--brokerage", "{A}", "--issued-by", "nobody"], "no user 'nobody'"),
     (["--permissions", "all", "--brokerage", "{A}", "--client", "x" * 51], "1 to 50 characters"),
     (["--permissions", "all", "--brokerage", "{A}", "--client", " "], "1 to 50 characters"),

@@ -9,7 +9,6 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from apikeys import issuing
 from apikeys.models import Permission
@@ -39,11 +38,7 @@ class Command(BaseCommand):
         missing = sorted(set(brokerage) - {b.pk for b in brokerages})
         if missing:
             raise CommandError(f"There is no brokerage with id {', '.join(map(str, missing))}.")
-        expires_at = None
-        if expires is not None:
-            expires_at = dt.datetime.combine(expires, dt.time.min, tzinfo=dt.UTC)
-            if expires_at <= timezone.now():
-                raise CommandError(f"--expires {expires} is not in the future.")
+        expires_at = None if expires is None else dt.datetime.combine(expires, dt.time.min, tzinfo=dt.UTC)
         try:
             key, raw = issuing.issue_key(
                 client=client, permissions=issuing.parse_permissions(permissions), brokerages=brokerages,
