@@ -105,16 +105,18 @@ def create_brokerage(sim, name: str, domain: str, local_parts: list[str], **fiel
 
 
 def api_client():
-    """A DRF test client with a fresh user's token: the CRM calling the API, in this process."""
+    """A DRF test client with a fresh all-brokerages API key: the CRM calling the API, in this process."""
     from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
+    from apikeys.models import ApiKey, Permission
+
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    user = get_user_model().objects.create_user(f"crm-{uuid.uuid4().hex[:6]}")
+    _, raw = ApiKey.objects.create_key(
+        name=f"bench-{uuid.uuid4().hex[:6]}", all_brokerages=True, permissions=list(Permission.values)
+    )
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
     return client
 
 

@@ -5,6 +5,10 @@ and may edit a brokerage's non-credential fields; they see failed emails (and re
 conflict decisions and folder states (and confirm a paused mass deletion), and set brokerages' sync
 policies; they never see or change credentials, nor the CRM's contacts and events. Credential
 managers may also enter and change credentials (see audit.CREDENTIAL_FIELDS) and add brokerages.
+
+CRM API keys (apikeys/) are credentials too: operators see their metadata (client, prefix, scope, last use)
+and the audit, never a key; only credential managers issue and revoke them, including all-brokerages keys.
+An operator who could issue a key could read clients' contacts through the API, so they cannot.
 """
 
 from __future__ import annotations
@@ -35,10 +39,17 @@ _OPERATOR_PERMISSIONS = (
     "sync.view_brokeragesyncsettings",
     "sync.add_brokeragesyncsettings",
     "sync.change_brokeragesyncsettings",
+    # CRM API keys: metadata and audit only (apikeys/admin.py never shows a key after it is issued).
+    "apikeys.view_apikey",
+    "apikeys.view_apikeyauditentry",
+    "apikeys.view_deniedapirequests",
 )
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     OPERATORS: _OPERATOR_PERMISSIONS,
-    CREDENTIAL_MANAGERS: (*_OPERATOR_PERMISSIONS, "add_brokerage", "change_brokerage_credentials"),
+    CREDENTIAL_MANAGERS: (
+        *_OPERATOR_PERMISSIONS, "add_brokerage", "change_brokerage_credentials",
+        "apikeys.add_apikey", "apikeys.change_apikey", "apikeys.issue_all_brokerages_apikey",
+    ),
 }
 
 

@@ -82,9 +82,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework_api_key",  # its abstract key model; apikeys/ holds the concrete, scoped one
     "drf_spectacular",
     "django_celery_beat",
+    "apikeys",
     "brokerages",
     "outbox",
     "scheduling",
@@ -200,10 +201,12 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = "maintenance"
 CELERY_TASK_ROUTES = {f"tasks.{name}.*": {"queue": name, "routing_key": name} for name in TASK_QUEUE_NAMES}
 
 # --- CRM API (Django REST framework) ----------------------------------------------------------------
-# CRM clients authenticate with a token (admin: Auth Token → Tokens); the OpenAPI schema is /api/schema/.
+# CRM clients authenticate with "Authorization: Api-Key <key>", a key scoped to brokerages and permissions
+# (apikeys/; admin: CRM API keys, or `manage.py issue_api_key`); no session or user token opens the API.
+# The OpenAPI schema is /api/schema/ (any valid key).
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.HasScopedApiKey"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
@@ -215,7 +218,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Contacts, calendar events and outgoing email of agents' mailboxes.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_AUTHENTICATION": ["apikeys.authentication.ApiKeyAuthentication"],
+    "SERVE_PERMISSIONS": ["apikeys.permissions.HasApiKey"],
 }
 
 # --- Sync scheduling (the fleet) ----------------------------------------------------------------------
@@ -229,9 +233,13 @@ DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 50_000, minimum=1)
 DISPATCH_MAX_BATCHES = env_int("DISPATCH_MAX_BATCHES", 10, minimum=1)  # one tick leases at most batch * this
 # Sync runs older than this are deleted by the hourly maintenance task tasks.maintenance.prune_sync_runs.
 SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 30, minimum=1)
+# Hourly tallies of refused API requests (apikeys.DeniedApiRequests) older than this are deleted by the hourly
+# maintenance task tasks.maintenance.prune_denied_api_requests; key issue/revoke entries are kept for good.
+API_DENIED_RETENTION_DAYS = env_int("API_DENIED_RETENTION_DAYS", 90, minimum=1)
 # Beat entries from here are written into django-celery-beat's tables when beat starts (then editable there).
 CELERY_BEAT_SCHEDULE = {
     "prune-sync-runs": {"task": "tasks.maintenance.prune_sync_runs", "schedule": 3600.0},
+    "prune-denied-api-requests": {"task": "tasks.maintenance.prune_denied_api_requests", "schedule": 3600.0},
 }
 
 # --- Ops: Prometheus metrics (ops/metrics.py) ---------------------------------------------------------

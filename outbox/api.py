@@ -1,5 +1,6 @@
 """The CRM's outbox API: queue an email to send through an agent's mailbox, and read its status.
 
+Every request needs an API key with email:send (POST) or email:status (GET) that reaches the mailbox (apikeys/).
 POST is idempotent per (mailbox, idempotency key): the same key returns the first request's record and
 never queues a second email; the same key with a different request is refused (409).
 """
@@ -12,11 +13,12 @@ import re
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.shortcuts import get_object_or_404
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from apikeys.models import Permission
+from apikeys.scope import get_in_scope, scoped_mailbox
 from brokerages.models import Mailbox
 from engage_sync.idempotency import request_fingerprint
 
@@ -112,9 +114,10 @@ class MailboxEmailsView(generics.ListCreateAPIView):
 
     serializer_class = OutgoingEmailSerializer
     pagination_class = NewestFirst
+    api_key_permissions = {"GET": Permission.EMAIL_STATUS, "POST": Permission.EMAIL_SEND}
 
     def get_mailbox(self) -> Mailbox:
-        return get_object_or_404(Mailbox.objects.select_related("brokerage"), pk=self.kwargs["mailbox_id"])
+        return scoped_mailbox(self.request, self.kwargs["mailbox_id"])
 
     def get_queryset(self):
         return OutgoingEmail.objects.filter(mailbox_id=self.kwargs["mailbox_id"]).prefetch_related("attachments")
@@ -161,3 +164,8 @@ class EmailStatusView(generics.RetrieveAPIView):
 
     serializer_class = OutgoingEmailSerializer
     queryset = OutgoingEmail.objects.prefetch_related("attachments")
+    api_key_permissions = {"GET": Permission.EMAIL_STATUS}
+
+    def get_object(self) -> OutgoingEmail:
+        # Another brokerage's email is a 404, like one that does not exist.
+        return get_in_scope(self.request, self.get_queryset(), "mailbox__brokerage", pk=self.kwargs["pk"])

@@ -40,13 +40,15 @@ SIMULATOR_PORT=${SIMULATOR_PORT:-8443}
 simulator_pid=$!
 trap 'kill "$simulator_pid" 2>/dev/null || true' EXIT
 .venv/bin/python -m simulator --state-dir var/simulator --wait 30 seed-demo --json var/demo-brokerage.json
-.venv/bin/python manage.py demo_setup --admin-password "$DEMO_ADMIN_PASSWORD" --brokerage-json var/demo-brokerage.json
+.venv/bin/python manage.py demo_setup --admin-password "$DEMO_ADMIN_PASSWORD" --brokerage-json var/demo-brokerage.json \
+  --api-key-file var/demo-api-key
 
 cat <<MSG
 
   Engage Sync is starting.
     Admin:   http://127.0.0.1:${WEB_PORT:-8000}/admin/   user: admin   password: $DEMO_ADMIN_PASSWORD
     Flower:  http://127.0.0.1:${FLOWER_PORT:-5555}/      user: admin   password: $DEMO_ADMIN_PASSWORD
+    CRM API: http://127.0.0.1:${WEB_PORT:-8000}/api/     header: Authorization: Api-Key \$(cat var/demo-api-key)
     Microsoft 365 simulator: https://127.0.0.1:${SIMULATOR_PORT}/  (python -m simulator --help; log in var/simulator.log)
   (the password is kept in var/demo.env). Ctrl-C stops every process.
 

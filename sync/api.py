@@ -1,5 +1,7 @@
 """The CRM's contacts and calendar API, per mailbox: create, update, delete, list; each write prompts a sync.
 
+Every request needs an API key with the method's permission that reaches the mailbox (apikeys/), else 403 / 404.
+
 A write and its prompt (scheduling.prompt.request_sync) share one transaction, so the sync is published only
 once the row is committed. Deletions keep a tombstone until the mailbox has mirrored them.
 """
@@ -15,7 +17,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from brokerages.models import Mailbox
+from apikeys.permissions import read_write
+from apikeys.scope import scoped_mailbox
 from engage_sync import idempotency
 from scheduling.prompt import request_sync
 
@@ -53,7 +56,7 @@ class MailboxRecordsView(generics.ListCreateAPIView):
         description="Names this create: a retry with the same key answers 200 with the first record; the same key "
                     "with a different request is refused (409).")])  # fmt: skip
     def create(self, request, *args, **kwargs):
-        mailbox = get_object_or_404(Mailbox, pk=self.kwargs["mailbox_id"])
+        mailbox = scoped_mailbox(request, self.kwargs["mailbox_id"])
         if not mailbox.is_active:
             return Response({"mailbox": "This mailbox is inactive."}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         key = request.headers.get(idempotency.HEADER) or None
@@ -114,15 +117,19 @@ class MailboxRecordView(generics.RetrieveUpdateDestroyAPIView):
 
 class ContactsView(MailboxRecordsView):
     model, serializer_class = Contact, ContactSerializer
+    api_key_permissions = read_write("contacts")
 
 
 class ContactView(MailboxRecordView):
     model, serializer_class = Contact, ContactSerializer
+    api_key_permissions = read_write("contacts")
 
 
 class EventsView(MailboxRecordsView):
     model, serializer_class = Event, EventSerializer
+    api_key_permissions = read_write("events")
 
 
 class EventView(MailboxRecordView):
     model, serializer_class = Event, EventSerializer
+    api_key_permissions = read_write("events")

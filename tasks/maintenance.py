@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import connection
 from django.utils import timezone
 
+from apikeys import audit as apikey_audit
 from ops import retention
 
 
@@ -22,3 +23,9 @@ def health_check() -> dict:
 def prune_sync_runs() -> int:
     """Hourly (beat): delete sync runs older than SYNC_RUN_RETENTION_DAYS in batches; returns how many."""
     return retention.prune_sync_runs()
+
+
+@shared_task
+def prune_denied_api_requests() -> int:
+    """Hourly (beat): delete refused-request tallies older than API_DENIED_RETENTION_DAYS; returns how many."""
+    return apikey_audit.prune_denied()

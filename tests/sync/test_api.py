@@ -129,7 +129,7 @@ def test_a_recurring_event_with_exceptions_is_stored_whole(crm_client, mailbox):
     assert stored["changed_occurrences"][0]["start"] == "2027-03-20T12:00:00+01:00"
 
 
-def test_the_api_needs_a_token_and_is_in_the_openapi_schema(client, crm_client, mailbox):
+def test_the_api_needs_an_api_key_and_is_in_the_openapi_schema(client, crm_client, mailbox):
     assert client.get(_contacts(mailbox)).status_code == 401
     schema = crm_client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
     assert "/api/mailboxes/{mailbox_id}/contacts/" in schema and "/api/mailboxes/{mailbox_id}/events/{record_id}/" in schema
