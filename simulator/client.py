@@ -63,6 +63,11 @@ class SimulatorClient:
     def ews_url(self) -> str:
         return f"{self.base_url}/EWS/Exchange.asmx"
 
+    @property
+    def graph_url(self) -> str:
+        """Microsoft Graph's root for this simulator (``https://graph.microsoft.com/v1.0`` in Microsoft 365)."""
+        return f"{self.base_url}/v1.0"
+
     def token_url(self, tenant_id: str) -> str:
         return f"{self.base_url}/{tenant_id}/oauth2/v2.0/token"
 
@@ -93,7 +98,8 @@ class SimulatorClient:
         return self._call("GET", "/stats")
 
     def settings(self, **changes: Any) -> dict[str, Any]:
-        """token_lifetime, connection_cap (+ mailbox), sends_per_minute."""
+        """token_lifetime, connection_cap (+ mailbox), sends_per_minute, graph_requests_per_window,
+        graph_window_seconds, graph_concurrency."""
         return self._call("PATCH", "/settings", changes)
 
     # --- tenants and apps -------------------------------------------------------------------------------------
@@ -118,18 +124,23 @@ class SimulatorClient:
 
     def create_app(self, tenant_id: str, display_name: str = "Engage Sync", client_id: str | None = None, *,
                    consented: bool = True, service_principal: bool = True, secret: bool | dict[str, Any] = True,
-                   certificate_pem: str | None = None) -> dict[str, Any]:
-        """Register an app; with `secret` (True or {"lifetime_days"|"expires_at"}) the answer has secret.value."""
+                   certificate_pem: str | None = None, graph_roles: list[str] | None = None) -> dict[str, Any]:
+        """Register an app; with `secret` (True or {"lifetime_days"|"expires_at"}) the answer has secret.value;
+        `graph_roles` are Graph application permissions granted and consented."""
         payload: dict[str, Any] = {"display_name": display_name, "client_id": client_id, "consented": consented,
-                                   "service_principal": service_principal,
+                                   "service_principal": service_principal, "graph_roles": graph_roles or [],
                                    "secret": (secret if isinstance(secret, dict) else {}) if secret else None}
         if certificate_pem:
             payload["certificate_pem"] = certificate_pem
         return self._call("POST", f"/tenants/{tenant_id}/apps", payload)
 
     def update_app(self, tenant_id: str, client_id: str, **changes: Any) -> dict[str, Any]:
-        """consented, service_principal."""
+        """consented, service_principal, graph_roles ({role: True consented | False granted only | None revoked})."""
         return self._call("PATCH", f"/tenants/{tenant_id}/apps/{client_id}", changes)
+
+    def set_mailbox_scope(self, tenant_id: str, client_id: str, mailboxes: list[str] | None) -> dict[str, Any]:
+        """Limit the app's Graph access to `mailboxes` (an application access policy); None lifts the limit."""
+        return self._call("PUT", f"/tenants/{tenant_id}/apps/{client_id}/mailbox_scope", {"mailboxes": mailboxes})
 
     def delete_app(self, tenant_id: str, client_id: str) -> None:
         self._call("DELETE", f"/tenants/{tenant_id}/apps/{client_id}")
@@ -182,6 +193,10 @@ class SimulatorClient:
 
     def user_delete(self, address: str, item_id: str) -> None:
         self._call("DELETE", f"/mailboxes/{quote(address)}/items/{quote(item_id, safe='')}")
+
+    def expire_delta_tokens(self, address: str) -> int:
+        """Every Graph delta token handed out so far for the mailbox answers 410 from now on; the new generation."""
+        return self._call("POST", f"/mailboxes/{quote(address)}/graph/expire_delta_tokens")["generation"]
 
     def outbound(self, mailbox: str | None = None) -> list[dict[str, Any]]:
         return self._call("GET", "/outbound", params={"mailbox": mailbox} if mailbox else None)

@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from simulator import entra
-from simulator.directory import AppCertificate, DirectoryError
+from simulator.directory import AppCertificate, DirectoryError, user_object_id
 from simulator.faults import FaultError
+from simulator.graph import delta as graph_delta
 from simulator.mailstore import UnknownItem, UnknownMailbox
 from simulator.world import World
 
@@ -102,9 +103,18 @@ def settings(world: World, payload: dict[str, Any], params: dict[str, str]) -> d
         world.faults.set_connection_cap(int(payload["connection_cap"]), payload.get("mailbox"))
     if "sends_per_minute" in payload:
         world.faults.sends_per_minute = int(payload["sends_per_minute"])
+    throttle = world.graph_throttle
+    if "graph_requests_per_window" in payload:
+        throttle.requests_per_window = int(payload["graph_requests_per_window"])
+    if "graph_window_seconds" in payload:
+        throttle.window_seconds = float(payload["graph_window_seconds"])
+    if "graph_concurrency" in payload:
+        throttle.concurrency = int(payload["graph_concurrency"])
     return {"token_lifetime": world.token_lifetime, "strict": world.strict,
             "default_connection_cap": world.faults.default_connection_cap,
-            "sends_per_minute": world.faults.sends_per_minute}
+            "sends_per_minute": world.faults.sends_per_minute,
+            "graph_requests_per_window": throttle.requests_per_window,
+            "graph_window_seconds": throttle.window_seconds, "graph_concurrency": throttle.concurrency}
 
 
 # --- tenants, apps, credentials --------------------------------------------------------------------------------
@@ -123,7 +133,9 @@ def create_tenant(world: World, payload: dict[str, Any], params: dict[str, str])
 @route("GET", "/tenants/([^/]+)")
 def get_tenant(world: World, payload: dict[str, Any], params: dict[str, str], tenant_id: str) -> dict[str, Any]:
     tenant = world.directory.get_tenant(tenant_id)
-    return {**tenant.public_view(), "mailboxes": world.directory.mailboxes_of(tenant.tenant_id)}
+    mailboxes = world.directory.mailboxes_of(tenant.tenant_id)
+    return {**tenant.public_view(), "mailboxes": mailboxes,
+            "users": [{"userPrincipalName": a, "id": user_object_id(a)} for a in mailboxes]}
 
 
 @route("PATCH", "/tenants/([^/]+)")
@@ -154,6 +166,8 @@ def create_app(world: World, payload: dict[str, Any], params: dict[str, str], te
     """Register an app (consent and service principal flags); with `secret` it also adds a client secret."""
     app = world.directory.create_app(tenant_id, payload.get("display_name", "Engage Sync"), payload.get("client_id"),
                                      bool(payload.get("consented", True)), bool(payload.get("service_principal", True)))
+    for role in payload.get("graph_roles") or []:  # granted and consented at once, as an admin usually does
+        app.set_graph_role(role, True)
     result = app.public_view()
     if payload.get("secret") is not None:
         secret_spec = payload["secret"] if isinstance(payload["secret"], dict) else {}
@@ -169,13 +183,32 @@ def create_app(world: World, payload: dict[str, Any], params: dict[str, str], te
 @route("PATCH", "/tenants/([^/]+)/apps/([^/]+)")
 def update_app(world: World, payload: dict[str, Any], params: dict[str, str], tenant_id: str,
                client_id: str) -> dict[str, Any]:
-    """Grant or revoke admin consent for full_access_as_app; create or delete the service principal."""
+    """Grant or revoke admin consent for full_access_as_app; create or delete the service principal; grant
+    (`true` = consented, `false` = granted without consent) or revoke (`null`) Graph application permissions:
+    {"graph_roles": {"Mail.Send": true, "Contacts.ReadWrite": null}}."""
     app = world.directory.get_app(tenant_id, client_id)
+    for role, consented in (payload.get("graph_roles") or {}).items():
+        app.set_graph_role(role, None if consented is None else bool(consented))
     if "consented" in payload:
         app.full_access_as_app_consented = bool(payload["consented"])
     if "service_principal" in payload:
         app.service_principal = bool(payload["service_principal"])
     return app.public_view()
+
+
+@route("PUT", "/tenants/([^/]+)/apps/([^/]+)/mailbox_scope")
+def set_mailbox_scope(world: World, payload: dict[str, Any], params: dict[str, str], tenant_id: str,
+                      client_id: str) -> dict[str, Any]:
+    """An application access policy / RBAC-for-Applications scope: {"mailboxes": [...]} limits the app's Graph
+    access to those mailboxes (others answer 403 ErrorAccessDenied); {"mailboxes": null} lifts it."""
+    tenant = world.directory.get_tenant(tenant_id)
+    world.directory.get_app(tenant_id, client_id)
+    mailboxes = payload["mailboxes"]
+    if mailboxes is None:
+        tenant.app_mailbox_scopes.pop(client_id.lower(), None)
+    else:
+        tenant.app_mailbox_scopes[client_id.lower()] = {str(m).lower() for m in mailboxes}
+    return tenant.public_view()
 
 
 @route("DELETE", "/tenants/([^/]+)/apps/([^/]+)")
@@ -263,6 +296,13 @@ def seed_events(world: World, payload: dict[str, Any], params: dict[str, str], a
     return world.mailstore.seed_events(address, list(payload["items"]))
 
 
+@route("POST", "/mailboxes/([^/]+)/graph/expire_delta_tokens")
+def expire_delta_tokens(world: World, payload: dict[str, Any], params: dict[str, str],
+                        address: str) -> dict[str, Any]:
+    """Every Graph delta token handed out so far for the mailbox answers 410 SyncStateNotFound from now on."""
+    return {"mailbox": address.lower(), "generation": graph_delta.expire_mailbox_tokens(world, address)}
+
+
 @route("GET", "/mailboxes/([^/]+)/folders/([^/]+)/items")
 def list_items(world: World, payload: dict[str, Any], params: dict[str, str], address: str,
                folder: str) -> list[dict[str, Any]]:
@@ -314,7 +354,9 @@ def add_fault(world: World, payload: dict[str, Any], params: dict[str, str]) -> 
 
 @route("DELETE", "/faults")
 def clear_faults(world: World, payload: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+    """Drop every fault rule and the EWS and Graph limit counters; limits go back to Exchange Online's."""
     world.faults.clear()
+    world.graph_throttle.reset()
     return {"cleared": True}
 
 

@@ -16,6 +16,15 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "_.~-"
+# The Microsoft Graph application permissions (app roles) the Graph front knows; an admin grants them to the app
+# registration and then consents, and only then does a Graph token carry them in `roles`.
+GRAPH_ROLES = ("Contacts.ReadWrite", "Calendars.ReadWrite", "Mail.Send", "Mail.ReadWrite")
+_USER_NAMESPACE = uuid.UUID("6f1c3a52-6c1e-4b8e-9d0a-2f3b8e1d7c44")
+
+
+def user_object_id(address: str) -> str:
+    """The Entra object id of the user owning a mailbox (stable: derived from the address)."""
+    return str(uuid.uuid5(_USER_NAMESPACE, address.lower()))
 
 
 def is_guid(value: str) -> bool:
@@ -87,6 +96,20 @@ class AppRegistration:
     # Without a service principal (enterprise application) the tenant cannot issue tokens for the app.
     service_principal: bool = True
     service_principal_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # Graph application permissions: role -> admin consent given. Granted but not consented = not in the token.
+    graph_roles: dict[str, bool] = field(default_factory=dict)
+
+    def consented_graph_roles(self) -> list[str]:
+        return sorted(role for role, consented in self.graph_roles.items() if consented)
+
+    def set_graph_role(self, role: str, consented: bool | None) -> None:
+        """Grant (consented or not) or, with None, revoke one Graph application permission."""
+        if role not in GRAPH_ROLES:
+            raise DirectoryError(f"unknown Graph role {role!r}; known: {', '.join(GRAPH_ROLES)}")
+        if consented is None:
+            self.graph_roles.pop(role, None)
+        else:
+            self.graph_roles[role] = consented
 
     def add_secret(self, lifetime: timedelta = timedelta(days=180), display_name: str = "",
                    expires_at: datetime | None = None) -> ClientSecret:
@@ -105,6 +128,7 @@ class AppRegistration:
                               "expires_at": c.expires_at.isoformat()} for c in self.certificates],
             "full_access_as_app_consented": self.full_access_as_app_consented,
             "service_principal": self.service_principal,
+            "graph_roles": dict(sorted(self.graph_roles.items())),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -112,13 +136,15 @@ class AppRegistration:
                 "secrets": [s.to_json() for s in self.secrets],
                 "certificates": [c.to_json() for c in self.certificates],
                 "full_access_as_app_consented": self.full_access_as_app_consented,
-                "service_principal": self.service_principal, "service_principal_id": self.service_principal_id}
+                "service_principal": self.service_principal, "service_principal_id": self.service_principal_id,
+                "graph_roles": dict(self.graph_roles)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AppRegistration:
         return cls(data["client_id"], data["display_name"], [ClientSecret.from_json(s) for s in data["secrets"]],
                    [AppCertificate.from_pem(c["pem"], c["key_id"]) for c in data["certificates"]],
-                   data["full_access_as_app_consented"], data["service_principal"], data["service_principal_id"])
+                   data["full_access_as_app_consented"], data["service_principal"], data["service_principal_id"],
+                   dict(data.get("graph_roles") or {}))
 
 
 @dataclass
@@ -132,6 +158,13 @@ class Tenant:
     # Exchange Online's EwsAllowedAppIDs: None allows every app, a set allows only those app ids.
     ews_allowed_app_ids: set[str] | None = None
     apps: dict[str, AppRegistration] = field(default_factory=dict)
+    # Application access policies / RBAC for Applications: client id -> the mailboxes the app may open through
+    # Graph (an app without an entry may open every mailbox of the tenant).
+    app_mailbox_scopes: dict[str, set[str]] = field(default_factory=dict)
+
+    def app_may_open(self, client_id: str, address: str) -> bool:
+        scope = self.app_mailbox_scopes.get(client_id.lower())
+        return scope is None or address.lower() in scope
 
     def owns_domain(self, domain: str) -> bool:
         return domain.lower() in (d.lower() for d in self.domains)
@@ -140,7 +173,8 @@ class Tenant:
         return {"tenant_id": self.tenant_id, "display_name": self.display_name, "domains": list(self.domains),
                 "ews_enabled": self.ews_enabled,
                 "ews_allowed_app_ids": sorted(self.ews_allowed_app_ids) if self.ews_allowed_app_ids is not None else None,
-                "apps": [a.public_view() for a in self.apps.values()]}
+                "apps": [a.public_view() for a in self.apps.values()],
+                "app_mailbox_scopes": {app: sorted(scope) for app, scope in self.app_mailbox_scopes.items()}}
 
     def to_json(self) -> dict[str, Any]:
         view = self.public_view()
@@ -152,7 +186,8 @@ class Tenant:
         allowed = data.get("ews_allowed_app_ids")
         apps = [AppRegistration.from_json(a) for a in data["apps"]]
         return cls(data["tenant_id"], data["display_name"], data["domains"], data["ews_enabled"],
-                   set(allowed) if allowed is not None else None, {a.client_id: a for a in apps})
+                   set(allowed) if allowed is not None else None, {a.client_id: a for a in apps},
+                   {app: set(scope) for app, scope in (data.get("app_mailbox_scopes") or {}).items()})
 
 
 class DirectoryError(ValueError):
@@ -244,6 +279,14 @@ class Directory:
     def tenant_of_mailbox(self, address: str) -> Tenant | None:
         tenant_id = self._mailbox_tenant.get(address.lower())
         return self.tenants.get(tenant_id) if tenant_id else None
+
+    def find_user(self, tenant_id: str, reference: str) -> str | None:
+        """The mailbox address of a user of `tenant_id` named by UPN (address) or object id, or None."""
+        reference = reference.lower()
+        if is_guid(reference):
+            return next((a for a, t in self._mailbox_tenant.items()
+                         if t == tenant_id and user_object_id(a) == reference), None)
+        return reference if self._mailbox_tenant.get(reference) == tenant_id else None
 
     def mailboxes_of(self, tenant_id: str) -> list[str]:
         return sorted(a for a, t in self._mailbox_tenant.items() if t == tenant_id)

@@ -27,6 +27,8 @@ EXCHANGE_RESOURCES = ("https://outlook.office365.com", "https://outlook.office.c
                       "00000002-0000-0ff1-ce00-000000000000")
 GRAPH_RESOURCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")
 EXCHANGE_ROLE = "full_access_as_app"
+EXCHANGE_AUDIENCE = "https://outlook.office365.com"
+GRAPH_AUDIENCE = "https://graph.microsoft.com"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Recorded from login.microsoftonline.com (reference/aad/token_response_headers.txt).
 TOKEN_HEADERS = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache", "Expires": "-1",
@@ -299,7 +301,7 @@ def _resource_of(scope: str, tenant: Tenant) -> str:
 
 def issue_access_token(world: World, tenant: Tenant, app: AppRegistration, resource: str,
                        credential_kind: str = "1") -> str:
-    """An app-only v1 access token shaped like Entra's for Exchange Online (roles only when consented)."""
+    """An app-only v1 access token shaped like Entra's for Exchange Online or Graph (roles only when consented)."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "aud": resource, "iss": f"https://sts.windows.net/{tenant.tenant_id}/", "iat": now, "nbf": now,
@@ -310,6 +312,8 @@ def issue_access_token(world: World, tenant: Tenant, app: AppRegistration, resou
     }
     if resource == "https://outlook.office365.com" and app.full_access_as_app_consented:
         claims["roles"] = [EXCHANGE_ROLE]
+    if resource == GRAPH_AUDIENCE and app.consented_graph_roles():
+        claims["roles"] = app.consented_graph_roles()
     return jwt.encode(claims, world.signing_key, algorithm="RS256",
                       headers={"kid": world.signing_kid, "x5t": world.signing_kid})
 
@@ -339,13 +343,14 @@ class _ValidatedTokens:
 _validated = _ValidatedTokens()
 
 
-def validate_access_token(world: World, token: str) -> Claims:
-    """The claims of a token this simulator issued for Exchange, or InvalidToken (signature, expiry, audience)."""
+def validate_access_token(world: World, token: str, audience: str = EXCHANGE_AUDIENCE) -> Claims:
+    """The claims of a token this simulator issued for `audience` (Exchange unless Graph is named), or InvalidToken
+    (signature, expiry, audience: a Graph token is refused by EWS and an Exchange token by Graph)."""
     claims = _validated.get((world.signing_kid, token))
     if claims is None:
         public_key = world.signing_key.public_key()
         try:
-            raw = jwt.decode(token, public_key, algorithms=["RS256"], audience=list(EXCHANGE_RESOURCES),
+            raw = jwt.decode(token, public_key, algorithms=["RS256"], audience=[EXCHANGE_AUDIENCE, GRAPH_AUDIENCE],
                              options={"require": ["exp", "tid", "appid"]}, leeway=0)
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("The token has expired.") from exc
@@ -355,6 +360,8 @@ def validate_access_token(world: World, token: str) -> Claims:
             raise InvalidToken("The token is invalid.") from exc
         claims = Claims(raw["tid"], raw["appid"], tuple(raw.get("roles", ())), raw["aud"], int(raw["exp"]))
         _validated.put((world.signing_kid, token), claims)
+    if claims.audience != audience:
+        raise InvalidToken("The audience claim value is invalid for current resource.")
     if claims.expires_at <= time.time():
         raise InvalidToken("The token has expired.")
     if world.directory.tenants.get(claims.tenant_id) is None:  # one dict read; no lock needed

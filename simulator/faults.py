@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import threading
 import time
 from collections import defaultdict, deque
@@ -23,11 +24,16 @@ SOAP_KINDS = frozenset({"server_busy", "invalid_sync_state", "connection_limit",
 TRANSPORT_KINDS = frozenset({"http_503", "latency", "drop_connection", "timeout_after_commit"})
 # Handled by the token endpoint (operation "token"): an outage answers `status` (500 or 503), latency delays.
 TOKEN_KINDS = frozenset({"token_outage", "latency"})
-ALL_KINDS = SOAP_KINDS | TRANSPORT_KINDS | TOKEN_KINDS
+# Only the Graph front knows these: the bearer token is answered as expired (401 InvalidAuthenticationToken).
+GRAPH_ONLY_KINDS = frozenset({"token_expired"})
+ALL_KINDS = SOAP_KINDS | TRANSPORT_KINDS | TOKEN_KINDS | GRAPH_ONLY_KINDS
 # Kinds that only mean something for some operations: a rule without an operation waits for one of these, so
 # a GetFolder does not use up an "invalid sync state next time" meant for SyncFolderItems.
 KIND_OPERATIONS = {"invalid_sync_state": frozenset({"SyncFolderItems"}),
                    "send_limit": frozenset({"CreateItem", "SendItem"})}
+# Graph operations are named after their handler functions (``contacts_delta``, ``send_mail``); these name patterns
+# are the Graph counterparts of KIND_OPERATIONS.
+GRAPH_KIND_OPERATIONS = {"invalid_sync_state": re.compile(r"_delta$"), "send_limit": re.compile(r"^send")}
 
 # Exchange Online: 27 concurrent EWS connections per mailbox, 30 messages a minute per mailbox.
 DEFAULT_CONNECTION_CAP = 27
@@ -62,7 +68,9 @@ class FaultRule:
     def matches(self, tenant_id: str | None, mailbox: str | None, operation: str | None) -> bool:
         if self.operation is None:
             applicable = KIND_OPERATIONS.get(self.kind)
-            if applicable is not None and operation not in applicable:
+            graph_pattern = GRAPH_KIND_OPERATIONS.get(self.kind)
+            if applicable is not None and operation not in applicable and not (
+                    graph_pattern is not None and operation and graph_pattern.search(operation)):
                 return False
         elif self.operation != operation:
             return False
@@ -152,6 +160,11 @@ class FaultPlan:
     def pick_transport(self, tenant_id: str | None, mailbox: str | None, operation: str | None) -> Fault | None:
         """The HTTP-level fault (http_503, latency, drop_connection, timeout_after_commit), if any."""
         return self._pick(TRANSPORT_KINDS, tenant_id, mailbox, operation)
+
+    def pick_graph(self, kinds: frozenset[str], tenant_id: str | None, mailbox: str | None,
+                   operation: str) -> Fault | None:
+        """The first matching fault among `kinds` for a Graph request (operation = the handler's name)."""
+        return self._pick(kinds, tenant_id, mailbox, operation)
 
     def pick_token(self, tenant_id: str | None) -> Fault | None:
         """A token endpoint outage or latency for this tenant, if any."""

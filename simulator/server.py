@@ -1,4 +1,5 @@
-"""The simulator's one HTTPS process: Entra ID endpoints, POST /EWS/Exchange.asmx, and the /_control/ API."""
+"""The simulator's one HTTPS process: Entra ID endpoints, POST /EWS/Exchange.asmx, Microsoft Graph /v1.0/..., and
+the /_control/ API."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 
 from simulator import control, entra, persistence, tls
 from simulator.ews import endpoint as ews_endpoint
+from simulator.graph import endpoint as graph_endpoint
 from simulator.world import DEFAULT_TOKEN_LIFETIME, World
 
 log = logging.getLogger(__name__)
@@ -107,7 +109,7 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
             body = self.rfile.read(length) if length else b""
             path, _, query = self.path.partition("?")
             response = self._route(method, path, query, body)
-        except _DropConnection:
+        except (_DropConnection, graph_endpoint.DropConnection):
             self.close_connection = True
             return
         except (ConnectionError, ssl.SSLError, TimeoutError):
@@ -129,6 +131,8 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
             return control.handle(world, self.server.control_token, method, path, query, self.headers, body)
         if method == "POST" and path.lower() == "/ews/exchange.asmx":
             return self._ews(world, body)
+        if graph_endpoint.is_graph_path(path):
+            return graph_endpoint.handle(world, method, path, query, self.headers, body, self._base_url())
         if method == "POST" and (match := _TOKEN_PATH.match(path)):
             headers = {"authorization": self.headers.get("Authorization", "")}
             return entra.token(world, match.group(1), headers, body)
@@ -226,6 +230,7 @@ def serve(host: str, port: int, state_dir: Path, *, persist: bool = False, stric
     announce(f"Microsoft 365 simulator (Entra ID + EWS) at {world.base_url}")
     announce(f"  authority:     {world.base_url}/<tenant-id>   (MSAL: instance_discovery=False)")
     announce(f"  EWS:           {world.base_url}/EWS/Exchange.asmx")
+    announce(f"  Graph:         {world.base_url}/v1.0/users/<upn>/...")
     announce(f"  CA bundle:     {info['ca_path']}")
     announce(f"  CA + system:   {info['ca_bundle_with_system']}   (for REQUESTS_CA_BUNDLE)")
     announce(f"  control token: {control_token}   (also in {info['control_token_path']})")

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from simulator.directory import Directory
 from simulator.faults import FaultPlan
+from simulator.graph.throttle import GraphThrottle
 from simulator.mailstore import MailStore
 
 DEFAULT_TOKEN_LIFETIME = 3599  # what Entra's client-credentials grant answers in expires_in
@@ -48,12 +49,14 @@ class World:
         self.directory = Directory()
         self.mailstore = MailStore()
         self.faults = FaultPlan()
+        self.graph_throttle = GraphThrottle()
         self.stats = Stats()
         self.signing_key = signing_key
         self.signing_kid = signing_kid
         self.base_url = base_url
         self.token_lifetime = token_lifetime
-        # Strict mode: the EWS part validates every request against the schema (ErrorSchemaValidation).
+        # Strict mode: EWS validates every request against the XML schema (ErrorSchemaValidation), Graph every
+        # request and response body against the OpenAPI subset.
         self.strict = strict
 
     def reset(self) -> None:
@@ -62,6 +65,7 @@ class World:
             self.directory = Directory()
             self.mailstore.reset()
             self.faults.clear()
+            self.graph_throttle.reset()
             self.stats.reset()
 
     def to_json(self) -> dict[str, Any]:

@@ -107,5 +107,6 @@ def _database_url(database: dict) -> str:
 
 pytest_plugins = [
     "tests.fixtures.simulator",  # the Microsoft 365 simulator: `simulator`, `sim_tenant`
+    "tests.simulator.graph_support",  # `graph`: httpx clients with a real MSAL Graph token
     "tests.fixtures.crm",  # `brokerage`, `mailbox`, `sim_mailbox`, `crm_client`
 ]

@@ -52,6 +52,16 @@ def new_folder_id(address: str) -> str:
     return base64.b64encode(b"\x00\x03\x24\x00" + mailbox_key(address) + b"\x2e\x00" + os.urandom(22)).decode()
 
 
+# Exchange's immutable entry ids start with these bytes (a PR_ENTRYID-like header and the store provider GUID), so
+# Graph's immutable ids all begin "AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A".
+IMMUTABLE_ID_PREFIX = bytes.fromhex("0009002e00000000001d840311aa6611cd9bc800aa002f845a0d00")
+
+
+def new_immutable_id(address: str) -> str:
+    """Return a fresh immutable item id in Graph's URL-safe form; it never changes, even when the item moves."""
+    return base64.urlsafe_b64encode(IMMUTABLE_ID_PREFIX + mailbox_key(address) + os.urandom(22) + b"\x00\x00").decode()
+
+
 def new_change_key(version: int) -> str:
     """Return a change key that differs on every version, shaped like Exchange's ("CQAAABYAAAA...")."""
     return base64.b64encode(b"\x09\x00\x00\x00\x16\x00\x00\x00" + os.urandom(12) + version.to_bytes(4, "little")).decode()
@@ -74,6 +84,8 @@ class Item:
     created_seq: int = 0
     changed_seq: int = 0
     read_seq: int = 0  # last time only the read flag changed (SyncFolderItems reports ReadFlagChange)
+    # Graph's restImmutableEntryId: stays with the item across moves (the EWS id above changes on a move).
+    immutable_id: str = ""
 
     def touch(self, seq: int) -> None:
         """Record a change: a new change key, a new modification time and the change's sequence number."""
@@ -89,6 +101,7 @@ class Item:
             "extended": self.extended, "version": self.version, "change_key": self.change_key,
             "created": self.created.isoformat(), "modified": self.modified.isoformat(),
             "created_seq": self.created_seq, "changed_seq": self.changed_seq, "read_seq": self.read_seq,
+            "immutable_id": self.immutable_id,
         }
 
     @classmethod
@@ -145,6 +158,8 @@ class Mailbox:
     folders: dict[str, Folder] = field(default_factory=dict)
     distinguished: dict[str, str] = field(default_factory=dict)  # distinguished name -> folder id
     clock: int = 0
+    # Bumped to expire every Graph delta token handed out for this mailbox (410 SyncStateNotFound afterwards).
+    delta_generation: int = 0
 
     def tick(self) -> int:
         """Advance and return the mailbox's change sequence number."""

@@ -13,7 +13,17 @@ from typing import Any
 
 from .attachments import attachment_summary
 from .fields import normalize_contact, normalize_event, normalize_message
-from .records import DISTINGUISHED_FOLDERS, Folder, Item, Mailbox, new_change_key, new_folder_id, new_item_id, now_utc
+from .records import (
+    DISTINGUISHED_FOLDERS,
+    Folder,
+    Item,
+    Mailbox,
+    new_change_key,
+    new_folder_id,
+    new_immutable_id,
+    new_item_id,
+    now_utc,
+)
 from .syncstate import Change, changes_since, decode_state, encode_state
 
 _NORMALIZERS = {"contact": normalize_contact, "event": normalize_event, "message": normalize_message}
@@ -35,6 +45,7 @@ class MailStore:
         self.lock = threading.RLock()
         self._mailboxes: dict[str, Mailbox] = {}
         self._index: dict[str, dict[str, Item]] = {}  # address -> item id -> item, across folders
+        self._immutable: dict[str, dict[str, Item]] = {}  # address -> immutable id -> live item
         self._outbound: list[dict[str, Any]] = []
 
     # --- mailboxes -------------------------------------------------------------------------------------------
@@ -54,6 +65,7 @@ class MailStore:
                     mailbox.distinguished[name] = folder.id
                 self._mailboxes[key] = mailbox
                 self._index[key] = {}
+                self._immutable[key] = {}
             elif display_name:
                 mailbox.display_name = display_name
             return mailbox
@@ -63,6 +75,7 @@ class MailStore:
         with self.lock:
             self._mailboxes.pop(address.lower(), None)
             self._index.pop(address.lower(), None)
+            self._immutable.pop(address.lower(), None)
 
     def mailbox_exists(self, address: str) -> bool:
         """Return whether the store holds a mailbox for `address`."""
@@ -80,6 +93,7 @@ class MailStore:
         with self.lock:
             self._mailboxes.clear()
             self._index.clear()
+            self._immutable.clear()
             self._outbound.clear()
 
     # --- lookups ---------------------------------------------------------------------------------------------
@@ -92,6 +106,10 @@ class MailStore:
     def item(self, address: str, item_id: str) -> Item | None:
         """Return the live item with that id, or None."""
         return self._index.get(address.lower(), {}).get(item_id)
+
+    def item_by_immutable_id(self, address: str, immutable_id: str) -> Item | None:
+        """Return the live item with that immutable (Graph) id, wherever it has moved, or None."""
+        return self._immutable.get(address.lower(), {}).get(immutable_id)
 
     def child_folders(self, address: str, parent_id: str) -> list[Folder]:
         """Return the folders directly under `parent_id`."""
@@ -153,12 +171,13 @@ class MailStore:
             return item
 
     def move_item(self, address: str, item_id: str, to_folder_id: str) -> Item:
-        """Move an item to another folder; as in Exchange, the moved item gets a new id."""
+        """Move an item to another folder; as in Exchange, the moved item gets a new id (its immutable id stays)."""
         with self.lock:
             mailbox = self.mailbox(address)
             item = self._require(address, item_id)
             self._remove(mailbox, item)
-            return self._add(mailbox, mailbox.folders[to_folder_id], item.kind, item.fields, item.extended)
+            return self._add(mailbox, mailbox.folders[to_folder_id], item.kind, item.fields, item.extended,
+                             immutable_id=item.immutable_id)
 
     def add_attachments(self, address: str, item_id: str, attachments: list[dict[str, Any]]) -> Item:
         """Attach file attachment records (``attachments.file_attachment``) to an item; it gets a new change key."""
@@ -250,7 +269,8 @@ class MailStore:
             return {
                 "mailboxes": [
                     {"address": m.address, "display_name": m.display_name, "clock": m.clock,
-                     "distinguished": m.distinguished, "folders": [f.to_json() for f in m.folders.values()]}
+                     "distinguished": m.distinguished, "folders": [f.to_json() for f in m.folders.values()],
+                     "delta_generation": m.delta_generation}
                     for m in self._mailboxes.values()
                 ],
                 "outbound": list(self._outbound),
@@ -262,14 +282,17 @@ class MailStore:
         store = cls()
         for m in data.get("mailboxes", []):
             mailbox = Mailbox(address=m["address"], display_name=m["display_name"], clock=m["clock"],
-                              distinguished=dict(m["distinguished"]))
+                              distinguished=dict(m["distinguished"]), delta_generation=m.get("delta_generation", 0))
             index: dict[str, Item] = {}
             for f in m["folders"]:
                 folder = Folder.from_json(f)
                 mailbox.folders[folder.id] = folder
                 index.update(folder.items)
+            for item in index.values():
+                item.immutable_id = item.immutable_id or new_immutable_id(mailbox.address)  # a save from before Graph
             store._mailboxes[m["address"].lower()] = mailbox
             store._index[m["address"].lower()] = index
+            store._immutable[m["address"].lower()] = {item.immutable_id: item for item in index.values()}
         store._outbound = list(data.get("outbound", []))
         return store
 
@@ -282,13 +305,15 @@ class MailStore:
             return [self._add(mailbox, target, kind, normalize(record), {}).id for record in records]
 
     def _add(self, mailbox: Mailbox, folder: Folder, kind: str, fields: dict[str, Any], extended: dict[str, Any],
-             item_id: str | None = None) -> Item:
+             item_id: str | None = None, immutable_id: str | None = None) -> Item:
         seq = mailbox.tick()
         item = Item(id=item_id or new_item_id(mailbox.address), kind=kind, folder_id=folder.id, fields=fields,
-                    extended=dict(extended), change_key=new_change_key(1), created_seq=seq, changed_seq=seq)
+                    extended=dict(extended), change_key=new_change_key(1), created_seq=seq, changed_seq=seq,
+                    immutable_id=immutable_id or new_immutable_id(mailbox.address))
         folder.items[item.id] = item
         folder.last_seq = seq
         self._index[mailbox.address.lower()][item.id] = item
+        self._immutable[mailbox.address.lower()][item.immutable_id] = item
         return item
 
     def _remove(self, mailbox: Mailbox, item: Item) -> None:
@@ -296,6 +321,7 @@ class MailStore:
         seq = mailbox.tick()
         del folder.items[item.id]
         del self._index[mailbox.address.lower()][item.id]
+        self._immutable[mailbox.address.lower()].pop(item.immutable_id, None)
         folder.tombstones[item.id] = (item.created_seq, seq, item.kind)
         folder.last_seq = seq
 
