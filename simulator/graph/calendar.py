@@ -104,8 +104,8 @@ def _paged(request: GraphRequest, rendered: list[dict[str, Any]], what: str) -> 
 
 
 def _answer(status: int, request: GraphRequest, body: Any) -> Response:
-    headers = {"Preference-Applied": ", ".join(request.prefer.applied)} if request.prefer.applied else {}
-    return json_response(status, body, headers)
+    # The endpoint echoes request.prefer.applied (outlook.timezone, IdType) in Preference-Applied.
+    return json_response(status, body)
 
 
 def _meeting_mail(request: GraphRequest, fields: dict[str, Any], extended: dict[str, Any], what: str) -> None:
