@@ -3,7 +3,7 @@
 Order: bearer token of Graph's audience (401 ``InvalidAuthenticationToken``) -> ``/users/{id|upn}`` of the token's
 tenant (404 ``ErrorInvalidUser``) -> route (404 ``ResourceNotFound``) -> application role (403 ``ErrorAccessDenied``)
 -> application access policy / RBAC for Applications scope (403 ``ErrorAccessDenied`` "Access to OData is
-disabled.") -> faults and throttling (429 with ``Retry-After``, 503, latency, dropped connection) -> strict request
+disabled.") -> throttling (429 with ``Retry-After``) -> faults (429, 503, latency, dropped connection) -> strict request
 validation -> the handler (under ``world.lock``) -> strict response validation.
 The tenant's EWS switch plays no part: Graph answers a tenant whose EWS is off.
 
@@ -152,13 +152,13 @@ def execute(world: Any, claims: entra.Claims, method: str, path: str, query: str
     transport = None if in_batch else world.faults.pick_graph(TRANSPORT_KINDS | GRAPH_ONLY_KINDS, claims.tenant_id,
                                                                address, operation)
     soap_level = world.faults.pick_graph(SOAP_KINDS, claims.tenant_id, address, operation)
-    _apply_before(transport, soap_level)
     throttled = world.graph_throttle.enter(claims.app_id, address)
     if throttled is not None:
         reason, seconds = throttled
         world.stats.count("graph_throttled", reason)
         raise too_many_requests(seconds, concurrency=reason == "concurrency")
     try:
+        _apply_before(transport, soap_level)  # in flight meanwhile: a slow request holds its concurrency slot
         request = GraphRequest(world=world, method=method, path=rest, query=_query(query), headers=headers,
                                body=_json_body(method, headers, body), raw_body=body, address=address,
                                tenant_id=claims.tenant_id, app_id=claims.app_id,

@@ -126,6 +126,8 @@ class Folder:
     items: dict[str, Item] = field(default_factory=dict)
     # item id -> (created_seq, deleted_seq, kind): what a sync state older than the deletion must still hear about.
     tombstones: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    # item id -> immutable id of each tombstone, so Graph's delta can name a removed item as the client knows it.
+    tombstone_immutable_ids: dict[str, str] = field(default_factory=dict)
     last_seq: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -135,6 +137,7 @@ class Folder:
             "distinguished": self.distinguished, "change_key": self.change_key, "last_seq": self.last_seq,
             "items": [item.to_json() for item in self.items.values()],
             "tombstones": {key: list(value) for key, value in self.tombstones.items()},
+            "tombstone_immutable_ids": self.tombstone_immutable_ids,
         }
 
     @classmethod
@@ -146,6 +149,7 @@ class Folder:
         )
         folder.items = {item["id"]: Item.from_json(item) for item in data["items"]}
         folder.tombstones = {key: (v[0], v[1], v[2]) for key, v in data["tombstones"].items()}
+        folder.tombstone_immutable_ids = dict(data.get("tombstone_immutable_ids") or {})
         return folder
 
 

@@ -323,6 +323,7 @@ class MailStore:
         del self._index[mailbox.address.lower()][item.id]
         self._immutable[mailbox.address.lower()].pop(item.immutable_id, None)
         folder.tombstones[item.id] = (item.created_seq, seq, item.kind)
+        folder.tombstone_immutable_ids[item.id] = item.immutable_id
         folder.last_seq = seq
 
     def _require(self, address: str, item_id: str) -> Item:
