@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from simulator.mailstore import Folder
 
-from . import calendar_delta, delta, event_fields, extended_properties, ids
+from . import calendar_delta, delta, event_fields, extended, ids
 from .event_ids import calendar_event, event_id, instance_id, removed_id
 from .event_instances import Instance, in_window, instances_of, occurrence, of_item, parse_z, z
 from .event_times import output_zone, window
@@ -37,10 +37,6 @@ _FILTERS = (
      lambda item, m: item.fields.get("transaction_id") == m["value"].replace("''", "'")),
     (re.compile(r"^iCalUId eq '(?P<value>(?:[^']|'')*)'$", re.IGNORECASE),
      lambda item, m: item.fields.get("uid") == m["value"].replace("''", "'")),
-    (re.compile(r"^singleValueExtendedProperties/any\(\s*(?P<v>\w+):\s*(?P=v)/id eq '(?P<id>(?:[^']|'')*)' and "
-                r"(?P=v)/value eq '(?P<value>(?:[^']|'')*)'\s*\)$", re.IGNORECASE),
-     lambda item, m: item.extended.get(extended_properties.store_key(m["id"].replace("''", "'")))
-     == m["value"].replace("''", "'")),
 )
 
 
@@ -67,7 +63,7 @@ def _render(request: GraphRequest, instance: Instance) -> dict[str, Any]:
     mailbox = request.world.mailstore.mailbox(request.address)
     master = instance_id(instance.item, None, request.prefer.immutable_ids) if instance.original else None
     how = event_fields.Rendering(mailbox.address, mailbox.display_name, label, zone, event_id(request, instance),
-                                 master, extended_properties.expansion(request.query.get("$expand")))
+                                 master, extended.expanded_keys(request.query.get("$expand")))
     return event_fields.select(event_fields.to_graph(instance, how), request.query.get("$select"))
 
 
@@ -108,7 +104,7 @@ def _answer(status: int, request: GraphRequest, body: Any) -> Response:
     return json_response(status, body)
 
 
-def _meeting_mail(request: GraphRequest, fields: dict[str, Any], extended: dict[str, Any], what: str) -> None:
+def _meeting_mail(request: GraphRequest, fields: dict[str, Any], properties: dict[str, Any], what: str) -> None:
     """Exchange sends the organizer's attendees a request, update or cancellation; the outbound log records it
     in the same shape as the EWS side (ews/operations/sending.record_meeting_mail)."""
     if not fields.get("attendees"):
@@ -121,7 +117,7 @@ def _meeting_mail(request: GraphRequest, fields: dict[str, Any], extended: dict[
         "to": [{"email": a["email"], "name": a.get("name") or a["email"]} for a in fields["attendees"]],
         "subject": prefix + fields.get("subject", ""), "body": fields.get("body", ""),
         "body_type": fields.get("body_type", "Text"), "meeting": what, "uid": fields.get("uid"),
-    }, extended)
+    }, properties)
 
 
 # --- events ----------------------------------------------------------------------------------------------------
@@ -131,7 +127,10 @@ def list_events(request: GraphRequest, match: re.Match[str]) -> Response:
     folder = _calendar(request, match)
     items = [item for item in folder.items.values() if item.kind == "event"]
     wanted = request.query.get("$filter")
-    if wanted:
+    condition = extended.any_filter(wanted) if wanted else None
+    if condition is not None:
+        items = [item for item in items if extended.matches(item, condition)]
+    elif wanted:
         for pattern, test in _FILTERS:
             found = pattern.match(wanted.strip())
             if found:
@@ -146,7 +145,7 @@ def list_events(request: GraphRequest, match: re.Match[str]) -> Response:
 def create_event(request: GraphRequest, match: re.Match[str]) -> Response:
     """Create an event (201). A transactionId already used in this mailbox answers the event it created."""
     folder = _calendar(request, match)
-    fields, _, extended = event_fields.from_graph(request.body)
+    fields, _, properties = event_fields.from_graph(request.body)
     store = request.world.mailstore
     transaction = fields.get("transaction_id")
     if transaction:
@@ -158,8 +157,8 @@ def create_event(request: GraphRequest, match: re.Match[str]) -> Response:
                                                   **_render(request, of_item(item))})
     if fields.get("attendees"):
         fields["invitations_sent"] = True
-        _meeting_mail(request, fields, extended, "request")
-    created = store.create_item(request.address, folder.id, "event", fields, extended)
+        _meeting_mail(request, fields, properties, "request")
+    created = store.create_item(request.address, folder.id, "event", fields, properties)
     return _answer(201, request, {"@odata.context": _context(request, "events/$entity"),
                                   **_render(request, of_item(created))})
 
@@ -177,11 +176,11 @@ def update_event(request: GraphRequest, match: re.Match[str]) -> Response:
     instance = _event(request, match)
     store, item = request.world.mailstore, instance.item
     if instance.original is None:
-        fields, deleted, extended = event_fields.from_graph(request.body, item.fields)
+        fields, deleted, properties = event_fields.from_graph(request.body, item.fields)
         if "recurrence" in fields or "recurrence" in deleted:
             # A new pattern replaces the series: Exchange drops its exceptions and cancelled occurrences.
             fields.update({"modified_occurrences": {}, "deleted_occurrences": []})
-        item = store.update_item(request.address, item.id, fields, deleted, extended)
+        item = store.update_item(request.address, item.id, fields, deleted, properties)
         updated = of_item(item)
     else:
         if isinstance(request.body, dict) and ("recurrence" in request.body

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from simulator.mailstore.fields import normalize_event
 
-from . import event_recurrence, extended_properties
+from . import event_recurrence, extended
 from .event_instances import Instance
 from .event_times import (
     all_day_date_time_zone,
@@ -54,7 +54,7 @@ class Rendering:
     zone: ZoneInfo
     event_id: str
     series_master_id: str | None = None
-    expand: set[str] | None = None
+    expand: list[str] | None = None  # store keys of the extended properties to render (None: the member is absent)
 
 
 def _z(value: datetime) -> str:
@@ -139,7 +139,7 @@ def to_graph(instance: Instance, how: Rendering) -> dict[str, Any]:
     if instance.original is not None:
         event["originalStart"] = _z(instance.original)
     if how.expand is not None:
-        event["singleValueExtendedProperties"] = extended_properties.to_graph(item.extended, how.expand)
+        event["singleValueExtendedProperties"] = extended.render_single_values(item, how.expand)
     return event
 
 
@@ -218,7 +218,7 @@ def from_graph(body: Any, current: dict[str, Any] | None = None) -> tuple[dict[s
         raise _invalid("The request body must be a JSON object.")
     fields: dict[str, Any] = {}
     deleted: list[str] = []
-    extended: dict[str, str] = {}
+    properties: dict[str, str] = {}
     for member, value in body.items():
         if member == "subject":
             fields["subject"] = _string(value, member)
@@ -263,7 +263,7 @@ def from_graph(body: Any, current: dict[str, Any] | None = None) -> tuple[dict[s
             else:
                 fields["recurrence"] = value  # converted below, once the start date is known
         elif member == "singleValueExtendedProperties":
-            extended.update(extended_properties.from_graph(value))
+            properties.update(extended.parse_single_values(value))
     for member in ("start", "end"):
         if member in fields:
             fields[member] = _z(fields[member])
@@ -277,7 +277,7 @@ def from_graph(body: Any, current: dict[str, Any] | None = None) -> tuple[dict[s
     _check_times({**(current or {}), **fields}, creating=current is None)
     if current is None:
         fields = normalize_event(fields)
-    return fields, deleted, extended
+    return fields, deleted, properties
 
 
 def _check_times(after: dict[str, Any], creating: bool) -> None:

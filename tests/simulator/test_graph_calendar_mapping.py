@@ -1,5 +1,5 @@
 """Graph event JSON <-> the store's event fields: recurrence patterns, time zones (Windows and IANA, over DST),
-all-day events, attendees and extended-property ids, without HTTP."""
+all-day events, attendees and extended properties, without HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from simulator.graph import event_fields, event_recurrence, extended_properties
+from simulator.graph import event_fields, event_recurrence, extended
 from simulator.graph.event_instances import in_window, of_item
 from simulator.graph.event_times import output_zone, window
 from simulator.graph.wire import GraphError, Prefer
@@ -17,7 +17,7 @@ from simulator.mailstore import MailStore
 ADDRESS = "agent@brokerage.example"
 
 
-def _rendering(zone_label: str = "UTC", expand: set[str] | None = None) -> event_fields.Rendering:
+def _rendering(zone_label: str = "UTC", expand: list[str] | None = None) -> event_fields.Rendering:
     return event_fields.Rendering(ADDRESS, "Agent One", zone_label, ZoneInfo("UTC") if zone_label == "UTC" else
                                   ZoneInfo(zone_label), "event-id", None, expand)
 
@@ -158,21 +158,11 @@ def test_given_attendees_with_responses_then_they_map_both_ways():
         ("bob@client.example", "optional", "tentativelyAccepted")]
 
 
-@pytest.mark.parametrize("graph_id,key", [
-    ("String {66f5a359-4659-4830-9070-00047ec6ac6e} Name Color", "66f5a359-4659-4830-9070-00047ec6ac6e|Color|String"),
-    ("Integer {00062008-0000-0000-C000-000000000046} Id 0x8503", "00062008-0000-0000-c000-000000000046|#34051|Integer"),
-    ("String 0x007d", "tag|125|String"),
-])
-def test_given_an_extended_property_id_then_it_names_the_same_store_key_as_ews_and_comes_back(graph_id, key):
-    assert extended_properties.store_key(graph_id) == key
-    assert extended_properties.store_key(extended_properties.graph_id(key)) == key
-
-
 def test_given_an_expand_filter_then_only_the_named_properties_are_rendered():
     item = _stored(_event("2026-07-01T09:00:00", "2026-07-01T10:00:00", "UTC", singleValueExtendedProperties=[
         {"id": "String {00020329-0000-0000-C000-000000000046} Name CrmId", "value": "crm-1"},
         {"id": "String {00020329-0000-0000-C000-000000000046} Name Other", "value": "x"}]))
-    wanted = extended_properties.expansion(
+    wanted = extended.expanded_keys(
         "singleValueExtendedProperties($filter=id eq 'String {00020329-0000-0000-C000-000000000046} Name CrmId')")
     rendered = event_fields.to_graph(of_item(item), _rendering(expand=wanted))
     assert rendered["singleValueExtendedProperties"] == [
