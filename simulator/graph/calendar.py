@@ -4,7 +4,7 @@ Events of the default calendar (``/events``, ``/calendar/events``) or of any cal
 (``/calendars/{id}/events``): list, create (``transactionId`` makes a retried create answer the event it already
 made), get, update, delete; ``/events/{id}/instances``; ``/calendarView`` and ``/calendarView/delta`` (occurrences,
 exceptions and single events in a window, never series masters). An occurrence is addressed by its own id:
-PATCH turns it into an exception, DELETE cancels it, as in Exchange.
+PATCH turns it into an exception, DELETE (or ``/cancel``) cancels it, as in Exchange.
 """
 
 from __future__ import annotations
@@ -202,8 +202,34 @@ def update_event(request: GraphRequest, match: re.Match[str]) -> Response:
 def delete_event(request: GraphRequest, match: re.Match[str]) -> Response:
     """Delete an event (it goes to Deleted Items) or cancel one occurrence of a series (204)."""
     instance = _event(request, match)
+    _meeting_mail(request, instance.fields, instance.item.extended, "cancellation")
+    _remove(request, instance)
+    return empty_response(204)
+
+
+@route("POST", _CAL + r"/events/" + _ID + r"/cancel", WRITE)
+def cancel_event(request: GraphRequest, match: re.Match[str]) -> Response:
+    """The organizer cancels a meeting or one occurrence: attendees get the cancellation (with the comment), the
+    event goes to Deleted Items (an occurrence is cancelled in its series); 202 (event-cancel.md)."""
+    instance = _event(request, match)
+    organizer = instance.fields.get("organizer")
+    if organizer and organizer["email"].lower() != request.address.lower():
+        raise invalid_request("Your request can't be completed. You need to be an organizer to cancel a meeting.")
+    body = request.body if isinstance(request.body, dict) else {}
+    comment = next((v for k, v in body.items() if k.lower() == "comment"), None)
+    if comment is not None and not isinstance(comment, str):
+        raise invalid_request("The 'Comment' parameter must be a string.")
+    fields = {**instance.fields, "body": comment, "body_type": "Text"} if comment else instance.fields
+    _meeting_mail(request, fields, instance.item.extended, "cancellation")
+    if instance.original is None:
+        request.world.mailstore.update_item(request.address, instance.item.id, {"is_cancelled": True})
+    _remove(request, instance)
+    return empty_response(202)
+
+
+def _remove(request: GraphRequest, instance: Instance) -> None:
+    """An occurrence leaves its series (listed as deleted); an event moves to Deleted Items, as in Outlook."""
     store, item = request.world.mailstore, instance.item
-    _meeting_mail(request, instance.fields, item.extended, "cancellation")
     if instance.original is not None:
         key = z(instance.original)
         modified = dict(item.fields.get("modified_occurrences") or {})
@@ -213,7 +239,6 @@ def delete_event(request: GraphRequest, match: re.Match[str]) -> Response:
             "modified_occurrences": modified})
     else:
         store.move_item(request.address, item.id, store.folder(request.address, "deleteditems").id)
-    return empty_response(204)
 
 
 @route("GET", _CAL + r"/events/" + _ID + r"/instances", READ)

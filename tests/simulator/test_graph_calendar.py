@@ -301,3 +301,37 @@ def test_given_an_app_without_a_calendar_role_then_403_access_denied(sim_tenant,
     tenant = sim_tenant(graph_roles=("Contacts.ReadWrite",))
     answer = graph(tenant).get(f"/users/{tenant.mailboxes[0]}/events")
     assert (answer.status_code, answer.json()["error"]["code"]) == (403, "ErrorAccessDenied")
+
+
+def test_given_a_meeting_when_created_updated_and_cancelled_then_attendees_get_request_update_and_cancellation(
+        mailbox, simulator):
+    client, user, tenant = mailbox
+
+    # given a meeting created through Graph (Exchange sends the invitation, as for EWS)
+    event = client.post(f"{user}/events", json={**LUNCH, "transactionId": None}).json()
+    client.patch(f"{user}/events/{event['id']}", json={"subject": "Lunch at noon"})
+
+    # when the organizer cancels it with a comment (event-cancel.md)
+    answer = client.post(f"{user}/events/{event['id']}/cancel",
+                         json={"Comment": "Cancelling for this week due to all hands"})
+
+    # then 202; the attendee got the request, the update and the cancellation; the event is in Deleted Items
+    assert answer.status_code == 202 and answer.content == b""
+    mail = simulator.outbound(tenant.mailboxes[0])
+    assert [(m["meeting"], m["subject"], [r["email"] for r in m["to"]]) for m in mail] == [
+        ("request", LUNCH["subject"], ["samanthab@contoso.onmicrosoft.com"]),
+        ("update", "Updated: Lunch at noon", ["samanthab@contoso.onmicrosoft.com"]),
+        ("cancellation", "Canceled: Lunch at noon", ["samanthab@contoso.onmicrosoft.com"])]
+    assert mail[2]["body"] == "Cancelling for this week due to all hands"
+    assert client.get(f"{user}/events/{event['id']}").status_code == 404
+    (trashed,) = simulator.list_items(tenant.mailboxes[0], "deleteditems")
+    assert trashed["fields"]["is_cancelled"] is True
+
+
+def test_given_an_occurrence_when_cancelled_then_only_it_leaves_the_series(mailbox):
+    client, user, _ = mailbox
+    master = client.post(f"{user}/events", json=SERIES).json()
+    first = _instances(client, user, master["id"])[0]
+    assert client.post(f"{user}/events/{first['id']}/cancel", json={}).status_code == 202
+    assert [i["start"]["dateTime"][:10] for i in _instances(client, user, master["id"])] == [
+        "2029-04-09", "2029-04-16", "2029-04-23", "2029-04-30"]
