@@ -177,3 +177,21 @@ def test_given_the_documented_lower_case_parameters_then_the_window_is_read(mail
                         f"&enddatetime=2028-05-05T00:00:00Z")
     assert [e["subject"] for e in answer.json()["value"]] == ["Listing"]
     assert parse_qs(urlsplit(answer.json()["@odata.deltaLink"]).query).keys() == {"$deltatoken"}
+
+
+def test_given_one_occurrence_changed_then_the_next_round_reports_it_and_not_its_siblings(mailbox):
+    client, user, _ = mailbox
+    _seed(client, user)
+    first, delta_link, _ = _round(client, f"{user}/calendarView/delta", WINDOW)
+    occurrences = [e for e in first if e["type"] == "occurrence"]
+
+    client.patch(f"{user}/events/{occurrences[2]['id']}", json={"location": {"displayName": "Elm St 3"}})
+    entries, delta_link, _ = _round(client, delta_link)
+    assert [(e["id"], e["type"], e["location"]["displayName"]) for e in entries] == [
+        (occurrences[2]["id"], "exception", "Elm St 3")]
+
+    # and a change to the series itself reaches every occurrence
+    client.patch(f"{user}/events/{occurrences[0]['seriesMasterId']}", json={"subject": "Open houses (spring)"})
+    entries, _, _ = _round(client, delta_link)
+    assert sorted(e["id"] for e in entries) == sorted(e["id"] for e in occurrences)
+    assert {e["subject"] for e in entries} == {"Open houses (spring)"}
