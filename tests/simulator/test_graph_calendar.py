@@ -335,3 +335,35 @@ def test_given_an_occurrence_when_cancelled_then_only_it_leaves_the_series(mailb
     assert client.post(f"{user}/events/{first['id']}/cancel", json={}).status_code == 202
     assert [i["start"]["dateTime"][:10] for i in _instances(client, user, master["id"])] == [
         "2029-04-09", "2029-04-16", "2029-04-23", "2029-04-30"]
+
+
+def test_given_events_then_top_and_ical_uid_filter_work_and_an_unknown_filter_is_400(mailbox):
+    client, user, _ = mailbox
+    made = [client.post(f"{user}/events", json={**LUNCH, "transactionId": None, "subject": f"Viewing {n}"}).json()
+            for n in range(3)]
+    top = client.get(f"{user}/events", params={"$top": "2"}).json()
+    assert len(top["value"]) == 2 and "$skip=2" in top["@odata.nextLink"]
+    by_uid = client.get(f"{user}/events", params={"$filter": f"iCalUId eq '{made[1]['iCalUId']}'"}).json()["value"]
+    assert [e["subject"] for e in by_uid] == ["Viewing 1"]
+    unknown = client.get(f"{user}/events", params={"$filter": "subject eq 'Viewing 1'"})
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "BadRequest"
+
+
+def test_given_a_transaction_id_when_a_patch_changes_it_then_400_and_the_same_value_is_accepted(mailbox):
+    client, user, _ = mailbox
+    event = client.post(f"{user}/events", json={**LUNCH, "transactionId": "tx-fixed"}).json()
+    changed = client.patch(f"{user}/events/{event['id']}", json={"transactionId": "tx-other"})
+    same = client.patch(f"{user}/events/{event['id']}", json={"transactionId": "tx-fixed", "subject": "Same tx"})
+    assert (changed.status_code, changed.json()["error"]["code"]) == (400, "ErrorInvalidRequest")
+    assert same.status_code == 200 and same.json()["transactionId"] == "tx-fixed"
+
+
+def test_given_an_occurrence_when_a_patch_names_the_recurrence_or_extended_properties_then_400(mailbox):
+    client, user, _ = mailbox
+    master = client.post(f"{user}/events", json=SERIES).json()
+    first = _instances(client, user, master["id"])[0]
+    for body in ({"recurrence": None}, {"singleValueExtendedProperties": [
+            {"id": "String {00020329-0000-0000-C000-000000000046} Name CrmId", "value": "x"}]}):
+        answer = client.patch(f"{user}/events/{first['id']}", json=body)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (400, "ErrorInvalidRequest")
+    assert _instances(client, user, master["id"])[0]["type"] == "occurrence"

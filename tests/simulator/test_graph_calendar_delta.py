@@ -8,6 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from simulator.graph.calendar_delta import KEEP_PER_MAILBOX
+
 WINDOW = {"startDateTime": "2028-05-01T00:00:00Z", "endDateTime": "2028-06-01T00:00:00Z"}
 PAGE_OF_2 = {"Prefer": "odata.maxpagesize=2"}
 
@@ -195,3 +197,16 @@ def test_given_one_occurrence_changed_then_the_next_round_reports_it_and_not_its
     entries, _, _ = _round(client, delta_link)
     assert sorted(e["id"] for e in entries) == sorted(e["id"] for e in occurrences)
     assert {e["subject"] for e in entries} == {"Open houses (spring)"}
+
+
+def test_given_a_delta_link_older_than_the_kept_rounds_when_there_are_changes_then_410(mailbox):
+    client, user, _ = mailbox
+    made = _seed(client, user)
+    _, oldest, _ = _round(client, f"{user}/calendarView/delta", WINDOW)
+    latest = oldest
+    for n in range(KEEP_PER_MAILBOX):  # each round with a change makes a new snapshot; the oldest is dropped
+        client.patch(f"{user}/events/{made['Listing']['id']}", json={"subject": f"Listing v{n}"})
+        _, latest, _ = _round(client, latest)
+    answer = client.get(oldest)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (410, "SyncStateNotFound")
+    assert [e["subject"] for e in _round(client, latest)[0]] == []
