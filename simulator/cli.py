@@ -56,8 +56,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     args.host = _loopback(args.host)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = {"graph_schema": Path(args.graph_schema)} if args.graph_schema else {}
     serve(args.host, args.port, Path(args.state_dir), persist=args.persist, strict=args.strict,
-          token_lifetime=args.token_lifetime, announce=lambda line: print(line, flush=True))
+          token_lifetime=args.token_lifetime, announce=lambda line: print(line, flush=True), **options)
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> None:
@@ -179,7 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8443, help="0 picks a free port")
     serve.add_argument("--state-dir", default=argparse.SUPPRESS)
     serve.add_argument("--persist", action="store_true", help="save the world and load it at the next start")
-    serve.add_argument("--strict", action="store_true", help="validate every EWS request against the schema")
+    serve.add_argument("--strict", action="store_true",
+                       help="validate every EWS request against the XML schema and every Graph request and response "
+                            "body against the OpenAPI subset")
+    serve.add_argument("--graph-schema", default=None,
+                       help="the Graph OpenAPI subset for --strict (default: the one in simulator/graph/openapi)")
     serve.add_argument("--token-lifetime", type=int, default=3599, help="access token lifetime in seconds")
     serve.add_argument("--log-level", default="warning")
     serve.set_defaults(func=cmd_serve)

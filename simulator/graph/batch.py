@@ -8,10 +8,11 @@ dependency failed (status >= 400) is answered 424 ``FailedDependency`` without r
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import endpoint
+from . import endpoint, strict
 from .wire import GraphError, Response, json_response
 
 MAX_REQUESTS = 20
@@ -25,6 +26,8 @@ def handle(world: Any, claims: Any, method: str, body: bytes, base_url: str) -> 
         payload = json.loads(body or b"null")
     except ValueError:
         raise GraphError(400, "BadRequest", "Invalid batch payload format.") from None
+    if world.strict:
+        strict.check_request(world, "POST", "/$batch", payload, user_bound=False)
     requests = payload.get("requests") if isinstance(payload, dict) else None
     if not isinstance(requests, list) or not requests:
         raise GraphError(400, "BadRequest", "Invalid batch payload format.")
@@ -46,7 +49,10 @@ def handle(world: Any, claims: Any, method: str, body: bytes, base_url: str) -> 
         if answer is not None:
             entry["body"] = answer
         responses.append(entry)
-    return json_response(200, {"responses": responses})
+    answer = json_response(200, {"responses": responses})
+    if world.strict:
+        strict.check_response(world, "POST", "/$batch", 200, answer[2], user_bound=False)
+    return answer
 
 
 def _check_items(requests: list[Any]) -> None:
@@ -92,7 +98,8 @@ def _run(world: Any, claims: Any, item: dict[str, Any], base_url: str) -> tuple[
                                                              url.query, _Headers(headers), raw, base_url,
                                                              in_batch=True)
     except GraphError as error:
-        status, response_headers, payload = endpoint.error_response(error, "", None)
+        request_id = str(uuid.uuid4())
+        status, response_headers, payload = endpoint.error_response(error, request_id, headers.get("client-request-id"))
     except endpoint.DropConnection:  # transport faults are not picked for batch items; kept for safety
         status, response_headers, payload = 504, {}, b""
     kept = {k: v for k, v in response_headers.items() if k.lower() not in ("request-id", "client-request-id")}

@@ -147,8 +147,11 @@ def translate_exchange_ids(request: GraphRequest, match: re.Match[str]) -> Respo
     input_ids, source_type, target_type = params.get("inputids"), params.get("sourceidtype"), params.get("targetidtype")
     if not isinstance(input_ids, list) or not all(isinstance(i, str) for i in input_ids):
         raise GraphError(400, "ErrorInvalidParameter", "The value of the parameter 'InputIds' is invalid.")
+    canonical = {t.lower(): t for t in ID_TYPES}  # enums are read case-insensitively, as the service does
+    source_type = canonical.get(str(source_type).lower()) if isinstance(source_type, str) else None
+    target_type = canonical.get(str(target_type).lower()) if isinstance(target_type, str) else None
     for name, value in (("SourceIdType", source_type), ("TargetIdType", target_type)):
-        if value not in ID_TYPES:
+        if value is None:
             raise GraphError(400, "ErrorInvalidParameter", f"The value of the parameter '{name}' is invalid.")
     if len(input_ids) > MAX_TRANSLATE_IDS:
         raise GraphError(400, "ErrorInvalidParameter",
