@@ -144,10 +144,12 @@ def to_graph(instance: Instance, how: Rendering) -> dict[str, Any]:
 
 
 def select(event: dict[str, Any], wanted: str | None) -> dict[str, Any]:
-    """Keep only the ``$select``-ed members (``id`` and the OData annotations always stay, as in Graph)."""
+    """Keep only the ``$select``-ed members (``id``, the OData annotations and an expansion always stay)."""
     if not wanted:
         return event
     names = {name.strip().lower() for name in wanted.split(",") if name.strip()}
+    if "location" in names:
+        names.add("locations")  # Graph answers both for either (event-get.md, user-list-events.md)
     return {k: v for k, v in event.items() if k.startswith("@") or k == "id" or k.lower() in names
             or k == "singleValueExtendedProperties"}
 
