@@ -293,7 +293,8 @@ def _delta_page(request: GraphRequest, folder: Folder, bounds: tuple[datetime, d
         raise delta.sync_state_not_found(mailbox.delta_generation, mailbox.delta_generation)
     size = min(request.prefer.max_page_size or DEFAULT_PAGE, MAX_PAGE)
     page = found.entries[offset:offset + size]
-    values = [_delta_entry(request, folder, entry) for entry in page]
+    series: dict[str, dict[str, Instance]] = {}  # each series on the page is expanded once, over the window
+    values = [_delta_entry(request, folder, bounds, series, entry) for entry in page]
     done = offset + size >= len(found.entries)
     extra: dict[str, Any] = {"w": [z(bounds[0]), z(bounds[1])]}
     extra.update({"s": found.snapshot_id} if done else {"r": round_id, "o": offset + size})
@@ -302,11 +303,18 @@ def _delta_page(request: GraphRequest, folder: Folder, bounds: tuple[datetime, d
     return _answer(200, request, body)
 
 
-def _delta_entry(request: GraphRequest, folder: Folder, entry: calendar_delta.Entry) -> dict[str, Any]:
+def _delta_entry(request: GraphRequest, folder: Folder, bounds: tuple[datetime, datetime],
+                 series: dict[str, dict[str, Instance]], entry: calendar_delta.Entry) -> dict[str, Any]:
+    """The instance as it is now, or ``@removed`` when it is gone (or left the window since the round began)."""
     item_id, original_key = entry.key
     item = folder.items.get(item_id)
     if not entry.removed and item is not None:
-        instance = occurrence(item, parse_z(original_key)) if original_key else of_item(item)
+        if original_key:
+            if item_id not in series:
+                series[item_id] = {i.key[1]: i for i in instances_of(item, *bounds)}
+            instance = series[item_id].get(original_key)
+        else:
+            instance = of_item(item)
         if instance is not None:
             return {"@odata.type": "#microsoft.graph.event", **_render(request, instance)}
     gone = removed_id(item_id, entry.immutable_id, original_key, request.prefer.immutable_ids)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from simulator.mailstore.fields import normalize_event
 
 from . import event_recurrence, extended
-from .event_instances import Instance
+from .event_instances import Instance, z
 from .event_times import (
     all_day_date_time_zone,
     from_date_time_zone,
@@ -57,10 +57,6 @@ class Rendering:
     expand: list[str] | None = None  # store keys of the extended properties to render (None: the member is absent)
 
 
-def _z(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _person(person: dict[str, Any]) -> dict[str, Any]:
     return {"emailAddress": {"name": person.get("name") or person["email"], "address": person["email"]}}
 
@@ -92,8 +88,8 @@ def to_graph(instance: Instance, how: Rendering) -> dict[str, Any]:
     event: dict[str, Any] = {
         "@odata.etag": f'W/"{item.change_key}"',
         "id": how.event_id,
-        "createdDateTime": _z(item.created),
-        "lastModifiedDateTime": _z(item.modified),
+        "createdDateTime": z(item.created),
+        "lastModifiedDateTime": z(item.modified),
         "changeKey": item.change_key,
         "categories": list(fields.get("categories") or []),
         "transactionId": fields.get("transaction_id"),
@@ -137,7 +133,7 @@ def to_graph(instance: Instance, how: Rendering) -> dict[str, Any]:
         "onlineMeeting": None,
     }
     if instance.original is not None:
-        event["originalStart"] = _z(instance.original)
+        event["originalStart"] = z(instance.original)
     if how.expand is not None:
         event["singleValueExtendedProperties"] = extended.render_single_values(item, how.expand)
     return event
@@ -268,7 +264,7 @@ def from_graph(body: Any, current: dict[str, Any] | None = None) -> tuple[dict[s
             properties.update(extended.parse_single_values(value))
     for member in ("start", "end"):
         if member in fields:
-            fields[member] = _z(fields[member])
+            fields[member] = z(fields[member])
     after = {**(current or {}), **fields}
     if "recurrence" in fields:
         if not after.get("start"):

@@ -116,7 +116,8 @@ def from_date_time_zone(value: object, field: str) -> tuple[datetime, str]:
 
 def to_date_time_zone(instant: datetime, label: str, tz: ZoneInfo) -> dict[str, str]:
     """Return a dateTimeTimeZone for an instant shown in a zone (7 fractional digits, as Graph writes them)."""
-    return {"dateTime": instant.astimezone(tz).strftime(GRAPH_DATETIME), "timeZone": label}
+    local = instant.astimezone(tz).replace(tzinfo=None, microsecond=0)
+    return {"dateTime": local.isoformat() + ".0000000", "timeZone": label}
 
 
 def all_day_date_time_zone(day: date, label: str) -> dict[str, str]:
