@@ -7,6 +7,7 @@ zone is stored as the Windows id of the zones the store can expand recurrences i
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,6 +45,7 @@ _WINDOWS_BY_NAME = {name.lower(): name for name in WINDOWS_ZONES}
 _WINDOWS_OF_IANA = {iana.lower(): windows for windows, iana in WINDOWS_ZONES.items()}
 _WINDOWS_OF_IANA.update({iana.lower(): windows for iana, windows in _IANA_ALIASES.items()})
 GRAPH_DATETIME = "%Y-%m-%dT%H:%M:%S.0000000"
+_UNENCODED_PLUS = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+) (\d\d:?\d\d)$")
 MISSING_WINDOW = ("This request requires a time window specified by the query string parameters StartDateTime and "
                   "EndDateTime.")
 
@@ -143,6 +145,8 @@ def window(query: dict[str, str]) -> tuple[datetime, datetime]:
         raise GraphError(400, "ErrorInvalidParameter", MISSING_WINDOW)
     bounds = []
     for text in (start, end):
+        # An offset sent unencoded ("...T19:00:00+01:00") reaches us with its "+" decoded as a space.
+        text = _UNENCODED_PLUS.sub(r"\1+\2", text.strip())
         try:
             value = parse_instant(text)
         except ValueError:

@@ -210,3 +210,13 @@ def test_given_a_delta_link_older_than_the_kept_rounds_when_there_are_changes_th
     answer = client.get(oldest)
     assert (answer.status_code, answer.json()["error"]["code"]) == (410, "SyncStateNotFound")
     assert [e["subject"] for e in _round(client, latest)[0]] == []
+
+
+def test_given_a_series_deleted_then_the_next_round_removes_each_of_its_occurrences(mailbox):
+    client, user, _ = mailbox
+    made = _seed(client, user)
+    first, delta_link, _ = _round(client, f"{user}/calendarView/delta", WINDOW)
+    client.delete(f"{user}/events/{made['Series']['id']}")
+    entries, _, _ = _round(client, delta_link)
+    assert sorted(e["id"] for e in entries) == sorted(e["id"] for e in first if e["type"] == "occurrence")
+    assert all(e["@removed"] == {"reason": "deleted"} for e in entries)

@@ -191,3 +191,8 @@ def test_given_a_window_without_offsets_then_it_is_utc_and_a_missing_bound_is_40
     assert (refused.value.code, refused.value.message) == (
         "ErrorInvalidParameter", "This request requires a time window specified by the query string parameters "
                                  "StartDateTime and EndDateTime.")
+
+
+def test_given_a_window_offset_whose_plus_arrived_decoded_as_a_space_then_it_is_still_the_offset():
+    assert window({"startDateTime": "2017-01-01T19:00:00 01:00", "endDateTime": "2017-01-07T19:00:00-08:00"}) == (
+        datetime(2017, 1, 1, 18, 0, tzinfo=UTC), datetime(2017, 1, 8, 3, 0, tzinfo=UTC))
