@@ -185,6 +185,12 @@ class SimulatorClient:
     def list_items(self, address: str, folder: str) -> list[dict[str, Any]]:
         return self._call("GET", f"/mailboxes/{quote(address)}/folders/{quote(folder)}/items")
 
+    def user_create_folder(self, address: str, name: str, folder_class: str = "IPF.Note",
+                           parent: str = "msgfolderroot") -> str:
+        """The user creates a folder in Outlook; returns its (EWS) folder id."""
+        return self._call("POST", f"/mailboxes/{quote(address)}/folders",
+                          {"name": name, "folder_class": folder_class, "parent": parent})["folder_id"]
+
     def user_create(self, address: str, folder: str, data: dict[str, Any]) -> str:
         return self._call("POST", f"/mailboxes/{quote(address)}/folders/{quote(folder)}/items", data)["item_id"]
 

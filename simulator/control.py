@@ -303,6 +303,17 @@ def expire_delta_tokens(world: World, payload: dict[str, Any], params: dict[str,
     return {"mailbox": address.lower(), "generation": graph_delta.expire_mailbox_tokens(world, address)}
 
 
+@route("POST", "/mailboxes/([^/]+)/folders")
+def user_create_folder(world: World, payload: dict[str, Any], params: dict[str, str], address: str) -> dict[str, Any]:
+    """The user creates a folder in Outlook: {"name", "folder_class"? (IPF.Note), "parent"? (msgfolderroot)}."""
+    parent = world.mailstore.folder(address, payload.get("parent", "msgfolderroot"))
+    if parent is None:
+        raise DirectoryError(f"no folder {payload.get('parent')!r} in {address}")
+    folder = world.mailstore.create_folder(address, parent.id, str(payload["name"]),
+                                           str(payload.get("folder_class", "IPF.Note")))
+    return {"folder_id": folder.id, "name": folder.name, "folder_class": folder.folder_class}
+
+
 @route("GET", "/mailboxes/([^/]+)/folders/([^/]+)/items")
 def list_items(world: World, payload: dict[str, Any], params: dict[str, str], address: str,
                folder: str) -> list[dict[str, Any]]:

@@ -54,9 +54,30 @@ def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# Rendered contacts by (mailbox, item id, version, immutable ids): an item's version changes with every change and
+# its id with every move, so an entry never goes stale; polls and pages re-render the same contacts constantly.
+_RENDERED: dict[tuple[str, str, int, bool], dict[str, Any]] = {}
+_RENDERED_MAX = 50_000
+
+
 def render_contact(request: GraphRequest, item: Item, select: list[str] | None = None,
                    expand_keys: list[str] | None = None) -> dict[str, Any]:
     """Graph's contact JSON of a store contact (only ``select`` properties and ``id`` when given)."""
+    key = (request.address, item.id, item.version, request.prefer.immutable_ids)
+    body = _RENDERED.get(key)
+    if body is None:
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        body = _RENDERED[key] = _render(request, item)
+    if select is not None:
+        wanted = {name.lower() for name in select}
+        body = {k: v for k, v in body.items() if k in ("@odata.etag", "id") or k.lower() in wanted}
+    if expand_keys is not None:
+        body = {**body, "singleValueExtendedProperties": extended.render_single_values(item, expand_keys)}
+    return body
+
+
+def _render(request: GraphRequest, item: Item) -> dict[str, Any]:
     fields = item.fields
     folder = request.world.mailstore.mailbox(request.address).folders[item.folder_id]
     phones = fields.get("phones") or {}
@@ -82,11 +103,6 @@ def render_contact(request: GraphRequest, item: Item, select: list[str] | None =
     for graph_name, kind in _ADDRESSES.items():
         parts = addresses.get(kind) or {}
         body[graph_name] = {g: parts[s] for g, s in _ADDRESS_PARTS.items() if parts.get(s)}
-    if select is not None:
-        wanted = {name.lower() for name in select}
-        body = {k: v for k, v in body.items() if k in ("@odata.etag", "id") or k.lower() in wanted}
-    if expand_keys is not None:
-        body["singleValueExtendedProperties"] = extended.render_single_values(item, expand_keys)
     return body
 
 
@@ -302,6 +318,29 @@ def delete_contact(request: GraphRequest, match: re.Match[str]) -> Response:
     store = request.world.mailstore
     store.move_item(request.address, item.id, store.mailbox(request.address).distinguished["deleteditems"])
     return empty_response(204)
+
+
+def _render_folder(request: GraphRequest, folder: Folder) -> dict[str, Any]:
+    parent = request.world.mailstore.mailbox(request.address).folders.get(folder.parent_id or "")
+    return {"id": folder_graph_id(folder), "displayName": folder.name,
+            "parentFolderId": folder_graph_id(parent) if parent is not None else None}
+
+
+@route("GET", r"/contactFolders", READ_CONTACTS)
+def list_contact_folders(request: GraphRequest, match: re.Match[str]) -> Response:
+    """The mailbox's contact folders other than the default Contacts folder (as Graph lists them)."""
+    store = request.world.mailstore
+    default = store.folder(request.address, "contacts")
+    folders = [f for f in store.mailbox(request.address).folders.values()
+               if f.folder_class == "IPF.Contact" and f.id != default.id]
+    return json_response(200, {"@odata.context": f"{request.base_url}/v1.0/$metadata#users('{request.address}')/"
+                                                 f"contactFolders", "value": [_render_folder(request, f)
+                                                                              for f in folders]})
+
+
+@route("GET", _FOLDER, READ_CONTACTS)
+def get_contact_folder(request: GraphRequest, match: re.Match[str]) -> Response:
+    return json_response(200, _render_folder(request, _folder(request, match)))
 
 
 for _prefix in (_FOLDER, ""):

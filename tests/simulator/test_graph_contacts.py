@@ -39,7 +39,8 @@ def delta_round(client, url: str, headers: dict | None = None) -> tuple[list[dic
         url = page["@odata.nextLink"]
 
 
-def test_given_a_new_contact_when_created_read_patched_and_deleted_then_each_answers_as_graph_does(sim_tenant, graph):
+def test_given_a_new_contact_when_created_read_patched_and_deleted_then_each_answers_as_graph_does(
+        sim_tenant, simulator, graph):
     tenant = sim_tenant()
     client = graph(tenant)
     user = f"/users/{tenant.mailboxes[0]}"
@@ -75,6 +76,7 @@ def test_given_a_new_contact_when_created_read_patched_and_deleted_then_each_ans
     assert patched.json()["changeKey"] != contact["changeKey"]
 
     assert client.delete(f"{user}/contacts/{contact['id']}").status_code == 204
+    assert [i["fields"]["given_name"] for i in simulator.list_items(tenant.mailboxes[0], "deleteditems")] == ["Pavel"]
     gone = client.get(f"{user}/contacts/{contact['id']}")
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "ErrorItemNotFound"
@@ -112,6 +114,8 @@ def test_given_contacts_when_delta_is_followed_then_pages_reach_a_deltalink_and_
     mailbox = tenant.mailboxes[0]
     ids = simulator.seed_contacts(mailbox, [{"given_name": f"C{n}", "surname": "Seed"} for n in range(7)])
     client = graph(tenant)
+    first_page = client.get(f"/users/{mailbox}/contacts/delta", headers={"Prefer": "odata.maxpagesize=3"})
+    assert first_page.headers["Preference-Applied"] == "odata.maxpagesize=3"
     items, delta_link, pages = delta_round(client, f"/users/{mailbox}/contacts/delta?$select=givenName",
                                            {"Prefer": "odata.maxpagesize=3"})
     assert pages == 3
@@ -191,3 +195,19 @@ def test_given_a_graph_contact_then_ews_reads_the_same_fields(sim_tenant, graph,
     assert (contact.given_name, contact.surname, contact.company_name) == ("Rae", "Oak", "Oak Realty")
     assert [e.email for e in contact.email_addresses] == ["rae@oak.example"]
     assert contact.id.replace("+", "-").replace("/", "_") == created["id"]
+
+
+def test_given_a_contact_folder_made_in_outlook_then_graph_lists_it_but_not_the_default_folder(
+        sim_tenant, simulator, graph):
+    tenant = sim_tenant()
+    simulator.user_create_folder(tenant.mailboxes[0], "Clients", "IPF.Contact")
+    simulator.user_create_folder(tenant.mailboxes[0], "Projects")  # mail folder: not a contact folder
+    client = graph(tenant)
+    folders = client.get(f"/users/{tenant.mailboxes[0]}/contactFolders").json()["value"]
+    assert [f["displayName"] for f in folders] == ["Clients"]
+    created = client.post(f"/users/{tenant.mailboxes[0]}/contactFolders/{folders[0]['id']}/contacts",
+                          json={"givenName": "In", "surname": "Folder"})
+    assert created.status_code == 201 and created.json()["parentFolderId"] == folders[0]["id"]
+    assert client.get(f"/users/{tenant.mailboxes[0]}/contactFolders/{folders[0]['id']}").json()["displayName"] == (
+        "Clients")
+    assert [c["givenName"] for c in client.get(f"/users/{tenant.mailboxes[0]}/contacts").json()["value"]] == []

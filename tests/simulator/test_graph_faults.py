@@ -115,3 +115,6 @@ def test_given_more_than_20_batch_requests_or_a_bad_payload_then_400(sim_tenant,
     cyclic = [{"id": "1", "method": "GET", "url": "/users/x/contacts", "dependsOn": ["2"]},
               {"id": "2", "method": "GET", "url": "/users/x/contacts", "dependsOn": ["1"]}]
     assert client.post("/$batch", json={"requests": cyclic}).status_code == 400
+    unknown_dependency = [{"id": "1", "method": "GET", "url": "/users/x/contacts", "dependsOn": ["9"]}]
+    assert client.post("/$batch", json={"requests": unknown_dependency}).status_code == 400
+    assert client.post("/$batch", json={"requests": items[:1] * 2}).status_code == 400  # ids must be unique

@@ -65,3 +65,35 @@ def test_given_more_than_1000_ids_or_an_unknown_format_then_400(sim_tenant, grap
     assert too_many.status_code == 400 and too_many.json()["error"]["code"] in ("BadRequest", "ErrorInvalidParameter")
     assert translate(client, tenant.mailboxes[0], [], "ewsId", "nonsense").status_code == 400
     assert translate(client, tenant.mailboxes[0], ["AAMkA"] * 1000, "ewsId", "restId").status_code == 200
+
+
+def test_given_a_saved_store_when_loaded_then_immutable_ids_tombstones_and_delta_generation_survive():
+    from simulator.mailstore import MailStore
+
+    store = MailStore()
+    mailbox = store.ensure_mailbox("a@b.example")
+    contacts_id, trash_id = mailbox.distinguished["contacts"], mailbox.distinguished["deleteditems"]
+    item = store.create_item("a@b.example", contacts_id, "contact", {"given_name": "Kept"})
+    moved = store.move_item("a@b.example", item.id, trash_id)
+    assert moved.immutable_id == item.immutable_id and moved.id != item.id
+    mailbox.delta_generation = 3
+
+    loaded = MailStore.from_json(store.to_json())
+    assert loaded.item_by_immutable_id("a@b.example", item.immutable_id).fields["given_name"] == "Kept"
+    assert loaded.mailbox("a@b.example").delta_generation == 3
+    assert loaded.folder("a@b.example", "contacts").tombstone_immutable_ids == {item.id: item.immutable_id}
+
+
+def test_given_a_save_from_before_graph_when_loaded_then_every_item_gets_an_immutable_id():
+    from simulator.mailstore import MailStore
+
+    store = MailStore()
+    mailbox = store.ensure_mailbox("a@b.example")
+    item = store.create_item("a@b.example", mailbox.distinguished["contacts"], "contact", {"given_name": "Old"})
+    saved = store.to_json()
+    for folder in saved["mailboxes"][0]["folders"]:
+        for record in folder["items"]:
+            del record["immutable_id"]
+    loaded = MailStore.from_json(saved)
+    immutable = loaded.item("a@b.example", item.id).immutable_id
+    assert immutable and loaded.item_by_immutable_id("a@b.example", immutable).id == item.id

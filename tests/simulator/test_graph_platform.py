@@ -107,7 +107,7 @@ def test_given_an_app_without_graph_roles_then_403_error_access_denied(sim_tenan
     assert answer.json()["error"]["message"] == "Access is denied. Check credentials and try again."
 
 
-def test_given_an_app_me_path_or_unknown_segment_then_400_and_unknown_route_404(sim_tenant, graph):
+def test_given_an_app_me_path_or_unknown_segment_then_400_unknown_route_404_and_wrong_method_405(sim_tenant, graph):
     tenant = sim_tenant()
     client = graph(tenant)
     assert client.get("/me/contacts").json()["error"]["message"] == (
@@ -116,6 +116,7 @@ def test_given_an_app_me_path_or_unknown_segment_then_400_and_unknown_route_404(
     unknown = client.get(f"/users/{tenant.mailboxes[0]}/nonsense")
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "ResourceNotFound"
+    assert client.put(f"/users/{tenant.mailboxes[0]}/contacts", json={}).status_code == 405
 
 
 def test_given_an_application_access_policy_then_a_mailbox_outside_it_is_403_access_to_odata_disabled(
@@ -148,3 +149,12 @@ def test_given_prefer_immutable_id_then_preference_applied_is_echoed(sim_tenant,
     assert answer.status_code == 200
     assert answer.headers["Preference-Applied"] == 'IdType="ImmutableId"'
     assert answer.headers["request-id"]
+
+
+def test_given_prefer_headers_then_page_size_time_zone_and_id_type_are_parsed():
+    from simulator.graph.endpoint import parse_prefer
+
+    prefer = parse_prefer(['odata.maxpagesize=25, outlook.timezone="Pacific Standard Time"', 'IdType="ImmutableId"',
+                           "respond-async"])
+    assert (prefer.max_page_size, prefer.time_zone, prefer.immutable_ids) == (25, "Pacific Standard Time", True)
+    assert parse_prefer([]).time_zone is None and parse_prefer(['IdType="RestId"']).immutable_ids is False
