@@ -367,3 +367,19 @@ def test_given_an_occurrence_when_a_patch_names_the_recurrence_or_extended_prope
         answer = client.patch(f"{user}/events/{first['id']}", json=body)
         assert (answer.status_code, answer.json()["error"]["code"]) == (400, "ErrorInvalidRequest")
     assert _instances(client, user, master["id"])[0]["type"] == "occurrence"
+
+
+def test_given_an_attendees_copy_of_a_cancelled_meeting_then_graph_shows_it_cancelled_and_not_organized(
+        mailbox, simulator):
+    client, user, tenant = mailbox
+    # given the organizer (someone else) cancelled, so the agent's copy stays in the calendar marked cancelled
+    simulator.seed_events(tenant.mailboxes[0], [{
+        "subject": "Canceled: Board meeting", "start": "2027-02-01T15:00:00Z", "end": "2027-02-01T16:00:00Z",
+        "is_cancelled": True, "organizer": {"email": "chair@other.example", "name": "Chair"},
+        "attendees": [{"email": tenant.mailboxes[0], "name": "Agent 1"}]}])
+
+    [event] = client.get(f"{user}/events").json()["value"]
+
+    assert (event["isCancelled"], event["isOrganizer"], event["showAs"]) == (True, False, "free")
+    assert event["responseStatus"]["response"] == "none"
+    assert event["organizer"]["emailAddress"] == {"name": "Chair", "address": "chair@other.example"}

@@ -220,3 +220,17 @@ def test_given_a_series_deleted_then_the_next_round_removes_each_of_its_occurren
     entries, _, _ = _round(client, delta_link)
     assert sorted(e["id"] for e in entries) == sorted(e["id"] for e in first if e["type"] == "occurrence")
     assert all(e["@removed"] == {"reason": "deleted"} for e in entries)
+
+
+def test_given_immutable_ids_then_removed_entries_name_what_the_client_was_given(mailbox):
+    client, user, _ = mailbox
+    immutable = {"Prefer": 'IdType="ImmutableId"'}
+    made = _seed(client, user)
+    first, delta_link, _ = _round(client, f"{user}/calendarView/delta", WINDOW, immutable)
+    occurrence = next(e for e in first if e["type"] == "occurrence")
+    single = next(e for e in first if e["subject"] == "Closing")
+    client.delete(f"{user}/events/{occurrence['id']}", headers=immutable)
+    client.delete(f"{user}/events/{made['Closing']['id']}")
+    entries, _, _ = _round(client, delta_link, headers=immutable)
+    assert sorted(e["id"] for e in entries) == sorted([occurrence["id"], single["id"]])
+    assert single["id"] != made["Closing"]["id"]  # the immutable form, not the REST id the create answered
