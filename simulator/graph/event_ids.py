@@ -35,18 +35,22 @@ def event_id(request: GraphRequest, instance: Instance) -> str:
 
 
 def instance_id(item: Item, original: datetime | None, immutable: bool) -> str:
-    master = item.immutable_id if immutable else ids.rest_id(item.id)
-    if original is None:
-        return master
-    stamp = int(original.timestamp()).to_bytes(8, "big", signed=True)
-    return base64.urlsafe_b64encode(_MARK + stamp + (_b64decode(master) or b"")).decode()
+    """The Graph id of a stored event (``original`` None) or of its occurrence that originally starts then."""
+    return _id(item.id, item.immutable_id, original, immutable)
 
 
 def removed_id(item_id: str, immutable_id: str, original_key: str, immutable: bool) -> str:
     """The id of an instance that is gone (only its ids were kept), for an ``@removed`` entry."""
-    gone = Item(id=item_id, kind="event", folder_id="", fields={}, immutable_id=immutable_id)
     original = datetime.fromisoformat(original_key.replace("Z", "+00:00")) if original_key else None
-    return instance_id(gone, original, immutable)
+    return _id(item_id, immutable_id, original, immutable)
+
+
+def _id(item_id: str, immutable_id: str, original: datetime | None, immutable: bool) -> str:
+    master = immutable_id if immutable else ids.rest_id(item_id)
+    if original is None:
+        return master
+    stamp = int(original.timestamp()).to_bytes(8, "big", signed=True)
+    return base64.urlsafe_b64encode(_MARK + stamp + (_b64decode(master) or b"")).decode()
 
 
 def _occurrence_parts(graph_id: str) -> tuple[str, datetime] | None:
