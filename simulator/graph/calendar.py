@@ -32,6 +32,7 @@ DELTA_KIND = "calendarView"
 # Where the events of a calendar live: the default calendar, or a calendar folder named by its Graph id.
 _CAL = r"(?:/calendar|/calendars/(?P<calendar>[^/]+))?"
 _ID = r"(?P<id>[^/]+)"
+_BODY_TYPE = re.compile(r'outlook\.body-content-type\s*=\s*"?(text|html)"?', re.IGNORECASE)
 _FILTERS = (
     (re.compile(r"^transactionId eq '(?P<value>(?:[^']|'')*)'$", re.IGNORECASE),
      lambda item, m: item.fields.get("transaction_id") == m["value"].replace("''", "'")),
@@ -63,8 +64,23 @@ def _render(request: GraphRequest, instance: Instance) -> dict[str, Any]:
     mailbox = request.world.mailstore.mailbox(request.address)
     master = instance_id(instance.item, None, request.prefer.immutable_ids) if instance.original else None
     how = event_fields.Rendering(mailbox.address, mailbox.display_name, label, zone, event_id(request, instance),
-                                 master, extended.expanded_keys(request.query.get("$expand")))
+                                 master, extended.expanded_keys(request.query.get("$expand")), _body_type(request))
     return event_fields.select(event_fields.to_graph(instance, how), request.query.get("$select"))
+
+
+def _body_type(request: GraphRequest) -> str:
+    """``Prefer: outlook.body-content-type="text"|"html"`` (echoed when honoured); HTML without it, as Graph."""
+    get_all = getattr(request.headers, "get_all", None)
+    values = list(get_all("Prefer") or []) if get_all else [request.headers.get("Prefer") or ""]
+    for value in values:
+        found = _BODY_TYPE.search(value)
+        if found:
+            wanted = found[1].lower()
+            applied = f'outlook.body-content-type="{wanted}"'
+            if applied not in request.prefer.applied:
+                request.prefer.applied.append(applied)
+            return wanted
+    return "html"
 
 
 def _context(request: GraphRequest, what: str) -> str:

@@ -8,6 +8,7 @@ Rendering writes every member Graph writes for an event (docs examples, user-pos
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +56,7 @@ class Rendering:
     event_id: str
     series_master_id: str | None = None
     expand: list[str] | None = None  # store keys of the extended properties to render (None: the member is absent)
+    body_type: str = "html"  # Prefer: outlook.body-content-type; Graph answers HTML without it
 
 
 def _person(person: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +120,7 @@ def to_graph(instance: Instance, how: Rendering) -> dict[str, Any]:
         "allowNewTimeProposals": bool(fields.get("allow_new_time_proposals", True)),
         "hideAttendees": bool(fields.get("hide_attendees")),
         "responseStatus": {"response": "organizer" if is_organizer else "none", "time": NO_TIME},
-        "body": {"contentType": "html" if body_type.upper() == "HTML" else "text", "content": body},
+        "body": _body_as(body, body_type, how.body_type),
         "start": start,
         "end": end,
         "location": {"displayName": location, "locationType": "default", "uniqueIdType": "unknown"},
@@ -137,6 +139,16 @@ def to_graph(instance: Instance, how: Rendering) -> dict[str, Any]:
     if how.expand is not None:
         event["singleValueExtendedProperties"] = extended.render_single_values(item, how.expand)
     return event
+
+
+def _body_as(content: str, stored: str, wanted: str) -> dict[str, str]:
+    """The body in the format asked for: HTML (Graph's default) wraps a text body, text strips an HTML one."""
+    is_html = stored.upper() == "HTML"
+    if wanted == "text" and is_html:
+        content = html.unescape(_TAGS.sub("", content)).strip()
+    elif wanted == "html" and not is_html and content:
+        content = f"<html><body>{html.escape(content).replace(chr(10), '<br>')}</body></html>"
+    return {"contentType": wanted, "content": content}
 
 
 def select(event: dict[str, Any], wanted: str | None) -> dict[str, Any]:

@@ -383,3 +383,19 @@ def test_given_an_attendees_copy_of_a_cancelled_meeting_then_graph_shows_it_canc
     assert (event["isCancelled"], event["isOrganizer"], event["showAs"]) == (True, False, "free")
     assert event["responseStatus"]["response"] == "none"
     assert event["organizer"]["emailAddress"] == {"name": "Chair", "address": "chair@other.example"}
+
+
+def test_given_bodies_then_graph_answers_html_by_default_and_text_when_preferred(mailbox):
+    client, user, _ = mailbox
+    plain = client.post(f"{user}/events", json={**SERIES, "recurrence": None,
+                                                "body": {"contentType": "text", "content": "Keys at 5 & 6\nGate B"}})
+    rich = client.post(f"{user}/events", json={**LUNCH, "transactionId": None, "body": {
+        "contentType": "html", "content": "<p>Does <b>noon</b> work &amp; suit you?</p>"}}, headers={
+        "Prefer": 'outlook.body-content-type="text"'})
+
+    # then a text body is answered as HTML without a preference, and an HTML one as text with it
+    assert plain.json()["body"] == {"contentType": "html",
+                                    "content": "<html><body>Keys at 5 &amp; 6<br>Gate B</body></html>"}
+    assert rich.json()["body"] == {"contentType": "text", "content": "Does noon work & suit you?"}
+    assert rich.headers["Preference-Applied"] == 'outlook.body-content-type="text"'
+    assert plain.json()["bodyPreview"] == "Keys at 5 & 6 Gate B"
