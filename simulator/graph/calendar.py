@@ -104,20 +104,17 @@ def _skip(request: GraphRequest) -> int:
     return int(skip)
 
 
-def _paged(request: GraphRequest, rendered: list[dict[str, Any]], what: str) -> Response:
-    """One page of a collection by ``$skip``; ``@odata.nextLink`` repeats the query with the next ``$skip``."""
+def _paged(request: GraphRequest, instances: list[Instance], what: str) -> Response:
+    """One page of a collection by ``$skip`` (only that page rendered); ``@odata.nextLink`` repeats the query with
+    the next ``$skip``. The endpoint echoes ``request.prefer.applied`` in Preference-Applied."""
     skip, size = _skip(request), _page_size(request)
-    body: dict[str, Any] = {"@odata.context": _context(request, what), "value": rendered[skip:skip + size]}
-    if skip + size < len(rendered):
+    body: dict[str, Any] = {"@odata.context": _context(request, what),
+                            "value": [_render(request, i) for i in instances[skip:skip + size]]}
+    if skip + size < len(instances):
         query = {k: v for k, v in request.query.items() if k != "$skip"}
         query["$skip"] = str(skip + size)
         body["@odata.nextLink"] = request.url(request.path, urlencode(query, safe="$,'()=: /"))
-    return _answer(200, request, body)
-
-
-def _answer(status: int, request: GraphRequest, body: Any) -> Response:
-    # The endpoint echoes request.prefer.applied (outlook.timezone, IdType) in Preference-Applied.
-    return json_response(status, body)
+    return json_response(200, body)
 
 
 def _meeting_mail(request: GraphRequest, fields: dict[str, Any], properties: dict[str, Any], what: str) -> None:
@@ -154,7 +151,7 @@ def list_events(request: GraphRequest, match: re.Match[str]) -> Response:
                 break
         else:
             raise GraphError(400, "BadRequest", f"Invalid filter clause: {wanted}")
-    return _paged(request, [_render(request, of_item(item)) for item in items], "events")
+    return _paged(request, [of_item(item) for item in items], "events")
 
 
 @route("POST", _CAL + r"/events", WRITE)
@@ -169,20 +166,20 @@ def create_event(request: GraphRequest, match: re.Match[str]) -> Response:
             for item in candidate.items.values():
                 if (item.kind == "event" and candidate.folder_class == "IPF.Appointment"
                         and item.fields.get("transaction_id") == transaction):
-                    return _answer(201, request, {"@odata.context": _context(request, "events/$entity"),
+                    return json_response(201, {"@odata.context": _context(request, "events/$entity"),
                                                   **_render(request, of_item(item))})
     if fields.get("attendees"):
         fields["invitations_sent"] = True
         _meeting_mail(request, fields, properties, "request")
     created = store.create_item(request.address, folder.id, "event", fields, properties)
-    return _answer(201, request, {"@odata.context": _context(request, "events/$entity"),
+    return json_response(201, {"@odata.context": _context(request, "events/$entity"),
                                   **_render(request, of_item(created))})
 
 
 @route("GET", _CAL + r"/events/" + _ID, READ)
 def get_event(request: GraphRequest, match: re.Match[str]) -> Response:
     """One event, series master (with its recurrence) or occurrence."""
-    return _answer(200, request, {"@odata.context": _context(request, "events/$entity"),
+    return json_response(200, {"@odata.context": _context(request, "events/$entity"),
                                   **_render(request, _event(request, match))})
 
 
@@ -211,7 +208,7 @@ def update_event(request: GraphRequest, match: re.Match[str]) -> Response:
         item = store.update_item(request.address, item.id, {"modified_occurrences": modified})
         updated = occurrence(item, instance.original) or instance
     _meeting_mail(request, updated.fields, item.extended, "update")
-    return _answer(200, request, {"@odata.context": _context(request, "events/$entity"), **_render(request, updated)})
+    return json_response(200, {"@odata.context": _context(request, "events/$entity"), **_render(request, updated)})
 
 
 @route("DELETE", _CAL + r"/events/" + _ID, WRITE)
@@ -263,7 +260,7 @@ def list_instances(request: GraphRequest, match: re.Match[str]) -> Response:
     start, end = window(request.query)
     instance = _event(request, match)
     found = instances_of(instance.item, start, end) if instance.original is None else []
-    return _paged(request, [_render(request, i) for i in found], "events")
+    return _paged(request, found, "events")
 
 
 # --- calendar view and its delta -------------------------------------------------------------------------------
@@ -272,7 +269,7 @@ def calendar_view(request: GraphRequest, match: re.Match[str]) -> Response:
     """Single events, occurrences and exceptions overlapping the window, by start."""
     start, end = window(request.query)
     found = in_window(_calendar(request, match).items.values(), start, end)
-    return _paged(request, [_render(request, i) for i in found], "calendarView")
+    return _paged(request, found, "calendarView")
 
 
 @route("GET", _CAL + r"/calendarView/delta(?:\(\))?", READ)
@@ -290,7 +287,7 @@ def calendar_view_delta(request: GraphRequest, match: re.Match[str]) -> Response
     if "r" in token.extra:  # $skiptoken: the next page of a round
         return _delta_page(request, folder, (start, end), int(token.extra["r"]), int(token.extra["o"]), token.seq)
     if folder.last_seq == token.seq:  # nothing changed in the calendar since: no items, the same deltaLink
-        return _answer(200, request, {"@odata.context": _context(request, "calendarView"), "value": [],
+        return json_response(200, {"@odata.context": _context(request, "calendarView"), "value": [],
                                       **delta.links(request, token, done=True)})
     previous = states.snapshot(request.address, int(token.extra["s"]))
     if previous is None:
@@ -316,7 +313,7 @@ def _delta_page(request: GraphRequest, folder: Folder, bounds: tuple[datetime, d
     extra.update({"s": found.snapshot_id} if done else {"r": round_id, "o": offset + size})
     body = {"@odata.context": _context(request, "calendarView"), "value": values,
             **delta.links(request, delta.DeltaToken(DELTA_KIND, folder.id, seq, extra), done)}
-    return _answer(200, request, body)
+    return json_response(200, body)
 
 
 def _delta_entry(request: GraphRequest, folder: Folder, bounds: tuple[datetime, datetime],
