@@ -167,20 +167,20 @@ def create_event(request: GraphRequest, match: re.Match[str]) -> Response:
                 if (item.kind == "event" and candidate.folder_class == "IPF.Appointment"
                         and item.fields.get("transaction_id") == transaction):
                     return json_response(201, {"@odata.context": _context(request, "events/$entity"),
-                                                  **_render(request, of_item(item))})
+                                               **_render(request, of_item(item))})
     if fields.get("attendees"):
         fields["invitations_sent"] = True
         _meeting_mail(request, fields, properties, "request")
     created = store.create_item(request.address, folder.id, "event", fields, properties)
     return json_response(201, {"@odata.context": _context(request, "events/$entity"),
-                                  **_render(request, of_item(created))})
+                               **_render(request, of_item(created))})
 
 
 @route("GET", _CAL + r"/events/" + _ID, READ)
 def get_event(request: GraphRequest, match: re.Match[str]) -> Response:
     """One event, series master (with its recurrence) or occurrence."""
     return json_response(200, {"@odata.context": _context(request, "events/$entity"),
-                                  **_render(request, _event(request, match))})
+                               **_render(request, _event(request, match))})
 
 
 @route("PATCH", _CAL + r"/events/" + _ID, WRITE)
@@ -282,13 +282,14 @@ def calendar_view_delta(request: GraphRequest, match: re.Match[str]) -> Response
         start, end = window(request.query)
         round_id = states.start_round(request.address, {}, in_window(folder.items.values(), start, end))
         return _delta_page(request, folder, (start, end), round_id, 0, folder.last_seq)
-    # The window travels in the token: dates given again with a token are ignored, as Graph ignores them.
+    # The window travels in the token (delta-query-events.md: the tokens encode startDateTime and endDateTime);
+    # dates sent again with a token are ignored, so the window stays what the round started with.
     start, end = (parse_z(text) for text in token.extra["w"])
     if "r" in token.extra:  # $skiptoken: the next page of a round
         return _delta_page(request, folder, (start, end), int(token.extra["r"]), int(token.extra["o"]), token.seq)
     if folder.last_seq == token.seq:  # nothing changed in the calendar since: no items, the same deltaLink
         return json_response(200, {"@odata.context": _context(request, "calendarView"), "value": [],
-                                      **delta.links(request, token, done=True)})
+                                   **delta.links(request, token, done=True)})
     previous = states.snapshot(request.address, int(token.extra["s"]))
     if previous is None:
         raise delta.sync_state_not_found(token.generation, request.world.mailstore.mailbox(request.address)
