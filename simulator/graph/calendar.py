@@ -10,9 +10,11 @@ PATCH turns it into an exception, DELETE (or ``/cancel``) cancels it, as in Exch
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from simulator.mailstore import Folder
 
@@ -59,13 +61,31 @@ def _event(request: GraphRequest, match: re.Match[str]) -> Instance:
     return instance
 
 
-def _render(request: GraphRequest, instance: Instance) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """How this request wants events: zone for times, extended properties, body format, ``$select``."""
+
+    zone_label: str
+    zone: ZoneInfo
+    expand: list[str] | None
+    body_type: str
+    select: str | None
+
+
+def _shape(request: GraphRequest) -> _Shape:
+    """Read once per request, before any event is rendered, so a bad ``$expand`` is a 400 even for an empty list."""
     label, zone = output_zone(request.prefer)
+    return _Shape(label, zone, extended.expanded_keys(request.query.get("$expand")), _body_type(request),
+                  request.query.get("$select"))
+
+
+def _render(request: GraphRequest, instance: Instance, shape: _Shape | None = None) -> dict[str, Any]:
+    shape = shape or _shape(request)
     mailbox = request.world.mailstore.mailbox(request.address)
     master = instance_id(instance.item, None, request.prefer.immutable_ids) if instance.original else None
-    how = event_fields.Rendering(mailbox.address, mailbox.display_name, label, zone, event_id(request, instance),
-                                 master, extended.expanded_keys(request.query.get("$expand")), _body_type(request))
-    return event_fields.select(event_fields.to_graph(instance, how), request.query.get("$select"))
+    how = event_fields.Rendering(mailbox.address, mailbox.display_name, shape.zone_label, shape.zone,
+                                 event_id(request, instance), master, shape.expand, shape.body_type)
+    return event_fields.select(event_fields.to_graph(instance, how), shape.select)
 
 
 def _body_type(request: GraphRequest) -> str:
@@ -107,9 +127,9 @@ def _skip(request: GraphRequest) -> int:
 def _paged(request: GraphRequest, instances: list[Instance], what: str) -> Response:
     """One page of a collection by ``$skip`` (only that page rendered); ``@odata.nextLink`` repeats the query with
     the next ``$skip``. The endpoint echoes ``request.prefer.applied`` in Preference-Applied."""
-    skip, size = _skip(request), _page_size(request)
+    skip, size, shape = _skip(request), _page_size(request), _shape(request)
     body: dict[str, Any] = {"@odata.context": _context(request, what),
-                            "value": [_render(request, i) for i in instances[skip:skip + size]]}
+                            "value": [_render(request, i, shape) for i in instances[skip:skip + size]]}
     if skip + size < len(instances):
         query = {k: v for k, v in request.query.items() if k != "$skip"}
         query["$skip"] = str(skip + size)
@@ -308,7 +328,8 @@ def _delta_page(request: GraphRequest, folder: Folder, bounds: tuple[datetime, d
     size = min(request.prefer.max_page_size or DEFAULT_PAGE, MAX_PAGE)
     page = found.entries[offset:offset + size]
     series: dict[str, dict[str, Instance]] = {}  # each series on the page is expanded once, over the window
-    values = [_delta_entry(request, folder, bounds, series, entry) for entry in page]
+    shape = _shape(request)
+    values = [_delta_entry(request, folder, bounds, series, shape, entry) for entry in page]
     done = offset + size >= len(found.entries)
     extra: dict[str, Any] = {"w": [z(bounds[0]), z(bounds[1])]}
     extra.update({"s": found.snapshot_id} if done else {"r": round_id, "o": offset + size})
@@ -318,7 +339,8 @@ def _delta_page(request: GraphRequest, folder: Folder, bounds: tuple[datetime, d
 
 
 def _delta_entry(request: GraphRequest, folder: Folder, bounds: tuple[datetime, datetime],
-                 series: dict[str, dict[str, Instance]], entry: calendar_delta.Entry) -> dict[str, Any]:
+                 series: dict[str, dict[str, Instance]], shape: _Shape, entry: calendar_delta.Entry
+                 ) -> dict[str, Any]:
     """The instance as it is now, or ``@removed`` when it is gone (or left the window since the round began)."""
     item_id, original_key = entry.key
     item = folder.items.get(item_id)
@@ -330,6 +352,6 @@ def _delta_entry(request: GraphRequest, folder: Folder, bounds: tuple[datetime, 
         else:
             instance = of_item(item)
         if instance is not None:
-            return {"@odata.type": "#microsoft.graph.event", **_render(request, instance)}
+            return {"@odata.type": "#microsoft.graph.event", **_render(request, instance, shape)}
     gone = removed_id(item_id, entry.immutable_id, original_key, request.prefer.immutable_ids)
     return {"@odata.type": "#microsoft.graph.event", "id": gone, "@removed": {"reason": "deleted"}}

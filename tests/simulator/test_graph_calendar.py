@@ -399,3 +399,42 @@ def test_given_bodies_then_graph_answers_html_by_default_and_text_when_preferred
     assert rich.json()["body"] == {"contentType": "text", "content": "Does noon work & suit you?"}
     assert rich.headers["Preference-Applied"] == 'outlook.body-content-type="text"'
     assert plain.json()["bodyPreview"] == "Keys at 5 & 6 Gate B"
+
+
+@pytest.mark.parametrize("body", [
+    {**LUNCH, "attendees": "samanthab@contoso.onmicrosoft.com"},
+    {**LUNCH, "attendees": [{"emailAddress": {"name": "No address"}}]},
+    {**LUNCH, "attendees": [{"emailAddress": {"address": "a@b.example"}, "type": "chairperson"}]},
+    {**LUNCH, "start": "2017-04-15T12:00:00"},
+    {**LUNCH, "start": {"dateTime": "next tuesday", "timeZone": "UTC"}},
+    {**LUNCH, "end": {"dateTime": "2017-04-15T11:00:00", "timeZone": "Pacific Standard Time"}},
+    {**LUNCH, "recurrence": {"pattern": "weekly", "range": {}}},
+    {**LUNCH, "recurrence": {"pattern": {"type": "absoluteYearly", "dayOfMonth": 31},
+                             "range": {"type": "noEnd", "startDate": "2017-04-15"}}},
+    {**LUNCH, "categories": "Red"},
+    {**LUNCH, "body": "Does noon work?"},
+    {**LUNCH, "body": {"contentType": "markdown", "content": "*noon*"}},
+    {**LUNCH, "reminderMinutesBeforeStart": -5},
+    {**LUNCH, "showAs": "sleeping"},
+    {**LUNCH, "singleValueExtendedProperties": [{"id": "not a property id", "value": "x"}]},
+    [LUNCH],
+])
+def test_given_a_malformed_create_then_400_never_a_server_error(mailbox, body):
+    client, user, _ = mailbox
+    answer = client.post(f"{user}/events", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] and answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("path,params", [
+    ("/events", {"$top": "-1"}),
+    ("/events", {"$skip": "many"}),
+    ("/calendarView", {"startDateTime": "yesterday", "endDateTime": "2017-01-01T00:00:00Z"}),
+    ("/calendarView", {"startDateTime": "2017-01-02T00:00:00Z", "endDateTime": "2017-01-01T00:00:00Z"}),
+    ("/calendarView/delta", {"$deltatoken": "garbage"}),
+    ("/events", {"$expand": "singleValueExtendedProperties($filter=id eq 'nonsense')"}),
+])
+def test_given_malformed_query_options_then_4xx_never_a_server_error(mailbox, path, params):
+    client, user, _ = mailbox
+    answer = client.get(f"{user}{path}", params=params)
+    assert 400 <= answer.status_code < 500, answer.text
