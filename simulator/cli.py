@@ -15,6 +15,7 @@ from typing import Any
 
 from simulator.client import DEFAULT_STATE_DIR, ControlAPIError, SimulatorClient
 from simulator.demo import seed_demo
+from simulator.directory import GRAPH_ROLES
 from simulator.faults import ALL_KINDS
 
 
@@ -105,9 +106,14 @@ def cmd_app(args: argparse.Namespace) -> None:
     if args.action == "create":
         _show(client.create_app(args.tenant_id, args.name, args.client_id, consented=not args.no_consent,
                                 service_principal=not args.no_service_principal,
-                                secret={"lifetime_days": args.secret_days}))
+                                secret={"lifetime_days": args.secret_days}, graph_roles=args.graph_role or []))
     elif args.action == "consent":
         _show(client.update_app(args.tenant_id, args.client_id, consented=not args.revoke))
+    elif args.action == "graph-roles":
+        if not args.graph_role:
+            raise SystemExit("error: name at least one --graph-role")
+        value = None if args.revoke else not args.no_consent
+        _show(client.update_app(args.tenant_id, args.client_id, graph_roles={r: value for r in args.graph_role}))
     elif args.action == "secret-add":
         _show(client.add_secret(args.tenant_id, args.client_id, lifetime_days=args.secret_days))
     elif args.action == "secret-expire":
@@ -205,8 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     tenant.add_argument("--allow-all", action="store_true")
     tenant.set_defaults(func=cmd_tenant)
 
-    app = commands.add_parser("app", help="app registrations, consent and secrets")
-    app.add_argument("action", choices=["create", "consent", "secret-add", "secret-expire"])
+    app = commands.add_parser("app", help="app registrations, consent, Graph permissions and secrets")
+    app.add_argument("action", choices=["create", "consent", "graph-roles", "secret-add", "secret-expire"])
     app.add_argument("tenant_id")
     app.add_argument("client_id", nargs="?")
     app.add_argument("key_id", nargs="?")
@@ -215,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--revoke", action="store_true")
     app.add_argument("--no-service-principal", action="store_true")
     app.add_argument("--secret-days", type=float, default=180)
+    app.add_argument("--graph-role", action="append", choices=list(GRAPH_ROLES),
+                     help="a Graph application permission (repeatable): granted and consented (create, graph-roles), "
+                          "granted only with --no-consent, revoked with --revoke")
     app.set_defaults(func=cmd_app)
 
     mailbox = commands.add_parser("mailbox", help="mailboxes and their items")

@@ -105,6 +105,13 @@ def handle(world: Any, method: str, path: str, query: str, headers: Mapping[str,
                                                             base_url)
     except GraphError as error:
         return error_response(error, request_id, client_request_id)
+    except DropConnection:
+        raise
+    except Exception:  # a request we did not foresee: answer as Graph does, and log it loudly
+        log.exception("Graph %s %s failed", method, path)
+        return error_response(GraphError(500, "InternalServerError", "An internal server error occurred. The "
+                                                                      "operation failed."), request_id,
+                              client_request_id)
     return status, {**_trace_headers(request_id, client_request_id), **response_headers}, payload
 
 

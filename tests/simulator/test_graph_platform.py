@@ -158,3 +158,19 @@ def test_given_prefer_headers_then_page_size_time_zone_and_id_type_are_parsed():
                            "respond-async"])
     assert (prefer.max_page_size, prefer.time_zone, prefer.immutable_ids) == (25, "Pacific Standard Time", True)
     assert parse_prefer([]).time_zone is None and parse_prefer(['IdType="RestId"']).immutable_ids is False
+
+
+def test_given_the_cli_when_graph_roles_are_granted_unconsented_and_revoked_then_the_app_shows_them(
+        simulator_process, simulator, sim_tenant):
+    from tests.simulator.test_platform_control import run_cli
+
+    tenant = sim_tenant(graph_roles=())
+    run_cli(simulator_process, "app", "graph-roles", tenant.tenant_id, tenant.client_id,
+            "--graph-role", "Mail.Send", "--graph-role", "Contacts.ReadWrite")
+    run_cli(simulator_process, "app", "graph-roles", tenant.tenant_id, tenant.client_id,
+            "--graph-role", "Calendars.ReadWrite", "--no-consent")
+    run_cli(simulator_process, "app", "graph-roles", tenant.tenant_id, tenant.client_id,
+            "--graph-role", "Mail.Send", "--revoke")
+    app = next(a for a in simulator.tenant(tenant.tenant_id)["apps"] if a["client_id"] == tenant.client_id)
+    assert app["graph_roles"] == {"Calendars.ReadWrite": False, "Contacts.ReadWrite": True}
+    assert claims_of(graph_token(tenant))["roles"] == ["Contacts.ReadWrite"]
