@@ -46,12 +46,14 @@ _WINDOWS_OF_IANA = {iana.lower(): windows for windows, iana in WINDOWS_ZONES.ite
 _WINDOWS_OF_IANA.update({iana.lower(): windows for iana, windows in _IANA_ALIASES.items()})
 GRAPH_DATETIME = "%Y-%m-%dT%H:%M:%S.0000000"
 _UNENCODED_PLUS = re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+) (\d\d:?\d\d)$")
+# Graph's message for a calendarView without its window (as public reports quote it).
 MISSING_WINDOW = ("This request requires a time window specified by the query string parameters StartDateTime and "
                   "EndDateTime.")
 
 
 def unsupported_zone(name: str) -> GraphError:
-    """Graph's answer for a zone name it does not know (as Exchange Online words it)."""
+    """Graph's answer for a zone name it does not know (code and wording as public reports of Graph errors quote
+    them; the reference notes have no captured body for it)."""
     return GraphError(400, "TimeZoneNotSupportedException",
                       f"A valid TimeZone value must be specified. The following TimeZone value is not supported: '{name}'.")
 
