@@ -438,3 +438,19 @@ def test_given_malformed_query_options_then_4xx_never_a_server_error(mailbox, pa
     client, user, _ = mailbox
     answer = client.get(f"{user}{path}", params=params)
     assert 400 <= answer.status_code < 500, answer.text
+
+
+def test_given_a_batch_then_event_creates_with_transaction_ids_and_a_dependent_delta_run_in_order(mailbox):
+    client, user, _ = mailbox
+    window = "startDateTime=2029-04-01T00:00:00Z&endDateTime=2029-05-01T00:00:00Z"
+    answer = client.post("/$batch", json={"requests": [
+        {"id": "3", "method": "GET", "url": f"{user}/calendarView/delta?{window}", "dependsOn": ["1", "2"]},
+        {"id": "1", "method": "POST", "url": f"{user}/events", "body": {**SERIES, "transactionId": "batch-1"},
+         "headers": {"Content-Type": "application/json"}},
+        {"id": "2", "method": "POST", "url": f"{user}/events", "body": {**SERIES, "transactionId": "batch-1"},
+         "headers": {"Content-Type": "application/json"}, "dependsOn": ["1"]},
+    ]})
+    by_id = {r["id"]: r for r in answer.json()["responses"]}
+    assert (by_id["1"]["status"], by_id["2"]["status"], by_id["3"]["status"]) == (201, 201, 200)
+    assert by_id["2"]["body"]["id"] == by_id["1"]["body"]["id"]  # the retried create answered the first event
+    assert [e["type"] for e in by_id["3"]["body"]["value"]] == ["occurrence"] * 5
