@@ -40,7 +40,9 @@ def _run(leased, engine_calls: list) -> str:
                     gateway_for=lambda mailbox: None, task_id=f"queued-{leased.mailbox_id}")  # fmt: skip
 
 
-def test_queued_syncs_of_a_paused_brokerage_are_skips_and_resuming_sends_them_at_the_next_tick(client, operator, make_brokerage):  # noqa: F811 (the fixture)
+def test_queued_syncs_of_a_paused_brokerage_are_skips_and_resuming_sends_them_at_the_next_tick(
+    client, operator, make_brokerage, settings,  # noqa: F811 (the fixture)
+):
     # Given a brokerage with history whose three mailboxes are leased, their sync tasks queued
     brokerage = _brokerage_with_history(make_brokerage, mailboxes=3)
     queued = dispatch.lease_due(batch=10)
@@ -65,6 +67,10 @@ def test_queued_syncs_of_a_paused_brokerage_are_skips_and_resuming_sends_them_at
     assert (health.last_success_at, health.failed, health.skipped, health.failure_rate) == (LAST_SUCCESS, 0, 3, None)
     page = client.get(reverse("admin:brokerages_brokerage_change", args=[brokerage.pk])).content.decode()
     assert '<td class="skipped">3 (did nothing' in page and "outcome__exact=skipped" in page
+    settings.METRICS_TOKEN = "skips-metrics-token"
+    scraped = client.get("/metrics", HTTP_AUTHORIZATION="Bearer skips-metrics-token").content.decode()
+    assert 'engage_sync_sync_runs_recent{error_class="",outcome="skipped"} 3.0' in scraped
+    assert 'outcome="ok"' not in scraped and 'outcome="failed"' not in scraped
 
     # When it is resumed, with one mailbox's next due time still an interval away
     later = Mailbox.objects.filter(brokerage=brokerage).order_by("email").first()
