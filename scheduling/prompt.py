@@ -115,7 +115,8 @@ def lease_one(mailbox_id: int) -> Leased | None:
 def _publish(leased: Leased) -> None:
     """One sync task, over a pooled connection to the broker (SYNC_PROMPT_BROKER_URL, else Celery's)."""
     broker = app.connection_for_write(settings.SYNC_PROMPT_BROKER_URL or None, connect_timeout=CONNECT_TIMEOUT_SECONDS)
-    with pools.producers[broker].acquire(block=True) as producer:
+    # Every pooled connection busy for that long means the broker is stuck: LimitExceeded, and the tick sends it.
+    with pools.producers[broker].acquire(block=True, timeout=CONNECT_TIMEOUT_SECONDS) as producer:
         app.send_task(
             SYNC_TASK, args=(leased.mailbox_id, leased.lease_token), priority=leased.priority, producer=producer,
             retry=True, retry_policy=PUBLISH_RETRY,
