@@ -28,6 +28,7 @@ from brokerages.models import Brokerage, CredentialAuditEntry, Mailbox, SecretEx
 from brokerages.verification_admin import HISTORY_SHOWN
 from engage_sync.admin_records import RecordAdmin
 from ops import health, panels
+from scheduling import prompt
 
 EXPIRY_WARNING_DAYS = 30
 CREDENTIAL_PERMISSION = "brokerages.change_brokerage_credentials"
@@ -237,8 +238,10 @@ class BrokerageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume brokerage: sync the selected paused brokerages again", permissions=["change"])
     def resume_brokerages(self, request, queryset):
+        paused = list(queryset.filter(status=Brokerage.Status.PAUSED).values_list("pk", flat=True))
         if self._move(request, queryset, Brokerage.Status.PAUSED, Brokerage.Status.ACTIVE):
-            self.message_user(request, "Their due mailboxes are dispatched at the dispatcher's next tick (within seconds).")
+            prompt.make_due_now(paused)  # not a whole interval later: the next tick
+            self.message_user(request, "Their mailboxes are due now and dispatched at the dispatcher's next tick (within seconds), up to each brokerage's cap at once.")
 
     def _move(self, request, queryset, from_status: str, to_status: str) -> int:
         # One save per row (not queryset.update) so status_changed_at is stamped; a handful of rows at most.

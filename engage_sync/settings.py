@@ -227,6 +227,10 @@ SPECTACULAR_SETTINGS = {
 # A sync task's lease on its mailbox, renewed while it works; it only expires when the worker is gone.
 SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 600, minimum=5)
 SYNC_MAX_BACKOFF_SECONDS = env_int("SYNC_MAX_BACKOFF_SECONDS", 3600, minimum=60)
+# The broker the prompt publisher (scheduling/prompt.py: a CRM write's sync, sent at once) uses; empty: Celery's
+# own (CELERY_BROKER_URL). Its own setting so a broker outage can be shown on the web side alone: pointed at a
+# port nothing listens on, CRM writes still answer 201 and the dispatcher's next tick sends their syncs.
+SYNC_PROMPT_BROKER_URL = env_str("SYNC_PROMPT_BROKER_URL", "")
 # Large batches: each leasing statement costs about the same whatever its size (it ranks every open
 # brokerage's due mailboxes), so fewer, larger ones lease 100,000 mailboxes several times faster.
 DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 50_000, minimum=1)

@@ -81,7 +81,7 @@ class HourBucket:
     failed: int = 0
     throttled: int = 0
     paused: int = 0  # stopped by the mass-deletion guard
-    skipped: int = 0  # lease lost or kill switch: did nothing
+    skipped: int = 0  # did nothing: kill switch, inactive, paused or lease lost
 
     @property
     def attempted(self) -> int:
@@ -118,6 +118,11 @@ class BrokerageHealth:
     @property
     def throttled(self) -> int:
         return sum(h.throttled for h in self.hours)
+
+    @property
+    def skipped(self) -> int:
+        """Runs that did nothing (kill switch, inactive, paused, lease lost): neither a success nor a failure."""
+        return sum(h.skipped for h in self.hours)
 
     @property
     def failure_rate(self) -> float | None:

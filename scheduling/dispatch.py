@@ -5,6 +5,11 @@ and never has more than its cap leased at once; brokerages cooling down from thr
 active are skipped. Only one dispatcher runs at a time (a PostgreSQL advisory lock), even if two beat
 processes are started by mistake. Leases are committed before anything is published, so a task never
 arrives for a lease that does not exist yet.
+
+A prompt sync (scheduling/prompt.py) leases its one mailbox without this lock, under the same rules. What keeps
+a brokerage's cap exact between the two is its row lock: each locks the brokerage row before it counts the
+brokerage's leases, and neither waits for the other (the dispatcher skips a row a prompt holds, a prompt gives
+up on one the dispatcher holds); the brokerage skipped is served by the next tick.
 """
 
 from __future__ import annotations
@@ -25,7 +30,16 @@ log = logging.getLogger(__name__)
 SYNC_TASK = "tasks.sync.sync_mailbox"
 _DISPATCH_LOCK_ID = 0x454E_4753_4449_5350  # "ENGSDISP": one dispatcher in the whole fleet
 
-# Per open brokerage (active, not cooling down, below its cap), its most urgent due mailboxes up to its free
+# Lock order: the brokerage rows, then its mailbox rows (a prompt lease takes them in the same order).
+# FOR NO KEY UPDATE, not FOR UPDATE: inserts referencing a brokerage (sync runs, mailboxes) take KEY SHARE on
+# it for their foreign key and must not wait for a dispatch.
+_LOCK_OPEN_BROKERAGES_SQL = """
+SELECT id FROM brokerages_brokerage
+WHERE status = 'active' AND (cooldown_until IS NULL OR cooldown_until <= now())
+FOR NO KEY UPDATE SKIP LOCKED
+"""
+
+# Per open brokerage (active, not cooling down, below its cap, locked above), its most urgent due mailboxes up to its free
 # capacity, by an index scan each (mailbox_brokerage_due); then the lowest ranks first across brokerages, so
 # a batch serves every brokerage before any gets more (round robin), leased in the same statement.
 _LEASE_DUE_SQL = """
@@ -37,7 +51,8 @@ WITH in_flight AS MATERIALIZED (  -- once, not once per brokerage row
 ), open_brokerages AS (
     SELECT b.id, b.max_mailboxes_in_flight - coalesce(f.leased, 0) AS free
     FROM brokerages_brokerage b LEFT JOIN in_flight f ON f.brokerage_id = b.id
-    WHERE b.status = 'active'
+    WHERE b.id = ANY(%(locked)s)
+      AND b.status = 'active'
       AND (b.cooldown_until IS NULL OR b.cooldown_until <= now())
       AND b.max_mailboxes_in_flight > coalesce(f.leased, 0)
 ), chosen AS (
@@ -51,7 +66,6 @@ WITH in_flight AS MATERIALIZED (  -- once, not once per brokerage row
           AND m.is_active AND NOT m.sync_paused
           AND m.next_sync_at <= now()
           AND (m.lease_expires_at IS NULL OR m.lease_expires_at <= now())
-          AND (%(only)s::bigint IS NULL OR m.id = %(only)s::bigint)
         ORDER BY m.sync_priority DESC, m.next_sync_at
         LIMIT ob.free
     ) due
@@ -81,22 +95,20 @@ class DispatchReport:
     skipped_locked: bool = False
 
 
-def lease_due(batch: int, owner: str = "dispatcher", *, only_mailbox: int | None = None,
-              wait_for_lock: bool = False) -> list[Leased] | None:  # fmt: skip
-    """Lease up to ``batch`` due mailboxes in one statement; None when another dispatcher holds the lock.
-
-    ``only_mailbox`` leases that one mailbox if it may sync now (a prompt sync); ``wait_for_lock`` waits for
-    a running dispatcher instead of skipping, so the brokerage's cap holds for prompt syncs too.
-    """
+def lease_due(batch: int, owner: str = "dispatcher") -> list[Leased] | None:
+    """Lease up to ``batch`` due mailboxes in one statement; None when another dispatcher holds the lock."""
     lease = timedelta(seconds=settings.SYNC_LEASE_SECONDS)
     with transaction.atomic(), connection.cursor() as cursor:
-        if wait_for_lock:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s), true", [_DISPATCH_LOCK_ID])
-        else:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_DISPATCH_LOCK_ID])
-        if not cursor.fetchone()[-1]:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_DISPATCH_LOCK_ID])
+        if not cursor.fetchone()[0]:
             return None
-        cursor.execute(_LEASE_DUE_SQL, {"batch": batch, "owner": owner, "lease": lease, "only": only_mailbox})
+        cursor.execute(_LOCK_OPEN_BROKERAGES_SQL)
+        locked = [row[0] for row in cursor.fetchall()]
+        if not locked:
+            return []
+        # A statement of its own: its snapshot, taken after the row locks, sees every prompt lease committed
+        # before them, so the in-flight counts below are exact.
+        cursor.execute(_LEASE_DUE_SQL, {"batch": batch, "owner": owner, "lease": lease, "locked": locked})
         return [Leased(mailbox_id, str(token), priority) for mailbox_id, token, priority in cursor.fetchall()]
 
 

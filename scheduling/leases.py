@@ -69,3 +69,12 @@ def release(mailbox_id: int, lease_token: str, *, succeeded: bool, retry_after: 
         )
         == 1
     )  # fmt: skip
+
+
+def give_back(mailbox_id: int, lease_token: str) -> bool:
+    """Drop a lease under which no sync ran: its task was never published (the broker was down), or it was
+    skipped (kill switch, mailbox inactive or paused). The mailbox's health is untouched — not its last
+    successful sync, not its failures — and it stays due, so it is sent as soon as it may sync again."""
+    return Mailbox.objects.filter(pk=mailbox_id, lease_token=lease_token).update(
+        lease_token=None, lease_owner="", lease_expires_at=None
+    ) == 1

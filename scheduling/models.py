@@ -15,7 +15,7 @@ class SyncRun(models.Model):
         FAILED = "failed", "Failed"
         THROTTLED = "throttled", "Throttled"
         PAUSED = "paused", "Paused (mass-deletion guard)"
-        SKIPPED = "skipped", "Skipped (lease lost or kill switch)"
+        SKIPPED = "skipped", "Skipped (paused, inactive, lease lost)"
 
     mailbox = models.ForeignKey("brokerages.Mailbox", on_delete=models.CASCADE, related_name="sync_runs")
     # Denormalised so the admin filters runs by brokerage without a join through a large mailbox table.

@@ -73,8 +73,13 @@ def run_sync(mailbox_id: int, lease_token: str, *, engine: Engine, gateway_for: 
         log.info("sync: lease for mailbox %s is not ours (late or duplicate delivery); nothing done", mailbox_id)
         return SyncRun.Outcome.SKIPPED
     mailbox = Mailbox.objects.select_related("brokerage").get(pk=mailbox_id)
-    if not _may_sync(mailbox):  # the kill switch: paused after this task was queued
-        leases.release(mailbox_id, lease_token, succeeded=True)
+    if why_not := _why_not_now(mailbox):  # the kill switch, or deactivated, after this task was queued
+        # A skip, not a success: the mailbox's last successful sync and failures stay as they were.
+        leases.give_back(mailbox_id, lease_token)
+        message, remedy = why_not
+        _save(SyncRun(mailbox=mailbox, brokerage_id=mailbox.brokerage_id, task_id=task_id, worker=worker,
+                      started_at=timezone.now(), outcome=SyncRun.Outcome.SKIPPED, error_message=message, remedy=remedy),
+              time.monotonic())  # fmt: skip
         return SyncRun.Outcome.SKIPPED
     cooling = mailbox.brokerage.cooldown_until
     if cooling and cooling > timezone.now():  # throttled after this task was queued: no request until it passes
@@ -84,15 +89,17 @@ def run_sync(mailbox_id: int, lease_token: str, *, engine: Engine, gateway_for: 
 
     def keep_lease() -> None:
         if not leases.renew(mailbox_id, lease_token):
-            raise LeaseLost(str(mailbox_id))
+            raise LeaseLost(LEASE_LOST)
         if Brokerage.objects.filter(pk=mailbox.brokerage_id, status=Brokerage.Status.PAUSED).exists():
-            raise LeaseLost(f"{mailbox_id}: brokerage paused")
+            raise LeaseLost(BROKERAGE_PAUSED[0])
 
     run = SyncRun(mailbox=mailbox, brokerage_id=mailbox.brokerage_id, task_id=task_id, worker=worker, started_at=started)
     try:
         result = engine(mailbox, gateway_for(mailbox), keep_lease)
-    except LeaseLost:
-        run.outcome = SyncRun.Outcome.SKIPPED
+    except LeaseLost as stopped:
+        # Kept for the next sync, no failure counted; a lease another task holds now is not touched.
+        leases.give_back(mailbox_id, lease_token)
+        run.outcome, run.error_message = SyncRun.Outcome.SKIPPED, str(stopped)
         _save(run, clock)
         return run.outcome
     except GatewayError as error:
@@ -127,8 +134,25 @@ def _record_internal_failure(run: SyncRun, clock: float, mailbox_id: int, lease_
         log.exception("sync: could not record the failure of mailbox %s", mailbox_id)
 
 
-def _may_sync(mailbox: Mailbox) -> bool:
-    return mailbox.is_active and not mailbox.sync_paused and mailbox.brokerage.status == Brokerage.Status.ACTIVE
+BROKERAGE_PAUSED = ("Stopped: the brokerage was paused (kill switch) while this sync waited or ran.",
+                    "Resume the brokerage (Brokerages → Resume brokerage); its mailboxes go out at the next tick.")
+LEASE_LOST = "Stopped: this sync's lease ran out and may be another task's now; the mailbox's next sync carries on."
+MAILBOX_INACTIVE = ("Skipped: the mailbox is not active.", "Activate the mailbox if it should sync.")
+MAILBOX_PAUSED = ("Skipped: the mailbox's sync is paused.", "Resume sync in the mailbox list once the reason shown there is dealt with.")
+BROKERAGE_NOT_ACTIVE = ("Skipped: the brokerage is not active.", "Set the brokerage active once its credentials are verified.")
+
+
+def _why_not_now(mailbox: Mailbox) -> tuple[str, str] | None:
+    """Why the mailbox may not sync now (message, remedy for staff), or None if it may."""
+    if mailbox.brokerage.status == Brokerage.Status.PAUSED:
+        return BROKERAGE_PAUSED
+    if mailbox.brokerage.status != Brokerage.Status.ACTIVE:
+        return BROKERAGE_NOT_ACTIVE
+    if not mailbox.is_active:
+        return MAILBOX_INACTIVE
+    if mailbox.sync_paused:
+        return MAILBOX_PAUSED
+    return None
 
 
 def _after_failure(mailbox: Mailbox, lease_token: str, error: GatewayError) -> str:
