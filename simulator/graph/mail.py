@@ -36,7 +36,8 @@ UPLOAD_ROUTES: list[Route] = [
     Route(method, re.compile(uploads.SESSION_PATH + "$", re.IGNORECASE), handler, ())
     for method, handler in (("PUT", uploads.put_chunk), ("DELETE", uploads.cancel))]
 
-MAIL = ("Mail.ReadWrite",)  # drafts, reads, attachments (application permission)
+MAIL = ("Mail.ReadWrite",)  # drafts, attachments (application permission)
+READ_MAIL = ("Mail.ReadWrite", "Mail.Read")
 SEND = ("Mail.Send",)
 _MESSAGE = r"(?P<id>[^/]+)"
 _FOLDER = r"(?P<folder>[^/]+)"
@@ -143,27 +144,27 @@ def create_in_folder(request: GraphRequest, match: re.Match[str]) -> Response:
     return _create(request, unquote(match["folder"]))
 
 
-@route("GET", r"/messages", MAIL)
+@route("GET", r"/messages", READ_MAIL)
 def list_messages(request: GraphRequest, match: re.Match[str]) -> Response:
     """GET /messages: the messages of every mail folder."""
     return _list(request, mail_folders(request), "messages", "/messages")
 
 
-@route("GET", rf"/mailFolders/{_FOLDER}/messages", MAIL)
+@route("GET", rf"/mailFolders/{_FOLDER}/messages", READ_MAIL)
 def list_folder_messages(request: GraphRequest, match: re.Match[str]) -> Response:
     folder = find_mail_folder(request, unquote(match["folder"]))
     return _list(request, [folder], f"mailFolders('{match['folder']}')/messages",
                  f"/mailFolders/{match['folder']}/messages")
 
 
-@route("GET", rf"/messages/{_MESSAGE}", MAIL)
+@route("GET", rf"/messages/{_MESSAGE}", READ_MAIL)
 def get_message(request: GraphRequest, match: re.Match[str]) -> Response:
     _refuse_unknown_options(request, _ITEM_OPTIONS)
     item = _message(request, match)
     return json_response(200, {"@odata.context": _context(request, "messages/$entity"), **_render(request, item)})
 
 
-@route("GET", rf"/mailFolders/{_FOLDER}/messages/{_MESSAGE}", MAIL)
+@route("GET", rf"/mailFolders/{_FOLDER}/messages/{_MESSAGE}", READ_MAIL)
 def get_folder_message(request: GraphRequest, match: re.Match[str]) -> Response:
     folder = find_mail_folder(request, unquote(match["folder"]))
     if _message(request, match).folder_id != folder.id:
@@ -267,14 +268,14 @@ def add_attachment(request: GraphRequest, match: re.Match[str]) -> Response:
                                **render_attachment(record)})
 
 
-@route("GET", rf"/messages/{_MESSAGE}/attachments", MAIL)
+@route("GET", rf"/messages/{_MESSAGE}/attachments", READ_MAIL)
 def list_attachments(request: GraphRequest, match: re.Match[str]) -> Response:
     item = _message(request, match)
     return json_response(200, {"@odata.context": _attachments_context(request, item),
                                "value": [render_attachment(r) for r in item.fields.get("attachments") or []]})
 
 
-@route("GET", rf"/messages/{_MESSAGE}/attachments/(?P<attachment>[^/]+)", MAIL)
+@route("GET", rf"/messages/{_MESSAGE}/attachments/(?P<attachment>[^/]+)", READ_MAIL)
 def get_attachment(request: GraphRequest, match: re.Match[str]) -> Response:
     item = _message(request, match)
     record = _attachment(request, item, match["attachment"])
@@ -282,7 +283,7 @@ def get_attachment(request: GraphRequest, match: re.Match[str]) -> Response:
                                **render_attachment(record)})
 
 
-@route("GET", rf"/messages/{_MESSAGE}/attachments/(?P<attachment>[^/]+)/\$value", MAIL)
+@route("GET", rf"/messages/{_MESSAGE}/attachments/(?P<attachment>[^/]+)/\$value", READ_MAIL)
 def get_attachment_content(request: GraphRequest, match: re.Match[str]) -> Response:
     """The raw bytes of a file attachment (outlook-large-attachments.md, step 4)."""
     record = _attachment(request, _message(request, match), match["attachment"])
