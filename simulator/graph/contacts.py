@@ -9,6 +9,7 @@ and ``render_contact``; store fields Graph has no property for (faxes, pager...)
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -18,14 +19,13 @@ from simulator.mailstore.syncstate import changes_since
 
 from . import delta, extended
 from .ids import find_folder, find_item, folder_graph_id, graph_id
+from .query_options import option, paged, parse_select, preferred_page_size
 from .wire import GraphError, GraphRequest, Response, Route, empty_response, item_not_found, json_response, route
 
 ROUTES: list[Route] = []
 CONTACTS = ("Contacts.ReadWrite",)
 READ_CONTACTS = ("Contacts.ReadWrite", "Contacts.Read")
 DEFAULT_DELTA_PAGE = 10  # Outlook's default delta page; Prefer: odata.maxpagesize changes it
-MAX_PAGE = 1000
-DEFAULT_TOP = 10
 _FOLDER = r"/contactFolders/(?P<folder>[^/]+)"
 _DELTA = r"/contacts/delta(?:\(\))?"
 
@@ -48,6 +48,9 @@ _PHONE_LISTS = {"businessPhones": ("business", "business2"), "homePhones": ("hom
 _READ_ONLY = {"id", "changeKey", "createdDateTime", "lastModifiedDateTime", "parentFolderId"}
 _NAVIGATION = {"singleValueExtendedProperties", "multiValueExtendedProperties", "photo", "extensions"}
 _EMAIL_FIELDS = ("email1", "email2", "email3")
+# What $select may name: every property render_contact writes.
+PROPERTIES = frozenset({*GRAPH_TO_STORE, *_LIST_FIELDS, *_ADDRESSES, *_PHONE_LISTS, *_READ_ONLY, "emailAddresses",
+                        "birthday"})
 
 
 def _iso(value: datetime) -> str:
@@ -60,7 +63,7 @@ _RENDERED: dict[tuple[str, str, int, bool], dict[str, Any]] = {}
 _RENDERED_MAX = 50_000
 
 
-def render_contact(request: GraphRequest, item: Item, select: list[str] | None = None,
+def render_contact(request: GraphRequest, item: Item, select: Iterable[str] | None = None,
                    expand_keys: list[str] | None = None) -> dict[str, Any]:
     """Graph's contact JSON of a store contact (only ``select`` properties and ``id`` when given)."""
     key = (request.address, item.id, item.version, request.prefer.immutable_ids)
@@ -217,16 +220,8 @@ def _contact(request: GraphRequest, match: re.Match[str]) -> Item:
 
 
 def _select(request: GraphRequest) -> list[str] | None:
-    raw = request.query.get("$select")
-    return [s.strip() for s in raw.split(",") if s.strip()] if raw else None
-
-
-def _page_size(request: GraphRequest, default: int) -> int:
-    size = request.prefer.max_page_size
-    if size is None:
-        return default
-    request.prefer.applied.append(f"odata.maxpagesize={min(size, MAX_PAGE)}")
-    return min(size, MAX_PAGE)
+    selected = parse_select(option(request, "$select"), PROPERTIES, "microsoft.graph.contact")
+    return sorted(selected) if selected is not None else None
 
 
 # --- delta ---------------------------------------------------------------------------------------------------------
@@ -237,7 +232,7 @@ def contacts_delta(request: GraphRequest, match: re.Match[str]) -> Response:
     token = delta.from_query(request, "contacts", folder.id)
     seen = token.seq if token else 0
     select = token.extra.get("select") if token else _select(request)
-    changes, resume, done = changes_since(folder, seen, _page_size(request, DEFAULT_DELTA_PAGE))
+    changes, resume, done = changes_since(folder, seen, preferred_page_size(request, DEFAULT_DELTA_PAGE))
     value = []
     for change in changes:
         if change.item is None:
@@ -261,31 +256,15 @@ def list_contacts(request: GraphRequest, match: re.Match[str]) -> Response:
     properties, ``$filter`` on a single-value extended property), oldest first."""
     folder = _folder(request, match)
     items = sorted((i for i in folder.items.values() if i.kind == "contact"), key=lambda i: i.created_seq)
-    condition = None
-    if request.query.get("$filter"):
-        condition = extended.any_filter(request.query["$filter"])
-        if condition is None:
-            raise GraphError(400, "ErrorInvalidUrlQueryFilter",
-                             "The simulator filters contacts only on singleValueExtendedProperties/Any(...).")
-        items = [i for i in items if extended.matches(i, condition)]
-    top, skip = _int_param(request, "$top", DEFAULT_TOP), _int_param(request, "$skip", 0)
-    top = min(top, MAX_PAGE)
-    select, expand_keys = _select(request), extended.expanded_keys(request.query.get("$expand"))
-    page = {"@odata.context": f"{request.base_url}/v1.0/$metadata#users('{request.address}')/contacts",
-            "value": [render_contact(request, i, select, expand_keys) for i in items[skip:skip + top]]}
-    if skip + top < len(items):
-        query = "&".join(f"{k}={v}" for k, v in {**request.query, "$top": top, "$skip": skip + top}.items())
-        page["@odata.nextLink"] = request.url(request.path, query)
-    return json_response(200, page)
-
-
-def _int_param(request: GraphRequest, name: str, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit():
-        raise GraphError(400, "BadRequest", f"Invalid value '{raw}' for the {name} query option.")
-    return int(raw)
+    filter_text = option(request, "$filter")
+    if filter_text is not None:
+        wanted = extended.parse_filter(filter_text)
+        items = [i for i in items if wanted.matches(i)]
+    select, expand_keys = _select(request), extended.expanded_keys(option(request, "$expand"))
+    page, more = paged(request, items)
+    return json_response(200, {
+        "@odata.context": f"{request.base_url}/v1.0/$metadata#users('{request.address}')/contacts",
+        "value": [render_contact(request, i, select, expand_keys) for i in page], **more})
 
 
 def create_contact(request: GraphRequest, match: re.Match[str]) -> Response:
@@ -301,7 +280,7 @@ def create_contact(request: GraphRequest, match: re.Match[str]) -> Response:
 def get_contact(request: GraphRequest, match: re.Match[str]) -> Response:
     item = _contact(request, match)
     return json_response(200, render_contact(request, item, _select(request),
-                                             extended.expanded_keys(request.query.get("$expand"))))
+                                             extended.expanded_keys(option(request, "$expand"))))
 
 
 def update_contact(request: GraphRequest, match: re.Match[str]) -> Response:
