@@ -12,6 +12,7 @@ Shared by every resource:
 - ``ids.py``           immutable ids, ``translateExchangeIds`` (a resource module: its route is there).
 - ``delta.py``         the opaque delta tokens every delta uses ($skiptoken / $deltatoken, 410 SyncStateNotFound).
 - ``query_options.py`` $top / $skip paging and its nextLink, $select, option names in any case.
+- ``world_state.py``   state kept beside a world, not persisted (delta snapshots, upload sessions).
 - ``extended.py``      single-value extended properties: Graph ids <-> store keys, the body, $expand and $filter forms.
 
 Contacts:

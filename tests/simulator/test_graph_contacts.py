@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from exchangelib import Contact, ExtendedProperty
+from exchangelib import Contact
 
-from .ews_exchangelib_support import exchange_account
+from .ews_exchangelib_support import EngageId, exchange_account
 
 TAG = "String {c11ff724-aa03-4555-9952-8fa248a11c3e} Name EngageId"
 IMMUTABLE = {"Prefer": 'IdType="ImmutableId"'}
-
-
-class EngageId(ExtendedProperty):
-    property_set_id = "c11ff724-aa03-4555-9952-8fa248a11c3e"
-    property_name = "EngageId"
-    property_type = "String"
 
 
 @pytest.fixture
