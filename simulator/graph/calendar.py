@@ -273,7 +273,10 @@ def calendar_view(request: GraphRequest, match: re.Match[str]) -> Response:
 def calendar_view_delta(request: GraphRequest, match: re.Match[str]) -> Response:
     """A page of what changed in the window since the token (everything in it on the first call of a round)."""
     folder = _calendar(request, match)
-    token = delta.from_query(request, DELTA_KIND, folder.id)
+    try:
+        token = delta.from_query(request, DELTA_KIND, folder.id)
+    except GraphError as gone:
+        raise _gone(request, gone) from None
     states = calendar_delta.registry(request.world)
     if token is None:
         start, end = window(request.query)
@@ -289,10 +292,20 @@ def calendar_view_delta(request: GraphRequest, match: re.Match[str]) -> Response
                                    **delta.links(request, token, done=True)})
     previous = states.snapshot(request.address, int(token.extra["s"]))
     if previous is None:
-        raise delta.sync_state_not_found(token.generation, request.world.mailstore.mailbox(request.address)
-                                         .delta_generation)
+        raise _gone(request, delta.sync_state_not_found(
+            token.generation, request.world.mailstore.mailbox(request.address).delta_generation))
     round_id = states.start_round(request.address, previous, in_window(folder.items.values(), start, end))
     return _delta_page(request, folder, (start, end), round_id, 0, folder.last_seq)
+
+
+def _gone(request: GraphRequest, error: GraphError) -> GraphError:
+    """A 410 whose ``Location`` restarts the round over the same window (which the token carries)."""
+    text = request.query.get("$skiptoken") or request.query.get("$deltatoken") or ""
+    parsed = delta.peek(text)
+    window = parsed[1].extra.get("w") if parsed and parsed[0] == request.address.lower() else None
+    initial = {"startDateTime": window[0], "endDateTime": window[1]} if isinstance(window, list) else None
+    error.headers["Location"] = delta.restart_link(request, initial)
+    return error
 
 
 def _delta_page(request: GraphRequest, folder: Folder, bounds: tuple[datetime, datetime], round_id: int,
@@ -301,7 +314,7 @@ def _delta_page(request: GraphRequest, folder: Folder, bounds: tuple[datetime, d
     found = states.round(request.address, round_id)
     if found is None:
         mailbox = request.world.mailstore.mailbox(request.address)
-        raise delta.sync_state_not_found(mailbox.delta_generation, mailbox.delta_generation)
+        raise _gone(request, delta.sync_state_not_found(mailbox.delta_generation, mailbox.delta_generation))
     size = preferred_page_size(request, DEFAULT_DELTA_PAGE)
     page = found.entries[offset:offset + size]
     series: dict[str, dict[str, Instance]] = {}  # each series on the page is expanded once, over the window
