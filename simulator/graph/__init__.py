@@ -16,7 +16,8 @@ Shared by every resource:
 - ``extended.py``      single-value extended properties: Graph ids <-> store keys, the body, $expand and $filter forms.
 
 Contacts:
-- ``contacts.py``      contact folders, contacts, contacts delta (routes and the contact JSON <-> store fields).
+- ``contacts.py``      contact folders, contacts, contacts delta (routes).
+- ``contact_fields.py`` contact JSON <-> store fields.
 
 Calendar:
 - ``calendar.py``         events, instances, calendarView and its delta, transactionId (routes).
