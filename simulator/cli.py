@@ -15,7 +15,7 @@ from typing import Any
 
 from simulator.client import DEFAULT_STATE_DIR, ControlAPIError, SimulatorClient
 from simulator.demo import seed_demo
-from simulator.directory import GRAPH_ROLES
+from simulator.directory import GRANTABLE_GRAPH_ROLES
 from simulator.faults import ALL_KINDS
 
 
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--revoke", action="store_true")
     app.add_argument("--no-service-principal", action="store_true")
     app.add_argument("--secret-days", type=float, default=180)
-    app.add_argument("--graph-role", action="append", choices=list(GRAPH_ROLES),
+    app.add_argument("--graph-role", action="append", choices=list(GRANTABLE_GRAPH_ROLES),
                      help="a Graph application permission (repeatable): granted and consented (create, graph-roles), "
                           "granted only with --no-consent, revoked with --revoke")
     app.set_defaults(func=cmd_app)

@@ -1,4 +1,8 @@
-"""The demo brokerage: a tenant, an app registration with a secret, agents' mailboxes with contacts and events."""
+"""The demo brokerage: a tenant, an app registration with a secret, agents' mailboxes with contacts and events.
+
+The app is consented for Exchange (``full_access_as_app``) and granted and consented the Graph application
+permissions the product asks for (``directory.GRAPH_ROLES``), so the product can run on either backend against it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from simulator.client import ControlAPIError, SimulatorClient
+from simulator.directory import GRAPH_ROLES
 
 # Fixed so the demo's admin entries and docs stay the same across runs.
 DEMO_TENANT_ID = "7d3c2b1a-0f9e-4d8c-8b7a-00000000de70"
@@ -57,7 +62,8 @@ def seed_demo(client: SimulatorClient) -> DemoBrokerage:
             raise
         created = False
     if created:
-        app = client.create_app(DEMO_TENANT_ID, "Engage Sync", DEMO_CLIENT_ID, secret={"lifetime_days": 365})
+        app = client.create_app(DEMO_TENANT_ID, "Engage Sync", DEMO_CLIENT_ID, secret={"lifetime_days": 365},
+                                graph_roles=list(GRAPH_ROLES))
         secret = app["secret"]
         addresses = [f"{local}@{DEMO_DOMAIN}" for local, _ in DEMO_AGENTS]
         client.create_mailboxes(DEMO_TENANT_ID, [{"address": f"{local}@{DEMO_DOMAIN}", "display_name": name}
@@ -68,6 +74,9 @@ def seed_demo(client: SimulatorClient) -> DemoBrokerage:
     else:
         # The secret value is shown only once (as in Entra); a second run adds a new one.
         secret = client.add_secret(DEMO_TENANT_ID, DEMO_CLIENT_ID, lifetime_days=365)
+        # A brokerage seeded before the Graph roles existed (or changed since) gets them back.
+        client.update_app(DEMO_TENANT_ID, DEMO_CLIENT_ID, consented=True,
+                          graph_roles=dict.fromkeys(GRAPH_ROLES, True))
         addresses = client.tenant(DEMO_TENANT_ID)["mailboxes"]
     return DemoBrokerage(DEMO_TENANT_ID, DEMO_CLIENT_ID, secret["value"], secret["expires_at"],
                          f"{DEMO_AGENTS[0][0]}@{DEMO_DOMAIN}", addresses, client.authority(DEMO_TENANT_ID),

@@ -16,9 +16,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "_.~-"
-# The Microsoft Graph application permissions (app roles) the Graph front knows; an admin grants them to the app
+# The Microsoft Graph application permissions (app roles) the product asks for; an admin grants them to the app
 # registration and then consents, and only then does a Graph token carry them in `roles`.
 GRAPH_ROLES = ("Contacts.ReadWrite", "Calendars.ReadWrite", "Mail.Send", "Mail.ReadWrite")
+# The read-only permissions the read routes also accept (an admin may grant only these to a reporting app).
+GRAPH_READ_ROLES = ("Contacts.Read", "Calendars.Read", "Mail.Read")
+GRANTABLE_GRAPH_ROLES = GRAPH_ROLES + GRAPH_READ_ROLES
 _USER_NAMESPACE = uuid.UUID("6f1c3a52-6c1e-4b8e-9d0a-2f3b8e1d7c44")
 
 
@@ -104,8 +107,8 @@ class AppRegistration:
 
     def set_graph_role(self, role: str, consented: bool | None) -> None:
         """Grant (consented or not) or, with None, revoke one Graph application permission."""
-        if role not in GRAPH_ROLES:
-            raise DirectoryError(f"unknown Graph role {role!r}; known: {', '.join(GRAPH_ROLES)}")
+        if role not in GRANTABLE_GRAPH_ROLES:
+            raise DirectoryError(f"unknown Graph role {role!r}; known: {', '.join(GRANTABLE_GRAPH_ROLES)}")
         if consented is None:
             self.graph_roles.pop(role, None)
         else:

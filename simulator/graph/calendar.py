@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from simulator.mailstore import Folder
@@ -22,14 +21,14 @@ from . import calendar_delta, delta, event_fields, extended, ids
 from .event_ids import calendar_event, event_id, instance_id, removed_id
 from .event_instances import Instance, in_window, instances_of, occurrence, of_item, parse_z, z
 from .event_times import output_zone, window
+from .query_options import option, paged, parse_select, preferred_page_size
 from .wire import GraphError, GraphRequest, Response, Route, empty_response, invalid_request, json_response, route
 
 ROUTES: list[Route] = []
 
 READ = ("Calendars.ReadWrite", "Calendars.Read")
 WRITE = ("Calendars.ReadWrite",)
-DEFAULT_PAGE = 10  # Graph's page size for events when the client does not ask for one
-MAX_PAGE = 1000
+DEFAULT_DELTA_PAGE = 10  # Graph's page size for a calendarView delta without Prefer: odata.maxpagesize
 DELTA_KIND = "calendarView"
 # Where the events of a calendar live: the default calendar, or a calendar folder named by its Graph id.
 _CAL = r"(?:/calendar|/calendars/(?P<calendar>[^/]+))?"
@@ -69,14 +68,14 @@ class _Shape:
     zone: ZoneInfo
     expand: list[str] | None
     body_type: str
-    select: str | None
+    select: frozenset[str] | None
 
 
 def _shape(request: GraphRequest) -> _Shape:
     """Read once per request, before any event is rendered, so a bad ``$expand`` is a 400 even for an empty list."""
     label, zone = output_zone(request.prefer)
-    return _Shape(label, zone, extended.expanded_keys(request.query.get("$expand")), _body_type(request),
-                  request.query.get("$select"))
+    return _Shape(label, zone, extended.expanded_keys(option(request, "$expand")), _body_type(request),
+                  parse_select(option(request, "$select"), event_fields.PROPERTIES, "microsoft.graph.event"))
 
 
 def _render(request: GraphRequest, instance: Instance, shape: _Shape | None = None) -> dict[str, Any]:
@@ -107,34 +106,12 @@ def _context(request: GraphRequest, what: str) -> str:
     return f"{request.base_url}/v1.0/$metadata#users('{request.address}')/{what}"
 
 
-def _page_size(request: GraphRequest) -> int:
-    size = request.prefer.max_page_size or DEFAULT_PAGE
-    top = request.query.get("$top")
-    if top is not None:
-        if not top.isdigit():
-            raise invalid_request(f"The value '{top}' of the query option '$top' is invalid.")
-        size = int(top)
-    return max(1, min(size, MAX_PAGE))
-
-
-def _skip(request: GraphRequest) -> int:
-    skip = request.query.get("$skip", "0")
-    if not skip.isdigit():
-        raise invalid_request(f"The value '{skip}' of the query option '$skip' is invalid.")
-    return int(skip)
-
-
 def _paged(request: GraphRequest, instances: list[Instance], what: str) -> Response:
-    """One page of a collection by ``$skip`` (only that page rendered); ``@odata.nextLink`` repeats the query with
-    the next ``$skip``. The endpoint echoes ``request.prefer.applied`` in Preference-Applied."""
-    skip, size, shape = _skip(request), _page_size(request), _shape(request)
-    body: dict[str, Any] = {"@odata.context": _context(request, what),
-                            "value": [_render(request, i, shape) for i in instances[skip:skip + size]]}
-    if skip + size < len(instances):
-        query = {k: v for k, v in request.query.items() if k != "$skip"}
-        query["$skip"] = str(skip + size)
-        body["@odata.nextLink"] = request.url(request.path, urlencode(query, safe="$,'()=: /"))
-    return json_response(200, body)
+    """One page of a collection by ``$skip`` and ``$top`` (only that page rendered), with its ``@odata.nextLink``."""
+    shape = _shape(request)
+    page, more = paged(request, instances)
+    return json_response(200, {"@odata.context": _context(request, what),
+                               "value": [_render(request, i, shape) for i in page], **more})
 
 
 def _meeting_mail(request: GraphRequest, fields: dict[str, Any], properties: dict[str, Any], what: str) -> None:
@@ -159,11 +136,11 @@ def list_events(request: GraphRequest, match: re.Match[str]) -> Response:
     """Single events and series masters of a calendar (no expansion), optionally filtered, paged by ``$skip``."""
     folder = _calendar(request, match)
     items = [item for item in folder.items.values() if item.kind == "event"]
-    wanted = request.query.get("$filter")
-    condition = extended.any_filter(wanted) if wanted else None
-    if condition is not None:
-        items = [item for item in items if extended.matches(item, condition)]
-    elif wanted:
+    wanted = option(request, "$filter")
+    if wanted is not None and extended.is_extended_filter(wanted):
+        condition = extended.parse_filter(wanted)
+        items = [item for item in items if condition.matches(item)]
+    elif wanted is not None:
         for pattern, test in _FILTERS:
             found = pattern.match(wanted.strip())
             if found:
@@ -296,7 +273,10 @@ def calendar_view(request: GraphRequest, match: re.Match[str]) -> Response:
 def calendar_view_delta(request: GraphRequest, match: re.Match[str]) -> Response:
     """A page of what changed in the window since the token (everything in it on the first call of a round)."""
     folder = _calendar(request, match)
-    token = delta.from_query(request, DELTA_KIND, folder.id)
+    try:
+        token = delta.from_query(request, DELTA_KIND, folder.id)
+    except GraphError as gone:
+        raise _gone(request, gone) from None
     states = calendar_delta.registry(request.world)
     if token is None:
         start, end = window(request.query)
@@ -312,10 +292,20 @@ def calendar_view_delta(request: GraphRequest, match: re.Match[str]) -> Response
                                    **delta.links(request, token, done=True)})
     previous = states.snapshot(request.address, int(token.extra["s"]))
     if previous is None:
-        raise delta.sync_state_not_found(token.generation, request.world.mailstore.mailbox(request.address)
-                                         .delta_generation)
+        raise _gone(request, delta.sync_state_not_found(
+            token.generation, request.world.mailstore.mailbox(request.address).delta_generation))
     round_id = states.start_round(request.address, previous, in_window(folder.items.values(), start, end))
     return _delta_page(request, folder, (start, end), round_id, 0, folder.last_seq)
+
+
+def _gone(request: GraphRequest, error: GraphError) -> GraphError:
+    """A 410 whose ``Location`` restarts the round over the same window (which the token carries)."""
+    text = request.query.get("$skiptoken") or request.query.get("$deltatoken") or ""
+    parsed = delta.peek(text)
+    window = parsed[1].extra.get("w") if parsed and parsed[0] == request.address.lower() else None
+    initial = {"startDateTime": window[0], "endDateTime": window[1]} if isinstance(window, list) else None
+    error.headers["Location"] = delta.restart_link(request, initial)
+    return error
 
 
 def _delta_page(request: GraphRequest, folder: Folder, bounds: tuple[datetime, datetime], round_id: int,
@@ -324,8 +314,8 @@ def _delta_page(request: GraphRequest, folder: Folder, bounds: tuple[datetime, d
     found = states.round(request.address, round_id)
     if found is None:
         mailbox = request.world.mailstore.mailbox(request.address)
-        raise delta.sync_state_not_found(mailbox.delta_generation, mailbox.delta_generation)
-    size = min(request.prefer.max_page_size or DEFAULT_PAGE, MAX_PAGE)
+        raise _gone(request, delta.sync_state_not_found(mailbox.delta_generation, mailbox.delta_generation))
+    size = preferred_page_size(request, DEFAULT_DELTA_PAGE)
     page = found.entries[offset:offset + size]
     series: dict[str, dict[str, Instance]] = {}  # each series on the page is expanded once, over the window
     shape = _shape(request)

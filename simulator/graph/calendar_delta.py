@@ -15,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import threading
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from .event_instances import Instance
+from .world_state import PerWorld
 
 KEEP_PER_MAILBOX = 64  # snapshots and rounds remembered per mailbox, newest first
 
@@ -111,14 +110,5 @@ def _digest(value: Any) -> str:
     return hashlib.blake2b(json.dumps(value, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
 
 
-_REGISTRIES: weakref.WeakKeyDictionary[Any, Registry] = weakref.WeakKeyDictionary()
-_REGISTRIES_LOCK = threading.Lock()
-
-
-def registry(world: Any) -> Registry:
-    """The calendar delta registry of a world (created on first use; it goes away with the world)."""
-    with _REGISTRIES_LOCK:
-        found = _REGISTRIES.get(world)
-        if found is None:
-            found = _REGISTRIES[world] = Registry()
-        return found
+# The calendar delta registry of a world: registry(world).
+registry = PerWorld(Registry)

@@ -2,14 +2,12 @@
 
 Paths (after ``/users/{id|upn}``): ``/contacts[/{id}]``, ``/contacts/delta`` (the default Contacts folder) and
 ``/contactFolders/{folder-id}/contacts[/{id}|/delta]``; ``delta()`` is accepted for ``delta`` as the OpenAPI spells it.
-Field mapping between Graph's contact JSON and the store's vocabulary (``mailstore/fields.py``) is in ``GRAPH_TO_STORE``
-and ``render_contact``; store fields Graph has no property for (faxes, pager...) are kept untouched by a PATCH.
+The contact JSON <-> store fields mapping is ``contact_fields.py``.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from simulator.mailstore import Folder, Item
@@ -17,184 +15,17 @@ from simulator.mailstore.fields import normalize_contact
 from simulator.mailstore.syncstate import changes_since
 
 from . import delta, extended
-from .ids import find_folder, find_item, folder_graph_id, graph_id
-from .wire import GraphError, GraphRequest, Response, Route, empty_response, item_not_found, json_response, route
+from .contact_fields import PROPERTIES, parse_contact, render_contact
+from .ids import find_folder, find_item, folder_graph_id
+from .query_options import option, paged, parse_select, preferred_page_size
+from .wire import GraphRequest, Response, Route, empty_response, item_not_found, json_response, route
 
 ROUTES: list[Route] = []
 CONTACTS = ("Contacts.ReadWrite",)
 READ_CONTACTS = ("Contacts.ReadWrite", "Contacts.Read")
 DEFAULT_DELTA_PAGE = 10  # Outlook's default delta page; Prefer: odata.maxpagesize changes it
-MAX_PAGE = 1000
-DEFAULT_TOP = 10
 _FOLDER = r"/contactFolders/(?P<folder>[^/]+)"
 _DELTA = r"/contacts/delta(?:\(\))?"
-
-# Graph contact property -> store field, for the plain string properties.
-GRAPH_TO_STORE = {
-    "givenName": "given_name", "middleName": "middle_name", "surname": "surname", "nickName": "nickname",
-    "displayName": "display_name", "fileAs": "file_as", "companyName": "company_name", "jobTitle": "job_title",
-    "department": "department", "initials": "initials", "title": "title", "generation": "generation",
-    "officeLocation": "office", "profession": "profession", "businessHomePage": "business_homepage",
-    "assistantName": "assistant_name", "manager": "manager", "spouseName": "spouse_name", "personalNotes": "notes",
-    "mobilePhone": None, "yomiGivenName": "yomi_given_name", "yomiSurname": "yomi_surname",
-    "yomiCompanyName": "yomi_company_name",
-}
-_LIST_FIELDS = {"categories": "categories", "imAddresses": "im_addresses", "children": "children"}
-_ADDRESSES = {"businessAddress": "business", "homeAddress": "home", "otherAddress": "other"}
-_ADDRESS_PARTS = {"street": "street", "city": "city", "state": "state", "postalCode": "postal_code",
-                  "countryOrRegion": "country"}
-_PHONE_LISTS = {"businessPhones": ("business", "business2"), "homePhones": ("home", "home2")}
-# Read-only or server-set properties a client may echo back; Graph ignores them on write.
-_READ_ONLY = {"id", "changeKey", "createdDateTime", "lastModifiedDateTime", "parentFolderId"}
-_NAVIGATION = {"singleValueExtendedProperties", "multiValueExtendedProperties", "photo", "extensions"}
-_EMAIL_FIELDS = ("email1", "email2", "email3")
-
-
-def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# Rendered contacts by (mailbox, item id, version, immutable ids): an item's version changes with every change and
-# its id with every move, so an entry never goes stale; polls and pages re-render the same contacts constantly.
-_RENDERED: dict[tuple[str, str, int, bool], dict[str, Any]] = {}
-_RENDERED_MAX = 50_000
-
-
-def render_contact(request: GraphRequest, item: Item, select: list[str] | None = None,
-                   expand_keys: list[str] | None = None) -> dict[str, Any]:
-    """Graph's contact JSON of a store contact (only ``select`` properties and ``id`` when given)."""
-    key = (request.address, item.id, item.version, request.prefer.immutable_ids)
-    body = _RENDERED.get(key)
-    if body is None:
-        if len(_RENDERED) >= _RENDERED_MAX:
-            _RENDERED.clear()
-        body = _RENDERED[key] = _render(request, item)
-    if select is not None:
-        wanted = {name.lower() for name in select}
-        body = {k: v for k, v in body.items() if k in ("@odata.etag", "id") or k.lower() in wanted}
-    if expand_keys is not None:
-        body = {**body, "singleValueExtendedProperties": extended.render_single_values(item, expand_keys)}
-    return body
-
-
-def _render(request: GraphRequest, item: Item) -> dict[str, Any]:
-    fields = item.fields
-    folder = request.world.mailstore.mailbox(request.address).folders[item.folder_id]
-    phones = fields.get("phones") or {}
-    addresses = fields.get("addresses") or {}
-    body: dict[str, Any] = {
-        "@odata.etag": f'W/"{item.change_key}"',
-        "id": graph_id(request.address, item, request.prefer.immutable_ids),
-        "createdDateTime": _iso(item.created), "lastModifiedDateTime": _iso(item.modified),
-        "changeKey": item.change_key, "categories": list(fields.get("categories") or []),
-        "parentFolderId": folder_graph_id(folder),
-        "birthday": f"{fields['birthday']}T00:00:00Z" if fields.get("birthday") else None,
-    }
-    for graph_name, store_name in GRAPH_TO_STORE.items():
-        if store_name is not None:
-            body[graph_name] = fields.get(store_name)
-    body["mobilePhone"] = phones.get("mobile")
-    for graph_name, store_name in _LIST_FIELDS.items():
-        body[graph_name] = list(fields.get(store_name) or [])
-    for graph_name, kinds in _PHONE_LISTS.items():
-        body[graph_name] = [phones[k] for k in kinds if phones.get(k)]
-    body["emailAddresses"] = [{"name": fields.get(f"{key}_name") or fields[key], "address": fields[key]}
-                              for key in _EMAIL_FIELDS if fields.get(key)]
-    for graph_name, kind in _ADDRESSES.items():
-        parts = addresses.get(kind) or {}
-        body[graph_name] = {g: parts[s] for g, s in _ADDRESS_PARTS.items() if parts.get(s)}
-    return body
-
-
-def parse_contact(body: Any, current: Item | None = None) -> tuple[dict[str, Any], list[str], dict[str, str]]:
-    """A Graph contact body -> (fields to set, fields to delete, extended properties to set) in store terms.
-    ``current`` (for a PATCH) is what nested values (phones, addresses) are merged into."""
-    if not isinstance(body, dict):
-        raise GraphError(400, "RequestBodyRead", "The request body must be a JSON object (a contact).")
-    existing = current.fields if current is not None else {}
-    set_fields: dict[str, Any] = {}
-    delete: list[str] = []
-    phones = dict(existing.get("phones") or {})
-    addresses = {k: dict(v) for k, v in (existing.get("addresses") or {}).items()}
-    touched_phones = touched_addresses = False
-    for name, value in body.items():
-        if name.startswith("@") or name in _READ_ONLY or name in _NAVIGATION:
-            continue
-        if name in GRAPH_TO_STORE and name != "mobilePhone":
-            _string(name, value)
-            if value is None:
-                delete.append(GRAPH_TO_STORE[name])  # type: ignore[arg-type]
-            else:
-                set_fields[GRAPH_TO_STORE[name]] = value  # type: ignore[index]
-        elif name == "mobilePhone":
-            _string(name, value)
-            phones["mobile"] = value
-            touched_phones = True
-        elif name in _PHONE_LISTS:
-            numbers = _strings(name, value)
-            for slot, kind in enumerate(_PHONE_LISTS[name]):
-                phones[kind] = numbers[slot] if slot < len(numbers) else None
-            touched_phones = True
-        elif name in _LIST_FIELDS:
-            set_fields[_LIST_FIELDS[name]] = _strings(name, value)
-        elif name == "emailAddresses":
-            entries = value or []
-            if not isinstance(entries, list) or len(entries) > 3 or not all(
-                    isinstance(e, dict) and isinstance(e.get("address"), str) for e in entries):
-                raise GraphError(400, "ErrorInvalidProperty", "emailAddresses takes up to 3 {name, address} objects.")
-            for slot, key in enumerate(_EMAIL_FIELDS):
-                if slot < len(entries):
-                    set_fields[key] = entries[slot]["address"]
-                    if entries[slot].get("name") and entries[slot]["name"] != entries[slot]["address"]:
-                        set_fields[f"{key}_name"] = entries[slot]["name"]
-                    else:
-                        delete.append(f"{key}_name")
-                else:
-                    delete.extend((key, f"{key}_name"))
-        elif name in _ADDRESSES:
-            if value is not None and not isinstance(value, dict):
-                raise GraphError(400, "ErrorInvalidProperty", f"{name} must be a physicalAddress object.")
-            addresses[_ADDRESSES[name]] = {s: value[g] for g, s in _ADDRESS_PARTS.items() if value and value.get(g)}
-            touched_addresses = True
-        elif name == "birthday":
-            if value is None:
-                delete.append("birthday")
-            else:
-                set_fields["birthday"] = _birthday(value)
-        else:
-            raise GraphError(400, "RequestBodyRead", f"The property '{name}' does not exist on type "
-                                                     f"'microsoft.graph.contact'. Make sure to only use property "
-                                                     f"names that are defined by the type or mark the type as open "
-                                                     f"type.")
-    if touched_phones:
-        set_fields["phones"] = {k: v for k, v in phones.items() if v}
-    if touched_addresses:
-        set_fields["addresses"] = {k: v for k, v in addresses.items() if v}
-    extended_values = extended.parse_single_values(body.get("singleValueExtendedProperties"))
-    return set_fields, [d for d in delete if d not in set_fields], extended_values
-
-
-def _string(name: str, value: Any) -> None:
-    if value is not None and not isinstance(value, str):
-        raise GraphError(400, "RequestBodyRead", f"Cannot convert the literal '{value}' to the expected type "
-                                                 f"'Edm.String' of property '{name}'.")
-
-
-def _strings(name: str, value: Any) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise GraphError(400, "RequestBodyRead", f"{name} must be an array of strings.")
-    return list(value)
-
-
-def _birthday(value: Any) -> str:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).date().isoformat()
-    except ValueError:
-        raise GraphError(400, "RequestBodyRead", f"Cannot convert the literal '{value}' to the expected type "
-                                                 f"'Edm.DateTimeOffset'.") from None
-
 
 # --- folders and items -----------------------------------------------------------------------------------------
 def _folder(request: GraphRequest, match: re.Match[str]) -> Folder:
@@ -217,16 +48,8 @@ def _contact(request: GraphRequest, match: re.Match[str]) -> Item:
 
 
 def _select(request: GraphRequest) -> list[str] | None:
-    raw = request.query.get("$select")
-    return [s.strip() for s in raw.split(",") if s.strip()] if raw else None
-
-
-def _page_size(request: GraphRequest, default: int) -> int:
-    size = request.prefer.max_page_size
-    if size is None:
-        return default
-    request.prefer.applied.append(f"odata.maxpagesize={min(size, MAX_PAGE)}")
-    return min(size, MAX_PAGE)
+    selected = parse_select(option(request, "$select"), PROPERTIES, "microsoft.graph.contact")
+    return sorted(selected) if selected is not None else None
 
 
 # --- delta ---------------------------------------------------------------------------------------------------------
@@ -237,7 +60,7 @@ def contacts_delta(request: GraphRequest, match: re.Match[str]) -> Response:
     token = delta.from_query(request, "contacts", folder.id)
     seen = token.seq if token else 0
     select = token.extra.get("select") if token else _select(request)
-    changes, resume, done = changes_since(folder, seen, _page_size(request, DEFAULT_DELTA_PAGE))
+    changes, resume, done = changes_since(folder, seen, preferred_page_size(request, DEFAULT_DELTA_PAGE))
     value = []
     for change in changes:
         if change.item is None:
@@ -261,31 +84,15 @@ def list_contacts(request: GraphRequest, match: re.Match[str]) -> Response:
     properties, ``$filter`` on a single-value extended property), oldest first."""
     folder = _folder(request, match)
     items = sorted((i for i in folder.items.values() if i.kind == "contact"), key=lambda i: i.created_seq)
-    condition = None
-    if request.query.get("$filter"):
-        condition = extended.any_filter(request.query["$filter"])
-        if condition is None:
-            raise GraphError(400, "ErrorInvalidUrlQueryFilter",
-                             "The simulator filters contacts only on singleValueExtendedProperties/Any(...).")
-        items = [i for i in items if extended.matches(i, condition)]
-    top, skip = _int_param(request, "$top", DEFAULT_TOP), _int_param(request, "$skip", 0)
-    top = min(top, MAX_PAGE)
-    select, expand_keys = _select(request), extended.expanded_keys(request.query.get("$expand"))
-    page = {"@odata.context": f"{request.base_url}/v1.0/$metadata#users('{request.address}')/contacts",
-            "value": [render_contact(request, i, select, expand_keys) for i in items[skip:skip + top]]}
-    if skip + top < len(items):
-        query = "&".join(f"{k}={v}" for k, v in {**request.query, "$top": top, "$skip": skip + top}.items())
-        page["@odata.nextLink"] = request.url(request.path, query)
-    return json_response(200, page)
-
-
-def _int_param(request: GraphRequest, name: str, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit():
-        raise GraphError(400, "BadRequest", f"Invalid value '{raw}' for the {name} query option.")
-    return int(raw)
+    filter_text = option(request, "$filter")
+    if filter_text is not None:
+        wanted = extended.parse_filter(filter_text)
+        items = [i for i in items if wanted.matches(i)]
+    select, expand_keys = _select(request), extended.expanded_keys(option(request, "$expand"))
+    page, more = paged(request, items)
+    return json_response(200, {
+        "@odata.context": f"{request.base_url}/v1.0/$metadata#users('{request.address}')/contacts",
+        "value": [render_contact(request, i, select, expand_keys) for i in page], **more})
 
 
 def create_contact(request: GraphRequest, match: re.Match[str]) -> Response:
@@ -301,7 +108,7 @@ def create_contact(request: GraphRequest, match: re.Match[str]) -> Response:
 def get_contact(request: GraphRequest, match: re.Match[str]) -> Response:
     item = _contact(request, match)
     return json_response(200, render_contact(request, item, _select(request),
-                                             extended.expanded_keys(request.query.get("$expand"))))
+                                             extended.expanded_keys(option(request, "$expand"))))
 
 
 def update_contact(request: GraphRequest, match: re.Match[str]) -> Response:

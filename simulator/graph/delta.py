@@ -25,6 +25,7 @@ import json
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from .wire import GraphError, GraphRequest
 
@@ -57,20 +58,28 @@ def encode(world: Any, address: str, token: DeltaToken) -> str:
     return base64.urlsafe_b64encode(packed + zlib.crc32(packed).to_bytes(4, "big")).decode().rstrip("=")
 
 
-def decode(world: Any, address: str, text: str, kind: str, folder_id: str | None = None) -> DeltaToken:
-    """The token behind ``text`` for this mailbox and resource; 410 ``SyncStateNotFound`` if it is not valid now."""
-    mailbox = world.mailstore.mailbox(address)
-    current = mailbox.delta_generation
+def peek(text: str) -> tuple[str, DeltaToken] | None:
+    """(owner address, token) of a token's text, unchecked; None when it is garbled."""
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         packed, checksum = raw[:-4], raw[-4:]
         if not packed.startswith(_MAGIC) or zlib.crc32(packed).to_bytes(4, "big") != checksum:
-            raise ValueError("garbled")
+            return None
         data = json.loads(zlib.decompress(packed[len(_MAGIC):]))
-        token = DeltaToken(str(data["k"]), str(data["f"]), int(data["s"]), dict(data["x"]), int(data["g"]))
-        owner = str(data["a"])
+        return str(data["a"]), DeltaToken(str(data["k"]), str(data["f"]), int(data["s"]), dict(data["x"]),
+                                          int(data["g"]))
     except (binascii.Error, ValueError, KeyError, TypeError, zlib.error):
-        raise sync_state_not_found(0, current) from None
+        return None
+
+
+def decode(world: Any, address: str, text: str, kind: str, folder_id: str | None = None) -> DeltaToken:
+    """The token behind ``text`` for this mailbox and resource; 410 ``SyncStateNotFound`` if it is not valid now."""
+    mailbox = world.mailstore.mailbox(address)
+    current = mailbox.delta_generation
+    parsed = peek(text)
+    if parsed is None:
+        raise sync_state_not_found(0, current)
+    owner, token = parsed
     if (owner != address.lower() or token.kind != kind or (folder_id is not None and token.folder_id != folder_id)
             or token.generation != current or token.seq > mailbox.clock
             or (token.folder_id and token.folder_id not in mailbox.folders)):
@@ -79,11 +88,25 @@ def decode(world: Any, address: str, text: str, kind: str, folder_id: str | None
 
 
 def from_query(request: GraphRequest, kind: str, folder_id: str | None = None) -> DeltaToken | None:
-    """The token of a ``$skiptoken`` / ``$deltatoken`` query parameter, or None for the first call of a round."""
+    """The token of a ``$skiptoken`` / ``$deltatoken`` query parameter, or None for the first call of a round (an
+    empty ``$deltatoken=``, as a 410's Location has, starts a round too). A 410 carries ``Location``."""
     text = request.query.get("$skiptoken") or request.query.get("$deltatoken")
-    if text is None:
+    if not text:
         return None
-    return decode(request.world, request.address, text, kind, folder_id)
+    try:
+        return decode(request.world, request.address, text, kind, folder_id)
+    except GraphError as gone:
+        gone.headers.setdefault("Location", restart_link(request))
+        raise
+
+
+def restart_link(request: GraphRequest, initial: dict[str, str] | None = None) -> str:
+    """Where a client whose token is gone starts again (delta-query-overview.md, "Synchronization reset": a 410's
+    ``Location`` is "a request URL with an empty $deltaToken (same as the initial query)"): this request's path
+    and its other query options, or ``initial`` when the resource knows the round's own, then ``$deltatoken=``."""
+    query = initial if initial is not None else {
+        key: value for key, value in request.query.items() if key.lower() not in ("$skiptoken", "$deltatoken")}
+    return request.url(request.path, urlencode({**query, "$deltatoken": ""}, quote_via=quote, safe="'(),:=/"))
 
 
 def links(request: GraphRequest, token: DeltaToken, done: bool, path: str | None = None) -> dict[str, str]:

@@ -151,14 +151,23 @@ def _body_as(content: str, stored: str, wanted: str) -> dict[str, str]:
     return {"contentType": wanted, "content": content}
 
 
-def select(event: dict[str, Any], wanted: str | None) -> dict[str, Any]:
+# What $select may name: every property to_graph writes.
+PROPERTIES = frozenset({
+    "id", "createdDateTime", "lastModifiedDateTime", "changeKey", "categories", "transactionId",
+    "originalStartTimeZone", "originalEndTimeZone", "iCalUId", "reminderMinutesBeforeStart", "isReminderOn",
+    "hasAttachments", "subject", "bodyPreview", "importance", "sensitivity", "isAllDay", "isCancelled", "isDraft",
+    "isOrganizer", "responseRequested", "seriesMasterId", "showAs", "type", "webLink", "onlineMeetingUrl",
+    "isOnlineMeeting", "onlineMeetingProvider", "allowNewTimeProposals", "hideAttendees", "responseStatus", "body",
+    "start", "end", "location", "locations", "recurrence", "attendees", "organizer", "onlineMeeting", "originalStart"})
+
+
+def select(event: dict[str, Any], wanted: frozenset[str] | None) -> dict[str, Any]:
     """Keep only the ``$select``-ed members (``id``, the OData annotations and an expansion always stay)."""
-    if not wanted:
+    if wanted is None:
         return event
-    names = {name.strip().lower() for name in wanted.split(",") if name.strip()}
-    if "location" in names:
-        names.add("locations")  # Graph answers both for either (event-get.md, user-list-events.md)
-    return {k: v for k, v in event.items() if k.startswith("@") or k == "id" or k.lower() in names
+    if "location" in wanted:
+        wanted = wanted | {"locations"}  # Graph answers both for either (event-get.md, user-list-events.md)
+    return {k: v for k, v in event.items() if k.startswith("@") or k == "id" or k in wanted
             or k == "singleValueExtendedProperties"}
 
 

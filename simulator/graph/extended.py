@@ -3,12 +3,14 @@
 Graph ids (extended-properties-overview.md): ``"{type} {guid} Name {name}"``, ``"{type} {guid} Id 0x8012"`` and
 ``"{type} 0x4001001F"`` (a property tag with its type code). The store keys them as
 ``"<guid or 'tag'>|<name, #id or tag>|<type>"`` (see ``simulator.ews.values.extended_key``), so a property written
-through EWS is read through Graph and back.
+through EWS is read through Graph and back. Contacts, events and messages share the body form
+(``parse_single_values``), the ``$expand`` form (``expanded_keys``) and the one ``$filter`` form (``parse_filter``).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from simulator.mailstore import Item
@@ -23,7 +25,16 @@ _TYPE_CODES = {"String": 0x001F, "Integer": 0x0003, "Boolean": 0x000B, "SystemTi
 _TYPES = {name.lower(): name for name in _TYPE_CODES}
 _EXPAND = re.compile(r"singleValueExtendedProperties\s*\(\s*\$filter\s*=\s*(.*)\)\s*$", re.IGNORECASE)
 _ID_EQ = re.compile(r"id\s+eq\s+'((?:[^']|'')*)'", re.IGNORECASE)
-_ANY = re.compile(r"^\s*singleValueExtendedProperties/any\s*\(\s*(\w+)\s*:\s*(.*)\)\s*$", re.IGNORECASE)
+_LITERAL = r"'(?:[^']|'')*'"
+_ANY_START = re.compile(r"^\s*singleValueExtendedProperties\s*/", re.IGNORECASE)
+_ANY = re.compile(r"^\s*singleValueExtendedProperties\s*/\s*any\s*\(\s*(?P<var>[A-Za-z_]\w*)\s*:(?P<body>.*)\)\s*$",
+                  re.IGNORECASE | re.DOTALL)
+_ID_CLAUSE = re.compile(rf"\s*(?P<var>[A-Za-z_]\w*)\s*/\s*id\s+eq\s+(?P<literal>{_LITERAL})\s*", re.IGNORECASE)
+_VALUE_CLAUSE = re.compile(rf"\s*(?P<var>[A-Za-z_]\w*)\s*/\s*value\s+(?P<op>eq|ne)\s+(?P<literal>{_LITERAL})\s*",
+                           re.IGNORECASE)
+_VALUE_FUNCTION = re.compile(rf"\s*(?P<op>startswith|contains)\s*\(\s*(?P<var>[A-Za-z_]\w*)\s*/\s*value\s*,\s*"
+                             rf"(?P<literal>{_LITERAL})\s*\)\s*", re.IGNORECASE)
+_AND = re.compile(r"and\b", re.IGNORECASE)
 
 
 def _bad_id(graph_id: str) -> GraphError:
@@ -97,31 +108,76 @@ def expanded_keys(expand: str | None) -> list[str] | None:
     return [store_key(i) for i in ids]
 
 
-def any_filter(expression: str) -> tuple[str, str, str] | None:
-    """Parse ``singleValueExtendedProperties/Any(ep: ep/id eq '{id}' and ep/value eq '{value}')`` (also ``ne``,
-    ``startswith(ep/value, '...')``, ``contains(ep/value, '...')``) into (store key, operator, value); None when the
-    expression is not of that shape."""
-    match = _ANY.match(expression)
-    if match is None:
-        return None
-    var, body = match.group(1), match.group(2)
-    id_match = re.search(rf"{var}/id\s+eq\s+'((?:[^']|'')*)'", body, re.IGNORECASE)
-    if id_match is None:
-        return None
-    key = store_key(id_match.group(1).replace("''", "'"))
-    if value_match := re.search(rf"{var}/value\s+(eq|ne)\s+'((?:[^']|'')*)'", body, re.IGNORECASE):
-        return key, value_match.group(1).lower(), value_match.group(2).replace("''", "'")
-    if value_match := re.search(rf"(startswith|contains)\s*\(\s*{var}/value\s*,\s*'((?:[^']|'')*)'\s*\)", body,
-                                re.IGNORECASE):
-        return key, value_match.group(1).lower(), value_match.group(2).replace("''", "'")
-    return key, "exists", ""
+def invalid_filter(detail: str) -> GraphError:
+    """Graph's answer for a $filter the service cannot evaluate."""
+    return GraphError(400, "ErrorInvalidUrlQueryFilter",
+                      f"The query filter contains one or more invalid nodes. {detail}".strip())
 
 
-def matches(item: Item, condition: tuple[str, str, str]) -> bool:
-    """Whether an item satisfies a parsed ``any_filter`` condition."""
-    key, operator, expected = condition
-    value = item.extended.get(key)
-    if value is None or isinstance(value, list):
-        return False
-    return {"eq": value == expected, "ne": value != expected, "startswith": value.startswith(expected),
-            "contains": expected in value, "exists": True}[operator]
+@dataclass(frozen=True, slots=True)
+class ExtendedFilter:
+    """singleValueExtendedProperties/any(ep: ep/id eq key and <value condition>)."""
+
+    key: str
+    operator: str  # eq, ne, startswith, contains
+    value: str
+
+    def matches(self, item: Item) -> bool:
+        """Whether an item's extended properties satisfy the filter. eq/ne compare exactly (as the EWS part's
+        IsEqualTo does); startswith/contains ignore case, as the docs' contains(ep/Value, 'green') finds 'Green'."""
+        found = item.extended.get(self.key)
+        if not isinstance(found, str):
+            return False
+        if self.operator == "eq":
+            return found == self.value
+        if self.operator == "ne":
+            return found != self.value
+        if self.operator == "startswith":
+            return found.lower().startswith(self.value.lower())
+        return self.value.lower() in found.lower()
+
+
+def is_extended_filter(text: str) -> bool:
+    """Whether a $filter is about extended properties (then ``parse_filter`` reads it, or refuses it)."""
+    return _ANY_START.match(text) is not None
+
+
+def parse_filter(text: str) -> ExtendedFilter:
+    """Parse the whole of ``singleValueExtendedProperties/Any(ep: ep/id eq '{id}' and ep/value eq '{value}')``
+    (singlevaluelegacyextendedproperty-get.md) for contacts, events and messages: any lambda variable, either
+    clause first, any spacing and case of keywords, '' for a quote inside a literal (OData's escape); the value
+    condition may also be ``ne``, ``startswith(ep/value, '...')`` or ``contains(ep/value, '...')``. Anything else,
+    including text around a well-formed condition and casts (``cast(ep/value, Edm.Int32) eq 12``), is Graph's 400."""
+    outer = _ANY.match(text)
+    if outer is None:
+        raise invalid_filter("Only singleValueExtendedProperties/any(ep: ep/id eq '...' and ep/value eq '...') "
+                             "is supported.")
+    variable, body = outer["var"], outer["body"]
+    property_id: str | None = None
+    condition: tuple[str, str] | None = None
+    position = 0
+    for index in range(2):
+        if index:
+            joiner = _AND.match(body, position)
+            if joiner is None:
+                raise invalid_filter("Expected 'and' between the id and value conditions.")
+            position = joiner.end()
+        id_clause = _ID_CLAUSE.match(body, position) if property_id is None else None
+        value_clause = None if id_clause or condition else \
+            _VALUE_CLAUSE.match(body, position) or _VALUE_FUNCTION.match(body, position)
+        clause = id_clause or value_clause
+        if clause is None or clause["var"] != variable:
+            raise invalid_filter(f"Expected {variable}/id eq '...' and {variable}/value eq '...' (or ne, "
+                                 f"startswith({variable}/value, '...'), contains({variable}/value, '...')).")
+        if id_clause:
+            property_id = _literal(clause["literal"])
+        else:
+            condition = (clause["op"].lower(), _literal(clause["literal"]))
+        position = clause.end()
+    if position != len(body) or property_id is None or condition is None:
+        raise invalid_filter("Unexpected text after the value condition.")
+    return ExtendedFilter(store_key(property_id), *condition)
+
+
+def _literal(text: str) -> str:
+    return text[1:-1].replace("''", "'")

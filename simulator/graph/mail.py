@@ -11,23 +11,16 @@ from __future__ import annotations
 import base64
 import re
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote
 
 from simulator.mailstore import Item
 
 from . import ids, mail_sending, uploads
-from .extended import expanded_keys
-from .message_fields import parse_file_attachment, parse_message, render_attachment, render_message
+from .extended import expanded_keys, parse_filter
+from .message_fields import READABLE, parse_file_attachment, parse_message, render_attachment, render_message
 from .message_lookup import find_mail_folder, find_message, folder_id, mail_folders, message_id
-from .message_query import (
-    DEFAULT_TOP,
-    MAX_TOP,
-    invalid_query,
-    parse_count,
-    parse_filter,
-    parse_orderby,
-    parse_select,
-)
+from .message_order import parse_orderby, sort_value
+from .query_options import invalid_query, option, paged, parse_select
 from .wire import GraphError, GraphRequest, Response, Route, empty_response, json_response, route
 
 ROUTES: list[Route] = []
@@ -36,7 +29,8 @@ UPLOAD_ROUTES: list[Route] = [
     Route(method, re.compile(uploads.SESSION_PATH + "$", re.IGNORECASE), handler, ())
     for method, handler in (("PUT", uploads.put_chunk), ("DELETE", uploads.cancel))]
 
-MAIL = ("Mail.ReadWrite",)  # drafts, reads, attachments (application permission)
+MAIL = ("Mail.ReadWrite",)  # drafts, attachments (application permission)
+READ_MAIL = ("Mail.ReadWrite", "Mail.Read")
 SEND = ("Mail.Send",)
 _MESSAGE = r"(?P<id>[^/]+)"
 _FOLDER = r"(?P<folder>[^/]+)"
@@ -55,21 +49,17 @@ def _refuse_unknown_options(request: GraphRequest, allowed: frozenset[str]) -> N
             raise invalid_query(f"Query option '{name}' is not supported on this resource.")
 
 
-def _option(request: GraphRequest, name: str) -> str | None:
-    return next((value for key, value in request.query.items() if key.lower() == name), None)
-
-
 def _message(request: GraphRequest, match: re.Match[str]) -> Item:
     return find_message(request.world, request.address, unquote(match["id"]))
 
 
 def _shape(request: GraphRequest) -> dict[str, Any]:
     """The rendering options a request's $select and $expand ask for (parsed before anything is looked up)."""
-    selected = _option(request, "$select")
-    expand = _option(request, "$expand")
+    selected = option(request, "$select")
+    expand = option(request, "$expand")
     if expand is not None and not expand.strip():
         raise invalid_query("$expand is empty; expand singleValueExtendedProperties($filter=id eq '...').")
-    return {"select": parse_select(selected) if selected is not None else None,
+    return {"select": parse_select(selected, READABLE, "microsoft.graph.message"),
             "extended_keys": expanded_keys(expand)}
 
 
@@ -99,36 +89,25 @@ def _create(request: GraphRequest, folder_name: str) -> Response:
 def _list(request: GraphRequest, folders: list[Any], context_tail: str, path: str) -> Response:
     _refuse_unknown_options(request, _LIST_OPTIONS)
     shape = _shape(request)
-    filter_text = _option(request, "$filter")
+    filter_text = option(request, "$filter")
     wanted = parse_filter(filter_text) if filter_text is not None else None
-    sort_key, descending = parse_orderby(_option(request, "$orderby"))
-    top = parse_count(_option(request, "$top"), "$top", request.prefer.max_page_size or DEFAULT_TOP, MAX_TOP)
-    skip = parse_count(_option(request, "$skip"), "$skip", 0, None)
+    sort_key, descending = parse_orderby(option(request, "$orderby"))
     found = [item for folder in folders for item in folder.items.values() if item.kind == "message"
-             and (wanted is None or wanted.matches(item.extended))]
-    found.sort(key=lambda item: (_sort_value(item, sort_key), item.id), reverse=descending)
-    page = [_render(request, item, shape) for item in found[skip:skip + top]]
-    selected = _option(request, "$select")
+             and (wanted is None or wanted.matches(item))]
+    found.sort(key=lambda item: (sort_value(item, sort_key), item.id), reverse=descending)
+    page, more = paged(request, found, path=path)
+    selected = option(request, "$select")
     if selected is not None:  # Graph names the selection in the context: .../messages(sender,subject)
         context_tail += f"({','.join(name.strip() for name in selected.split(',') if name.strip())})"
-    payload: dict[str, Any] = {"@odata.context": _context(request, context_tail), "value": page}
-    count = _option(request, "$count")
+    payload: dict[str, Any] = {"@odata.context": _context(request, context_tail),
+                               "value": [_render(request, item, shape) for item in page]}
+    count = option(request, "$count")
     if count is not None:
         if count.lower() not in ("true", "false"):
             raise invalid_query(f"Invalid value '{count}' for query option $count: expected true or false.")
         if count.lower() == "true":
             payload["@odata.count"] = len(found)
-    if skip + top < len(found):
-        query = {key: value for key, value in request.query.items() if key.lower() != "$skip"}
-        payload["@odata.nextLink"] = request.url(path, urlencode({**query, "$skip": skip + top}))
-    return json_response(200, payload)
-
-
-def _sort_value(item: Item, key: str) -> str:
-    value = {"receivedDateTime": item.fields.get("sent_at") or item.created, "sentDateTime": item.fields.get("sent_at"),
-             "createdDateTime": item.created, "lastModifiedDateTime": item.modified,
-             "subject": item.fields.get("subject")}[key]
-    return value if isinstance(value, str) else value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+    return json_response(200, {**payload, **more})
 
 
 # --- drafts and reads --------------------------------------------------------------------------------------------
@@ -143,27 +122,27 @@ def create_in_folder(request: GraphRequest, match: re.Match[str]) -> Response:
     return _create(request, unquote(match["folder"]))
 
 
-@route("GET", r"/messages", MAIL)
+@route("GET", r"/messages", READ_MAIL)
 def list_messages(request: GraphRequest, match: re.Match[str]) -> Response:
     """GET /messages: the messages of every mail folder."""
     return _list(request, mail_folders(request), "messages", "/messages")
 
 
-@route("GET", rf"/mailFolders/{_FOLDER}/messages", MAIL)
+@route("GET", rf"/mailFolders/{_FOLDER}/messages", READ_MAIL)
 def list_folder_messages(request: GraphRequest, match: re.Match[str]) -> Response:
     folder = find_mail_folder(request, unquote(match["folder"]))
     return _list(request, [folder], f"mailFolders('{match['folder']}')/messages",
                  f"/mailFolders/{match['folder']}/messages")
 
 
-@route("GET", rf"/messages/{_MESSAGE}", MAIL)
+@route("GET", rf"/messages/{_MESSAGE}", READ_MAIL)
 def get_message(request: GraphRequest, match: re.Match[str]) -> Response:
     _refuse_unknown_options(request, _ITEM_OPTIONS)
     item = _message(request, match)
     return json_response(200, {"@odata.context": _context(request, "messages/$entity"), **_render(request, item)})
 
 
-@route("GET", rf"/mailFolders/{_FOLDER}/messages/{_MESSAGE}", MAIL)
+@route("GET", rf"/mailFolders/{_FOLDER}/messages/{_MESSAGE}", READ_MAIL)
 def get_folder_message(request: GraphRequest, match: re.Match[str]) -> Response:
     folder = find_mail_folder(request, unquote(match["folder"]))
     if _message(request, match).folder_id != folder.id:
@@ -267,14 +246,14 @@ def add_attachment(request: GraphRequest, match: re.Match[str]) -> Response:
                                **render_attachment(record)})
 
 
-@route("GET", rf"/messages/{_MESSAGE}/attachments", MAIL)
+@route("GET", rf"/messages/{_MESSAGE}/attachments", READ_MAIL)
 def list_attachments(request: GraphRequest, match: re.Match[str]) -> Response:
     item = _message(request, match)
     return json_response(200, {"@odata.context": _attachments_context(request, item),
                                "value": [render_attachment(r) for r in item.fields.get("attachments") or []]})
 
 
-@route("GET", rf"/messages/{_MESSAGE}/attachments/(?P<attachment>[^/]+)", MAIL)
+@route("GET", rf"/messages/{_MESSAGE}/attachments/(?P<attachment>[^/]+)", READ_MAIL)
 def get_attachment(request: GraphRequest, match: re.Match[str]) -> Response:
     item = _message(request, match)
     record = _attachment(request, item, match["attachment"])
@@ -282,7 +261,7 @@ def get_attachment(request: GraphRequest, match: re.Match[str]) -> Response:
                                **render_attachment(record)})
 
 
-@route("GET", rf"/messages/{_MESSAGE}/attachments/(?P<attachment>[^/]+)/\$value", MAIL)
+@route("GET", rf"/messages/{_MESSAGE}/attachments/(?P<attachment>[^/]+)/\$value", READ_MAIL)
 def get_attachment_content(request: GraphRequest, match: re.Match[str]) -> Response:
     """The raw bytes of a file attachment (outlook-large-attachments.md, step 4)."""
     record = _attachment(request, _message(request, match), match["attachment"])

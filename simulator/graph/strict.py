@@ -4,7 +4,10 @@ The subset (``openapi/openapi-subset.json``, see ``openapi/SOURCE.md``) is compi
 one ``jsonschema_rs`` (Rust) validator per operation and status: a 100-contact page is checked in well under a
 millisecond, where the pure-Python ``jsonschema`` took ~70 ms. OpenAPI 3.0's ``nullable`` becomes a JSON-Schema ``null``
 type. Requests are read as the service reads them: enum values case-insensitively ("Required" is "required") and
-a date where a date-time is expected (the docs' own examples send ``"birthday": "1974-07-22"``).
+a date where a date-time is expected (the docs' own examples send ``"birthday": "1974-07-22"``), and the parameters
+of an action (``sendMail``, ``createUploadSession``...) as OData reads them: names in any case (the docs send
+``"AttachmentItem"`` where the CSDL says ``attachmentItem``) and a Boolean as the string "true" or "false" (the docs
+send ``"saveToSentItems": "false"``); the handlers read them the same way.
 A request body that violates its schema answers 400 ``BadRequest``; a response that violates it is the simulator's
 own bug and answers 500 ``InternalServerError`` (and is logged) so the test suite, which runs strict, sees it.
 A resource reached through a folder (``/contactFolders/{id}/contacts``, ``/mailFolders/{id}/messages``,
@@ -32,6 +35,8 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "openapi" / "openapi-subset.json
 _USER_PREFIX = "/users/{user-id}"
 _DATE_TIME_PATTERN = ("^[0-9]{4,}-(0[1-9]|1[012])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
                       "([.][0-9]{1,12})?(Z|[+-][0-9][0-9]:[0-9][0-9])$")
+# "true"/"false" in any case; spelled out because the schema's own keywords are checked as ECMA regexes (no (?i))
+_BOOLEAN_TEXT = {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"}
 _LENIENT_DATE_TIME = ("^[0-9]{4,}-(0[1-9]|1[012])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]"
                       "(:[0-5][0-9]([.][0-9]{1,12})?)?(Z|[+-][0-9][0-9]:[0-9][0-9])?)?$")
 
@@ -45,6 +50,7 @@ class Operation:
     method: str
     pattern: re.Pattern[str]
     request: Draft7Validator | None
+    parameters: dict[str, str]  # an action's parameter names, lower-case -> as the schema spells them
     responses: dict[str, Draft7Validator | None] = field(default_factory=dict)
 
 
@@ -82,8 +88,9 @@ def load(path: Path = SCHEMA_PATH) -> Schema:
         for method, operation in item.items():
             if not isinstance(operation, dict) or method.upper() not in ("GET", "POST", "PATCH", "PUT", "DELETE"):
                 continue
+            body_schema = _json_schema(operation.get("requestBody"))
             compiled = Operation(method.upper(), _path_pattern(template.removeprefix(_USER_PREFIX)),
-                                 _validator(_json_schema(operation.get("requestBody")), requests),
+                                 _validator(_action_parameters(body_schema), requests), _parameter_names(body_schema),
                                  {status: _validator(_json_schema(response), answers)
                                   for status, response in operation.get("responses", {}).items()})
             (user_operations if template.startswith(_USER_PREFIX) else root_operations).append(compiled)
@@ -96,6 +103,8 @@ def check_request(world: Any, method: str, path: str, body: Any, *, user_bound: 
     operation = _operation(method, path, user_bound)
     if operation is None or operation.request is None or body is None:
         return
+    if operation.parameters and isinstance(body, dict):
+        body = {operation.parameters.get(key.lower(), key): value for key, value in body.items()}
     error = next(iter(sorted(operation.request.iter_errors(body), key=lambda e: [str(p) for p in e.instance_path])),
                  None)
     if error is not None:
@@ -145,6 +154,23 @@ def _json_schema(holder: Any) -> Any:
     if not isinstance(holder, dict):
         return None
     return holder.get("content", {}).get("application/json", {}).get("schema")
+
+
+def _parameter_names(schema: Any) -> dict[str, str]:
+    """The parameter names of an action body (an inline object schema; a resource body is a ``$ref``)."""
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return {}
+    return {name.lower(): name for name in schema.get("properties", {})}
+
+
+def _action_parameters(schema: Any) -> Any:
+    """An action body's schema with its Boolean parameters also taking "true"/"false" as strings."""
+    if not _parameter_names(schema):
+        return schema
+    properties = {name: ({"anyOf": [spec, _BOOLEAN_TEXT]}
+                         if isinstance(spec, dict) and spec.get("type") == "boolean" else spec)
+                  for name, spec in schema["properties"].items()}
+    return {**schema, "properties": properties}
 
 
 def _validator(schema: Any, components: dict[str, Any]) -> Draft7Validator | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from . import ids
 from .message_fields import INLINE_ATTACHMENT_LIMIT
 from .message_lookup import find_message
 from .wire import GraphError, GraphRequest, Response, empty_response, json_response
+from .world_state import PerWorld
 
 # outlook-large-attachments.md: upload sessions are for files from 3 MB to 150 MB, sent in chunks under 4 MB.
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
@@ -82,17 +82,8 @@ class UploadSessions:
             self._sessions.pop(session_id, None)
 
 
-_REGISTRY: weakref.WeakKeyDictionary[Any, UploadSessions] = weakref.WeakKeyDictionary()
-_REGISTRY_LOCK = threading.Lock()
-
-
-def sessions_of(world: Any) -> UploadSessions:
-    """The upload sessions of a world (kept beside it rather than in it: they are not persisted)."""
-    with _REGISTRY_LOCK:
-        found = _REGISTRY.get(world)
-        if found is None:
-            found = _REGISTRY[world] = UploadSessions()
-        return found
+# The upload sessions of a world: sessions_of(world).
+sessions_of = PerWorld(UploadSessions)
 
 
 def upload_url(base_url: str, session: UploadSession) -> str:

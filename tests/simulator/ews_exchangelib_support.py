@@ -4,9 +4,28 @@ from __future__ import annotations
 
 import msal
 import requests
-from exchangelib import IMPERSONATION, OAUTH2, Account, Configuration, FailFast, Identity, OAuth2Credentials, Version
+from exchangelib import (
+    IMPERSONATION,
+    OAUTH2,
+    Account,
+    Configuration,
+    ExtendedProperty,
+    FailFast,
+    Identity,
+    OAuth2Credentials,
+    Version,
+)
 from exchangelib.protocol import BaseProtocol
 from exchangelib.version import EXCHANGE_O365
+
+
+class EngageId(ExtendedProperty):
+    """The tag the product puts on items it created (a named property in its own property set); Graph names it
+    ``String {c11ff724-aa03-4555-9952-8fa248a11c3e} Name EngageId``."""
+
+    property_set_id = "c11ff724-aa03-4555-9952-8fa248a11c3e"
+    property_name = "EngageId"
+    property_type = "String"
 
 
 class SimulatorCAAdapter(requests.adapters.HTTPAdapter):

@@ -12,7 +12,6 @@ from exchangelib import (
     EWSDate,
     EWSDateTime,
     EWSTimeZone,
-    ExtendedProperty,
     Mailbox,
     Message,
     Version,
@@ -22,18 +21,10 @@ from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAd
 from exchangelib.recurrence import DailyPattern, Recurrence, WeeklyPattern
 from exchangelib.version import EXCHANGE_O365
 
-from .ews_exchangelib_support import exchange_account
+from .ews_exchangelib_support import EngageId, exchange_account
 
 UTC = EWSTimeZone("UTC")
 NEW_YORK = EWSTimeZone("America/New_York")
-
-
-class EngageId(ExtendedProperty):
-    """The tag the product puts on items it created (a named property in its own property set)."""
-
-    property_set_id = "c11ff724-aa03-4555-9952-8fa248a11c3e"
-    property_name = "EngageId"
-    property_type = "String"
 
 
 @pytest.fixture(scope="module", autouse=True)

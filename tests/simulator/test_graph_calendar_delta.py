@@ -146,6 +146,14 @@ def test_given_expired_tokens_then_the_delta_link_answers_410_sync_state_not_fou
     simulator.expire_delta_tokens(tenant.mailboxes[0])
     answer = client.get(delta_link)
     assert (answer.status_code, answer.json()["error"]["code"]) == (410, "SyncStateNotFound")
+    # and its Location is the initial query with an empty $deltatoken (delta-query-overview.md, "Synchronization
+    # reset"): the same window, which the token carried; following it reads the window afresh
+    restart = answer.headers["Location"]
+    query = parse_qs(urlsplit(restart).query, keep_blank_values=True)
+    assert (query["startDateTime"], query["endDateTime"], query["$deltatoken"]) == (
+        [WINDOW["startDateTime"]], [WINDOW["endDateTime"]], [""])
+    entries, _, _ = _round(client, restart)
+    assert entries and not any("@removed" in e for e in entries)
 
 
 def test_given_prefer_timezone_and_immutable_ids_then_delta_entries_follow_them(mailbox):

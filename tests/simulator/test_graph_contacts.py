@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from exchangelib import Contact, ExtendedProperty
+from exchangelib import Contact
 
-from .ews_exchangelib_support import exchange_account
+from .ews_exchangelib_support import EngageId, exchange_account
 
 TAG = "String {c11ff724-aa03-4555-9952-8fa248a11c3e} Name EngageId"
 IMMUTABLE = {"Prefer": 'IdType="ImmutableId"'}
-
-
-class EngageId(ExtendedProperty):
-    property_set_id = "c11ff724-aa03-4555-9952-8fa248a11c3e"
-    property_name = "EngageId"
-    property_type = "String"
 
 
 @pytest.fixture
@@ -142,12 +136,17 @@ def test_given_a_delta_token_when_expired_or_garbled_then_410_sync_state_not_fou
     tenant = sim_tenant()
     mailbox = tenant.mailboxes[0]
     client = graph(tenant)
+    simulator.seed_contacts(mailbox, [{"given_name": "Restart"}])
     _, delta_link, _ = delta_round(client, f"/users/{mailbox}/contacts/delta")
     simulator.expire_delta_tokens(mailbox)
     gone = client.get(delta_link)
     assert gone.status_code == 410
     assert gone.json()["error"]["code"] == "SyncStateNotFound"
     assert gone.json()["error"]["message"].startswith("The sync state generation is not found;")
+    # the 410's Location is the initial query with an empty $deltatoken; following it starts a full round again
+    assert gone.headers["Location"].endswith(f"/users/{mailbox}/contacts/delta?%24deltatoken=")
+    again, _, _ = delta_round(client, gone.headers["Location"])
+    assert [c["givenName"] for c in again] == ["Restart"]
     assert client.get(f"/users/{mailbox}/contacts/delta", params={"$deltatoken": "garbage"}).status_code == 410
     _, fresh_link, _ = delta_round(client, f"/users/{mailbox}/contacts/delta")
     other = sim_tenant()

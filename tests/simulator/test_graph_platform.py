@@ -174,3 +174,34 @@ def test_given_the_cli_when_graph_roles_are_granted_unconsented_and_revoked_then
     app = next(a for a in simulator.tenant(tenant.tenant_id)["apps"] if a["client_id"] == tenant.client_id)
     assert app["graph_roles"] == {"Calendars.ReadWrite": False, "Contacts.ReadWrite": True}
     assert claims_of(graph_token(tenant))["roles"] == ["Contacts.ReadWrite"]
+
+
+def test_given_only_the_read_roles_granted_through_the_cli_then_graph_reads_and_refuses_writes(
+        simulator_process, simulator, sim_tenant, graph):
+    from tests.simulator.test_platform_control import run_cli
+
+    # given an app granted (and consented) only the read permissions, through the CLI
+    tenant = sim_tenant(graph_roles=())
+    granted = run_cli(simulator_process, "app", "graph-roles", tenant.tenant_id, tenant.client_id,
+                      "--graph-role", "Contacts.Read", "--graph-role", "Calendars.Read", "--graph-role", "Mail.Read")
+    assert granted.returncode == 0, granted.stderr
+    assert claims_of(graph_token(tenant))["roles"] == ["Calendars.Read", "Contacts.Read", "Mail.Read"]
+    client, user = graph(tenant), tenant.mailboxes[0]
+
+    # when it reads contacts, events and messages, then it may; when it writes, then 403 ErrorAccessDenied
+    for path in ("/contacts", "/events", "/calendarView/delta?startDateTime=2026-01-01T00:00:00Z"
+                 "&endDateTime=2026-02-01T00:00:00Z", "/mailFolders/drafts/messages"):
+        assert client.get(f"/users/{user}{path}").status_code == 200, path
+    for path, body in (("/contacts", {"givenName": "A"}), ("/events", {"subject": "A"}),
+                       ("/messages", {"subject": "A"})):
+        refused = client.post(f"/users/{user}{path}", json=body)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "ErrorAccessDenied", path
+
+
+def test_given_an_unknown_graph_role_then_the_control_api_refuses_it_with_the_known_ones(sim_tenant, simulator):
+    from simulator.client import ControlAPIError
+
+    tenant = sim_tenant(graph_roles=())
+    with pytest.raises(ControlAPIError) as refused:
+        simulator.update_app(tenant.tenant_id, tenant.client_id, graph_roles={"Mail.ReadBasic": True})
+    assert refused.value.status == 400 and "Calendars.Read" in str(refused.value)

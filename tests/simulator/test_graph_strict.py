@@ -106,3 +106,22 @@ def test_given_strict_mode_without_the_schema_then_the_simulator_refuses_to_star
     assert finished.returncode != 0
     assert "missing.json, which is missing" in finished.stderr
     assert not (tmp_path / "state" / "server.json").exists()
+
+
+def test_given_action_parameters_as_the_docs_spell_them_then_strict_mode_accepts_them_and_still_checks_values():
+    message = {"subject": "Lunch", "toRecipients": [{"emailAddress": {"address": "fannyd@contoso.example"}}]}
+    # user-sendmail.md sends the Boolean as a string; attachment-createuploadsession.md names the parameter in
+    # PascalCase where the CSDL says attachmentItem
+    strict.check_request(None, "POST", "/sendMail", {"message": message, "saveToSentItems": "false"})
+    strict.check_request(None, "POST", "/sendMail", {"Message": message, "SaveToSentItems": "True"})
+    strict.check_request(None, "POST", "/messages/AAMk/attachments/createUploadSession",
+                         {"AttachmentItem": {"attachmentType": "file", "name": "flower.jpg", "size": 3483322}})
+    for body in ({"message": message, "saveToSentItems": "maybe"},
+                 {"AttachmentItem": {"attachmentType": "file", "name": 7, "size": 3483322}}):
+        path = "/sendMail" if "message" in body else "/messages/AAMk/attachments/createUploadSession"
+        try:
+            strict.check_request(None, "POST", path, body)
+        except strict.GraphError as error:
+            assert error.status == 400 and error.code == "BadRequest"
+        else:
+            raise AssertionError(f"strict mode accepted {body}")

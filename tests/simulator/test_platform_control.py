@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import jwt
 import msal
 import pytest
 import requests
@@ -117,6 +118,10 @@ def test_seed_demo_prints_credentials_that_msal_accepts(simulator_process, simul
                                                  authority=simulator.authority(DEMO_TENANT_ID),
                                                  instance_discovery=False, verify=simulator.ca_path)
         assert "access_token" in app.acquire_token_for_client(scopes=["https://outlook.office365.com/.default"])
+        # and the app may use either backend: a Graph token carries the four Graph roles the product asks for
+        graph = app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+        roles = jwt.decode(graph["access_token"], options={"verify_signature": False})["roles"]
+        assert sorted(roles) == ["Calendars.ReadWrite", "Contacts.ReadWrite", "Mail.ReadWrite", "Mail.Send"]
         mailboxes = simulator.tenant(DEMO_TENANT_ID)["mailboxes"]
         assert len(mailboxes) == 5
         assert len(simulator.list_items(mailboxes[0], "contacts")) == 5
