@@ -28,7 +28,7 @@ EXCHANGE_RESOURCES = ("https://outlook.office365.com", "https://outlook.office.c
 GRAPH_RESOURCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")
 EXCHANGE_ROLE = "full_access_as_app"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-# Recorded from login.microsoftonline.com (reference/aad/token_response_headers.txt).
+# Recorded from login.microsoftonline.com (tests/simulator/reference/aad/token_response_headers.txt).
 TOKEN_HEADERS = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache", "Expires": "-1",
                  "Content-Type": "application/json; charset=utf-8",
                  "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
