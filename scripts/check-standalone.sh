@@ -24,4 +24,4 @@ test ! -e "$copy_parent/shared"
 echo "[standalone] running the strict simulator tests in $copy (no ../shared beside it)"
 cd "$copy"
 PYTHONDONTWRITEBYTECODE=1 "$root/.venv/bin/python" -m pytest -q -p no:cacheprovider \
-  tests/simulator/test_ews_conformance.py tests/simulator/test_ews_endpoint.py "$@"
+  tests/simulator/test_ews_conformance.py tests/simulator/test_ews_ids.py tests/simulator/test_platform_strict.py "$@"

@@ -20,6 +20,7 @@ from typing import Any
 
 from simulator import control, entra, persistence, tls
 from simulator.ews import endpoint as ews_endpoint
+from simulator.ews import schema as ews_schema
 from simulator.world import DEFAULT_TOKEN_LIFETIME, World
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,12 @@ def make_server(world: World, host: str, port: int, tls: ssl.SSLContext, control
 
 def serve(host: str, port: int, state_dir: Path, *, persist: bool = False, strict: bool = False,
           token_lifetime: int = DEFAULT_TOKEN_LIFETIME, announce: Callable[[str], None] = print) -> None:
-    """Run the simulator until SIGTERM/SIGINT: certificates, signing key, control token, optional saved world."""
+    """Run the simulator until SIGTERM/SIGINT: certificates, signing key, control token, optional saved world.
+
+    Strict mode loads the EWS schema before anything else, so a missing schema stops the start (SchemaMissing)
+    instead of failing every request later."""
+    if strict:
+        ews_schema.schema()
     state_dir.mkdir(parents=True, exist_ok=True)
     tls_files = tls.ensure_certificates(state_dir)
     signing_key, kid = entra.load_or_create_signing_key(state_dir)

@@ -26,6 +26,10 @@ NEWER_DISTINGUISHED_FOLDERS = frozenset({
 })
 
 
+class SchemaMissing(FileNotFoundError):
+    """Strict mode was asked for but a schema file is not where it should be."""
+
+
 class _LocalSchemas(etree.Resolver):
     """Serve types.xsd with an import of the XML namespace (types.xsd uses xml:lang without importing it)."""
 
@@ -44,9 +48,11 @@ def schema() -> etree.XMLSchema:
     global _schema
     with _lock:
         if _schema is None:
-            if not (SCHEMA_DIR / "messages.xsd").is_file():
-                raise RuntimeError(f"the EWS schema is not at {SCHEMA_DIR}; strict mode needs it "
-                                   "(set SIMULATOR_EWS_SCHEMA_DIR to the directory holding messages.xsd/types.xsd)")
+            for needed in (SCHEMA_DIR / "messages.xsd", SCHEMA_DIR / "types.xsd"):
+                if not needed.is_file():
+                    raise SchemaMissing(f"strict mode needs Microsoft's EWS schema, and {needed} is missing "
+                                        "(SIMULATOR_EWS_SCHEMA_DIR names the directory holding messages.xsd and "
+                                        "types.xsd; --lenient serves without validating)")
             types = etree.parse(str(SCHEMA_DIR / "types.xsd"))
             types.getroot().insert(0, etree.Element(
                 "{http://www.w3.org/2001/XMLSchema}import",
