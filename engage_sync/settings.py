@@ -92,6 +92,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "engage_sync.api.middleware.ApiJsonErrorsMiddleware",  # first: it sees every answer under /api/, even Django's own
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -207,8 +208,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["engage_sync.api.renderers.ApiJSONRenderer"],
+    # JSON objects only, within API_MAX_REQUEST_BYTES (the emails endpoint: API_MAX_EMAIL_REQUEST_BYTES)
+    "DEFAULT_PARSER_CLASSES": ["engage_sync.api.parsers.JSONObjectParser"],
+    # Every 4xx as {"error": {"code", "message", "fields"?, "retry_after"?}} (engage_sync/api/errors.py, README.md)
+    "EXCEPTION_HANDLER": "engage_sync.api.handler.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Engage Sync CRM API",
@@ -254,6 +258,16 @@ OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300, minimum=1)
 OUTBOX_IN_TRANSIT_GRACE_SECONDS = env_int("OUTBOX_IN_TRANSIT_GRACE_SECONDS", 300, minimum=0)
 OUTBOX_MAX_ATTACHMENT_BYTES = env_int("OUTBOX_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0)
 OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES = env_int("OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=0)
+
+# --- CRM API request limits (engage_sync/api/parsers.py) ------------------------------------------------
+# Larger bodies are answered 413 (JSON, naming the limit) before they are read. Contacts and events are small.
+API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)
+# An email carries its attachments in base64 (4 bytes for every 3), plus bodies, recipients and JSON: the
+# default fits the full OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES with 2 MiB to spare, so the per-attachment and per-email
+# limits (checked after parsing, with their own messages) are the ones a client meets first.
+API_MAX_EMAIL_REQUEST_BYTES = env_int(
+    "API_MAX_EMAIL_REQUEST_BYTES", 4 * -(-OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES // 3) + 2 * 1024 * 1024, minimum=1024
+)
 
 # --- Verification and staff mail (brokerages/verification.py, brokerages/secret_expiry.py) ------------
 

@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from tzlocal.windows_tz import tz_win
 
+from engage_sync.api.fields import StrictCharField, StrictEmailField
 from mailboxes.items import AddressType, PhoneType, RecurrenceFrequency
 
 from .models import Contact, Event
@@ -38,11 +39,11 @@ def one_line(value: str) -> str:
 
 
 def line_field(max_length: int, **kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(max_length=max_length, required=False, allow_blank=True, validators=[one_line], **kwargs)
+    return StrictCharField(max_length=max_length, required=False, allow_blank=True, validators=[one_line], **kwargs)
 
 
 def text_field() -> serializers.CharField:
-    return serializers.CharField(max_length=MAX_LONG_TEXT, required=False, allow_blank=True, trim_whitespace=False,
+    return StrictCharField(max_length=MAX_LONG_TEXT, required=False, allow_blank=True, trim_whitespace=False,
                                  validators=[no_control_characters])  # fmt: skip
 
 
@@ -78,7 +79,7 @@ class ContactSerializer(serializers.ModelSerializer):
     company = line_field(255)
     job_title = line_field(255)
     notes = text_field()
-    emails = serializers.ListField(child=serializers.EmailField(max_length=254), max_length=MAX_EMAILS, required=False)
+    emails = serializers.ListField(child=StrictEmailField(max_length=254), max_length=MAX_EMAILS, required=False)
     phones = serializers.DictField(child=line_field(64), required=False, help_text=f"type → number; types: {', '.join(PhoneType)}")
     addresses = serializers.DictField(child=AddressSerializer(), required=False,
                                       help_text=f"type → address; types: {', '.join(AddressType)}")  # fmt: skip
@@ -133,7 +134,7 @@ class LocalDateTimeField(serializers.Field):
 
 
 class AttendeeSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = StrictEmailField(max_length=254)
     name = line_field(255, default="")
     required = serializers.BooleanField(default=True)
 
@@ -170,7 +171,7 @@ class EventSerializer(serializers.ModelSerializer):
     body = text_field()
     start = LocalDateTimeField()
     end = LocalDateTimeField()
-    time_zone = serializers.CharField(max_length=64, default="UTC", validators=[valid_time_zone])
+    time_zone = StrictCharField(max_length=64, default="UTC", validators=[valid_time_zone])
     attendees = AttendeeSerializer(many=True, required=False, max_length=MAX_ATTENDEES)
     recurrence = RecurrenceSerializer(required=False, allow_null=True)
 
