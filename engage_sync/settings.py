@@ -15,6 +15,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
+from engage_sync.api.rates import parse_rate
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -213,7 +215,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["engage_sync.api.parsers.JSONObjectParser"],
     # Every 4xx as {"error": {"code", "message", "fields"?, "retry_after"?}} (engage_sync/api/errors.py, README.md)
     "EXCEPTION_HANDLER": "engage_sync.api.handler.api_exception_handler",
+    # API_RATE_LIMIT requests per client credential, counted in Redis; over it 429 with Retry-After
+    "DEFAULT_THROTTLE_CLASSES": ["engage_sync.api.throttling.PerCredentialRateThrottle"],
 }
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/minute")
+parse_rate(API_RATE_LIMIT)  # a malformed rate stops start-up
 SPECTACULAR_SETTINGS = {
     "TITLE": "Engage Sync CRM API",
     "DESCRIPTION": "Contacts, calendar events and outgoing email of agents' mailboxes.",
