@@ -207,7 +207,7 @@ CELERY_TASK_ROUTES = {f"tasks.{name}.*": {"queue": name, "routing_key": name} fo
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "engage_sync.api.schema.ErrorDocumentingAutoSchema",  # every status, errors included
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_RENDERER_CLASSES": ["engage_sync.api.renderers.ApiJSONRenderer"],

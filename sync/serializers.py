@@ -59,7 +59,24 @@ def valid_time_zone(value: str) -> str:
     return value
 
 
-class AddressSerializer(serializers.Serializer):
+class WholeValue:
+    """A nested value that is always given whole, even in a PATCH: its required fields and defaults apply.
+
+    DRF lets a partial update skip required fields at every depth, so ``{"recurrence": {"count": 3}}`` got through
+    without a frequency (a 500, found by tests/api/test_fuzz.py); a PATCH replaces a recurrence or the attendees
+    whole, so they are validated as new.
+    """
+
+    def run_validation(self, data=serializers.empty):
+        root = self.root
+        partial, root.partial = root.partial, False
+        try:
+            return super().run_validation(data)
+        finally:
+            root.partial = partial
+
+
+class AddressSerializer(WholeValue, serializers.Serializer):
     street = text_field()
     city = line_field(100)
     state = line_field(100)
@@ -133,7 +150,7 @@ class LocalDateTimeField(serializers.Field):
         return value if isinstance(value, str) else value.isoformat()  # stored JSON keeps ISO text
 
 
-class AttendeeSerializer(serializers.Serializer):
+class AttendeeSerializer(WholeValue, serializers.Serializer):
     email = StrictEmailField(max_length=254)
     name = line_field(255, default="")
     required = serializers.BooleanField(default=True)
@@ -145,7 +162,7 @@ class OccurrenceChangeSerializer(serializers.Serializer):
     end = LocalDateTimeField()
 
 
-class RecurrenceSerializer(serializers.Serializer):
+class RecurrenceSerializer(WholeValue, serializers.Serializer):
     frequency = serializers.ChoiceField(choices=[f.value for f in RecurrenceFrequency])
     interval = serializers.IntegerField(min_value=1, max_value=999, default=1)
     weekdays = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=7), max_length=7, default=list)

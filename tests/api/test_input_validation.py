@@ -112,3 +112,20 @@ def test_a_number_where_text_belongs_is_refused_not_turned_into_text(api_client,
 def test_the_first_field_error_is_also_the_message(api_client, mailbox):
     response = api_client.post(f"/api/mailboxes/{mailbox.pk}/contacts/", {**CONTACT, "company": "Two\nlines"}, format="json")
     assert _error(response, 400, "validation_error")["message"] == "company: Line breaks are not allowed here."
+
+
+@pytest.mark.parametrize(
+    ("patch", "where"),
+    [
+        ({"recurrence": {"count": 3}}, "frequency"),
+        ({"recurrence": {}}, "frequency"),
+        ({"attendees": [{"name": "No Address"}]}, "email"),
+    ],
+)
+def test_a_patch_gives_a_nested_value_whole(api_client, mailbox, patch, where):
+    # Given an event, when a PATCH sends a recurrence or attendee without its required parts (found by the fuzz)
+    created = api_client.post(f"/api/mailboxes/{mailbox.pk}/events/", EVENT, format="json").json()
+    response = api_client.patch(f"/api/mailboxes/{mailbox.pk}/events/{created['id']}/", patch, format="json")
+    # Then it is a 400 naming the missing part, not a 500, and the event is kept as it was
+    assert where in json.dumps(_error(response, 400, "validation_error")["fields"])
+    assert Event.objects.get().version == 1
