@@ -8,6 +8,7 @@ The configuration reference is in README.md; keep the two in step.
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
@@ -87,6 +88,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_celery_beat",
+    "axes",  # admin login lockout (below)
     "brokerages",
     "outbox",
     "scheduling",
@@ -103,6 +105,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires: answers a locked-out login with 429
 ]
 
 ROOT_URLCONF = "engage_sync.urls"
@@ -149,6 +152,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# Admin login lockout (django-axes): ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one client
+# address lock that pair out for ADMIN_LOGIN_COOLOFF_MINUTES (each further try during the lock restarts it).
+# A credential manager unlocks early in the admin (Axes → Access attempts: delete the row) or with
+# `manage.py axes_reset_username <username>`. The API's tokens never go through authenticate(), so never lock.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "engage_sync.staff_login.client_address"
+# How many proxies (each appending to X-Forwarded-For) stand between clients and gunicorn; 0 = REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
