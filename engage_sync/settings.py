@@ -177,6 +177,20 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 
+# HTTPS (deploy/README.md: behind a TLS proxy). Production defaults: redirect plain HTTP to HTTPS, HSTS for a year.
+# Behind a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER names the header it sets to "https" (e.g.
+# X-Forwarded-Proto; the proxy must overwrite it from clients), or every request looks like plain HTTP and is
+# redirected forever.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+# Prometheus may scrape /metrics over the internal network in plain HTTP (its bearer token guards it).
+SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT", "^metrics$")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Harmless on the service's own host name: only a registrable domain (example.com) can join the preload list.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
 # --- Celery (read by engage_sync/celery.py through the CELERY_ namespace) ----------------------------
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
