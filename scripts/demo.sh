@@ -24,6 +24,8 @@ DEBUG=1
 SESSION_COOKIE_SECURE=0
 CSRF_COOKIE_SECURE=0
 DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/engage_sync}
+# Flower reads its credentials from the environment (ops/flower_config.py): never on a command line `ps` shows.
+FLOWER_BASIC_AUTH="admin:${DEMO_ADMIN_PASSWORD}"
 set +a
 
 db_name=${DATABASE_URL##*/}
