@@ -111,3 +111,9 @@ def test_a_reused_idempotency_key_and_a_mailbox_that_cannot_send_have_their_code
     mailbox.email_enabled = False
     mailbox.save()
     assert "not enabled" in _error(api_client.post(url, _email(idempotency_key="2"), format="json"), 422, "mailbox_unavailable")["message"]
+
+
+def test_an_accept_header_without_json_is_a_json_406(api_client, mailbox):
+    response = api_client.get(f"/api/mailboxes/{mailbox.pk}/contacts/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 406
+    assert response.json()["error"]["code"] == "not_acceptable"
