@@ -28,10 +28,16 @@ class ApiJsonErrorsMiddleware:
             and "json" not in response.get("Content-Type", "")  # DRF's JSON, the schema's openapi+json
         ):
             code = CODE_BY_STATUS.get(response.status_code, "server_error" if response.status_code >= 500 else "error")
-            phrase = HTTPStatus(response.status_code).phrase if response.status_code in HTTPStatus._value2member_map_ else ""
-            replacement = JsonResponse(error_body(code, phrase), status=response.status_code)
+            replacement = JsonResponse(error_body(code, _phrase(response.status_code)), status=response.status_code)
             for header in ("Allow", "Retry-After", "WWW-Authenticate"):
                 if header in response:
                     replacement[header] = response[header]
             return replacement
         return response
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"

@@ -117,3 +117,16 @@ def test_an_accept_header_without_json_is_a_json_406(api_client, mailbox):
     response = api_client.get(f"/api/mailboxes/{mailbox.pk}/contacts/", HTTP_ACCEPT="text/html")
     assert response.status_code == 406
     assert response.json()["error"]["code"] == "not_acceptable"
+
+
+def test_a_host_the_service_does_not_answer_for_is_a_json_400(api_client, mailbox):
+    response = api_client.get(f"/api/mailboxes/{mailbox.pk}/contacts/", HTTP_HOST="evil.example")
+    _error(response, 400, "bad_request")
+
+
+@override_settings(ROOT_URLCONF="tests.api.failing_urls")
+def test_a_bug_under_the_api_is_a_json_500_without_details(api_client):
+    api_client.raise_request_exception = False
+    response = api_client.get("/api/broken/")
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "server_error", "message": "Internal Server Error"}}
