@@ -297,6 +297,8 @@ OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES = env_int("OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES",
 
 # --- CRM API request limits (engage_sync/api/parsers.py) ------------------------------------------------
 # Larger bodies are answered 413 (JSON, naming the limit) before they are read. Contacts and events are small.
+# Django's own limit stays at its default for the admin's forms; the API's parser reads bodies under the limits below.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)
 # An email carries its attachments in base64 (4 bytes for every 3), plus bodies, recipients and JSON: the
 # default fits the full OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES with 2 MiB to spare, so the per-attachment and per-email

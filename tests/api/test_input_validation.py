@@ -129,3 +129,20 @@ def test_a_patch_gives_a_nested_value_whole(api_client, mailbox, patch, where):
     # Then it is a 400 naming the missing part, not a 500, and the event is kept as it was
     assert where in json.dumps(_error(response, 400, "validation_error")["fields"])
     assert Event.objects.get().version == 1
+
+
+@pytest.mark.parametrize("levels", [33, 100_000])
+def test_json_nested_absurdly_deep_is_a_400_not_a_crash(api_client, mailbox, levels, django_capture_on_commit_callbacks):
+    body = '{"given_name": "Ada", "phones": ' + '[' * levels + ']' * levels + '}'
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = api_client.post(f"/api/mailboxes/{mailbox.pk}/contacts/", body, content_type="application/json")
+    assert "nested deeper than 32 levels" in _error(response, 400, "malformed_json")["message"]
+    _nothing_stored_or_queued(callbacks)
+
+
+def test_a_realistic_nested_event_is_well_within_the_depth_limit(api_client, mailbox):
+    recurrence = {"frequency": "weekly", "weekdays": [6], "count": 3, "changed_occurrences": [
+        {"original_start": "2027-03-13T10:00:00", "start": "2027-03-13T12:00:00", "end": "2027-03-13T13:00:00"}]}
+    response = api_client.post(f"/api/mailboxes/{mailbox.pk}/events/", {**EVENT, "start": "2027-03-06T10:00:00",
+                               "end": "2027-03-06T11:00:00", "recurrence": recurrence}, format="json")  # fmt: skip
+    assert response.status_code == 201, response.content
