@@ -42,7 +42,7 @@ SIMULATOR_PORT=${SIMULATOR_PORT:-8443}
 simulator_pid=$!
 trap 'kill "$simulator_pid" 2>/dev/null || true' EXIT
 .venv/bin/python -m simulator --state-dir var/simulator --wait 30 seed-demo --json var/demo-brokerage.json
-.venv/bin/python manage.py demo_setup --admin-password "$DEMO_ADMIN_PASSWORD" --brokerage-json var/demo-brokerage.json
+.venv/bin/python manage.py demo_setup --brokerage-json var/demo-brokerage.json  # the password from DEMO_ADMIN_PASSWORD
 
 cat <<MSG
 
