@@ -40,8 +40,9 @@ def test_writes_document_bad_bodies_and_creates_document_conflicts_and_unavailab
 
 
 def test_the_error_body_schema_lists_every_stable_code():
-    detail = openapi_document()["components"]["schemas"]["ErrorDetail"]
-    enum_ref = detail["properties"]["code"]["allOf"][0]["$ref"] if "allOf" in detail["properties"]["code"] else detail["properties"]["code"]["$ref"]
-    enum = openapi_document()["components"]["schemas"][enum_ref.rsplit("/", 1)[1]]["enum"]
+    components = openapi_document()["components"]["schemas"]
+    detail = components["ErrorDetail"]
+    code = detail["properties"]["code"]
+    enum = components[(code.get("$ref") or code["allOf"][0]["$ref"]).rsplit("/", 1)[1]]["enum"]
     assert sorted(enum) == ERROR_CODES
     assert detail["required"] == ["code", "message"]
