@@ -18,19 +18,13 @@ from .rates import parse_rate
 
 
 def credential_identity(request) -> str:
-    """Who is counted: the credential the request authenticated with (a token, an API key), else its user.
+    """Who is counted: the API key the request authenticated with (DRF checks permissions, and so the key, first).
 
-    Only a digest of the credential's primary key goes to Redis, so the counter names no credential.
+    Only a digest of the key's primary key goes to Redis, so the counter names no credential.
     """
     auth = request.auth
-    pk = getattr(auth, "pk", None)
-    if pk is not None:
-        digest = hashlib.sha256(f"{type(auth).__name__}:{pk}".encode()).hexdigest()[:32]
-        return f"credential:{digest}"
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        return f"user:{user.pk}"
-    return f"address:{request.META.get('REMOTE_ADDR', '')}"
+    digest = hashlib.sha256(f"{type(auth).__name__}:{auth.pk}".encode()).hexdigest()[:32]
+    return f"credential:{digest}"
 
 
 class PerCredentialRateThrottle(BaseThrottle):

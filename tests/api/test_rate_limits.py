@@ -52,17 +52,3 @@ def test_rates_are_read_as_documented(rate, parsed):
 def test_a_malformed_rate_stops_start_up_naming_the_variable(rate):
     with pytest.raises(ImproperlyConfigured, match="API_RATE_LIMIT"):
         parse_rate(rate)
-
-
-@override_settings(API_RATE_LIMIT="2/minute")
-def test_without_a_credential_object_the_budget_is_the_users(mailbox, django_user_model):
-    from rest_framework.test import APIClient
-
-    # Given two clients authenticated as one user without a token object (request.auth is None)
-    user = django_user_model.objects.create_user("crm-session-like")
-    first, second = APIClient(), APIClient()
-    first.force_authenticate(user)
-    second.force_authenticate(user)
-    url = f"/api/mailboxes/{mailbox.pk}/contacts/"
-    # Then they share the user's budget
-    assert [first.get(url).status_code, second.get(url).status_code, second.get(url).status_code] == [200, 200, 429]

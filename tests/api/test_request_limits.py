@@ -90,8 +90,8 @@ def test_an_anonymous_client_gets_a_json_401(client, mailbox):
     _error(client.get("/api/schema/"), 401, "not_authenticated")
 
 
-def test_a_wrong_token_gets_a_json_401(client, mailbox):
-    _error(client.get(f"/api/mailboxes/{mailbox.pk}/contacts/", HTTP_AUTHORIZATION="Token nope"), 401, "authentication_failed")
+def test_a_wrong_key_gets_a_json_401(client, mailbox):
+    _error(client.get(f"/api/mailboxes/{mailbox.pk}/contacts/", HTTP_AUTHORIZATION="Api-Key nope.nope"), 401, "authentication_failed")
 
 
 def test_a_method_the_endpoint_lacks_is_a_json_405(api_client, mailbox):
