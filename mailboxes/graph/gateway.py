@@ -303,7 +303,7 @@ class GraphGateway:
     def _upload(self, message_path: str, attachment: Any) -> None:
         """A large attachment through an upload session: chunks PUT to the session's URL without our token."""
         size = len(attachment.content)
-        session = self._http.json("POST", f"{message_path}/attachments/createUploadSession", json={"AttachmentItem": {
+        session = self._http.json("POST", f"{message_path}/attachments/createUploadSession", json={"attachmentItem": {
             "attachmentType": "file", "name": attachment.filename, "size": size,
             "contentType": attachment.content_type}})
         for start in range(0, size, CHUNK):

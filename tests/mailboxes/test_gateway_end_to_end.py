@@ -4,6 +4,7 @@ against the simulator over HTTPS. Where the backends differ by design, the test 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,6 +18,8 @@ from mailboxes.items import (
     Contact,
     Event,
     MessageFolder,
+    OccurrenceChange,
+    OutgoingAttachment,
     OutgoingMessage,
     PhoneType,
     PostalAddress,
@@ -301,3 +304,60 @@ def test_an_item_the_mailbox_cannot_hold_is_refused_as_invalid_before_sending(si
     with pytest.raises(errors.InvalidItem) as caught:
         gateway.create_event(mailbox, odd, tag="engage:event:99")
     assert caught.value.permanent and simulator.stats() == before
+
+
+def test_a_series_across_a_dst_change_keeps_its_cancelled_and_moved_occurrences(sim_tenant, gateway_for):
+    # Given a weekly Monday series in New York over the March 2027 DST change (14 March), whose second occurrence
+    # is cancelled and third (the first in summer time) moved two hours later
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    start = dt.datetime(2027, 3, 1, 9, 0, tzinfo=NEW_YORK)
+    moved = OccurrenceChange(original_start=dt.datetime(2027, 3, 15, 9, 0, tzinfo=NEW_YORK),
+                             start=dt.datetime(2027, 3, 15, 11, 0, tzinfo=NEW_YORK),
+                             end=dt.datetime(2027, 3, 15, 11, 30, tzinfo=NEW_YORK))
+    series = Event(
+        subject="Pipeline review", start=start, end=start + dt.timedelta(minutes=30), time_zone="America/New_York",
+        recurrence=Recurrence(RecurrenceFrequency.WEEKLY, weekdays=(1,), start_date=dt.date(2027, 3, 1), count=4,
+                              cancelled_occurrences=(dt.date(2027, 3, 8),), changed_occurrences=(moved,)),
+    )
+    # When the gateway writes it and the calendar is read from the start
+    ref = gateway.create_event(mailbox, series, tag="engage:event:dst")
+    (stored,) = gateway.fetch(mailbox, Collection.CALENDAR, [ref.item_id])
+    changes, _, _ = all_changes(gateway, mailbox, Collection.CALENDAR)
+    # Then the series reads back once, at 9:00 local time on both sides of the change, with both exceptions
+    assert [c.item_id for c in changes] == [ref.item_id] and changes[0].stored.item == stored.item
+    rec = stored.item.recurrence
+    assert stored.item.start == start and stored.ref == ref and stored.tag == "engage:event:dst"
+    assert rec.cancelled_occurrences == (dt.date(2027, 3, 8),)
+    assert rec.changed_occurrences == (moved,)
+
+
+def test_a_create_whose_answer_is_lost_is_found_by_its_tag(simulator, sim_tenant, gateway_for, backend):
+    # Given a connection that drops after the mailbox has stored the new contact
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    simulator.add_fault("timeout_after_commit", mailbox=mailbox, operation=OPERATIONS[backend]["create"], seconds=0.2,
+                        count=1)
+    with pytest.raises(errors.TransientNetwork):
+        gateway.create_contact(mailbox, CONTACT, tag="engage:contact:77")
+    # Then the retry's first step, a search by tag, finds the one contact created (so it is not created twice)
+    (found,) = gateway.find_by_tag(mailbox, Collection.CONTACTS, "engage:contact:77")
+    assert found.item == CONTACT and found.tag == "engage:contact:77"
+
+
+def test_a_draft_with_a_large_attachment_arrives_byte_exact(simulator, sim_tenant, gateway_for):
+    # Given a draft with a 4.5 MB file (over Graph's 3 MB single-request limit) and a small one
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    big = bytes(range(256)) * (18 * 1024)  # 4.5 MiB, every byte value
+    files = (OutgoingAttachment("plan.pdf", "application/pdf", big), OutgoingAttachment("note.txt", "text/plain", b"hi"))
+    message = OutgoingMessage("Floor plan", "Attached.", ("ada@client.example",), attachments=files)
+    draft = gateway.create_draft(mailbox, message, tag="engage:mail:big")
+    # When it is sent
+    gateway.send_draft(mailbox, draft)
+    # Then the copy in Sent Items names both files and what went out carries their exact bytes
+    (sent,) = gateway.find_messages_by_tag(mailbox, MessageFolder.SENT, "engage:mail:big")
+    assert sorted(sent.attachment_names) == ["note.txt", "plan.pdf"]
+    (out,) = simulator.outbound(mailbox)
+    assert sorted((a["name"], a["size"], a["sha256"]) for a in out["attachments"]) == sorted(
+        (f.filename, len(f.content), hashlib.sha256(f.content).hexdigest()) for f in files)
