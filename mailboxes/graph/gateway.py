@@ -47,6 +47,8 @@ CAPABILITIES = Capabilities(
 CONTACTS = "/contactFolders/contacts/contacts"
 EVENTS = "/calendars/calendar/events"
 CALENDAR_VIEW = "/calendars/calendar/calendarView/delta"
+SKEW = dt.timedelta(minutes=5)
+_SINCE = "#engage-since="
 _MESSAGE_FOLDERS = {MessageFolder.DRAFTS: "drafts", MessageFolder.SENT: "sentitems"}
 INLINE_LIMIT = 3 * 1024 * 1024 - 1  # Graph: one POST below 3 MB, an upload session from 3 MB
 CHUNK = 3 * 1024 * 1024  # upload-session chunks stay below Graph's 4 MB
@@ -99,7 +101,7 @@ class GraphGateway:
         return self._change_pages(user, collection, watermark, min(page_size, CAPABILITIES.max_page_size))
 
     def _change_pages(self, user: str, collection: Collection, watermark: str | None, page_size: int) -> Iterator[ChangePage]:
-        url, params = watermark, None
+        url, params, since = _split_watermark(watermark)
         if url is None:
             if collection is Collection.CONTACTS:
                 url, params = f"{user}{CONTACTS}/delta", {"$select": "id"}
@@ -107,12 +109,12 @@ class GraphGateway:
                 today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
                 start, end = today - dt.timedelta(days=self.past_days), today + dt.timedelta(days=self.future_days)
                 url = f"{user}{CALENDAR_VIEW}"
-                params = {"startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                          "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ")}
+                params = {"startDateTime": _z(start), "endDateTime": _z(end)}
         # Graph's delta does not say created or updated (Capabilities.feed_tells_created_from_updated): everything
         # in a round read from the start is new to the reader; later rounds say UPDATED (both mean "upsert").
         upsert = ChangeKind.CREATED if watermark is None else ChangeKind.UPDATED
         prefer = [f"odata.maxpagesize={page_size}", *(READ_PREFER if collection is Collection.CALENDAR else ())]
+        round_started = dt.datetime.now(dt.UTC)
         for _page in range(1_000_000):  # bounded; a mailbox has far fewer pages
             body = self._http.json("GET", url, params=params, prefer=prefer)
             changes, wanted = [], []
@@ -124,17 +126,31 @@ class GraphGateway:
                 item_id = entry.get("seriesMasterId") or entry["id"]
                 if item_id not in wanted:
                     wanted.append(item_id)
+            if collection is Collection.CALENDAR and since is not None and any(c.stored is None for c in changes):
+                # A cancelled occurrence arrives only as the removal of the occurrence's own id, which names no
+                # series: the series changed since the last round are read again, so the CRM sees the cancellation.
+                wanted += [i for i in self._series_changed_since(user, since) if i not in wanted]
             for item_id, raw in zip(wanted, self._fetch_raw(user, collection, wanted), strict=True):
                 stored = self._stored(user, collection, raw) if raw is not None else None
                 if stored is not None:  # deleted since the delta answered; its removal arrives in a later round
                     changes.append(Change(kind=upsert, item_id=item_id, stored=stored))
             next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
-            url, params = next_link or delta_link, None
-            if not url:
+            if not (next_link or delta_link):
                 raise GatewayError("Graph answered a delta page with neither a nextLink nor a deltaLink")
-            yield ChangePage(changes=tuple(changes), watermark=url, more=bool(next_link))
+            url, params = next_link or delta_link, None
+            # The round's base time travels with the watermark (as a URL fragment, never sent): the same while the
+            # round pages on, this round's start once it is complete.
+            mark = since if next_link else round_started
+            yield ChangePage(changes=tuple(changes), watermark=_join_watermark(url, collection, mark),
+                             more=bool(next_link))
             if not next_link:
                 return
+
+    def _series_changed_since(self, user: str, since: dt.datetime) -> list[str]:
+        """Series masters modified since ``since`` (less a margin for clock skew between us and Graph)."""
+        after = _z(since - SKEW)
+        rows = self._pages(f"{user}{EVENTS}", {"$select": "id,type,lastModifiedDateTime", "$top": "1000"})
+        return [r["id"] for r in rows if r.get("type") == "seriesMaster" and (r.get("lastModifiedDateTime") or "") >= after]
 
     def fetch(self, mailbox: str, collection: Collection, item_ids: Sequence[str]) -> list[StoredItem | None]:
         return self._fetch(self._user(mailbox), collection, list(item_ids))
@@ -348,6 +364,24 @@ class GraphGateway:
         self._http.request("GET", f"{user}{base}", params={"$top": "1", "$select": "id"})
 
 
+
+
+def _z(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _split_watermark(watermark: str | None) -> tuple[str | None, None, dt.datetime | None]:
+    """(delta or next link, no query, the calendar round's base time) of a watermark."""
+    if watermark is None:
+        return None, None, None
+    link, _, since = watermark.partition(_SINCE)
+    return link, None, dt.datetime.fromisoformat(since) if since else None
+
+
+def _join_watermark(link: str, collection: Collection, since: dt.datetime | None) -> str:
+    if collection is Collection.CONTACTS or since is None:
+        return link
+    return f"{link}{_SINCE}{since.isoformat()}"
 
 
 def _ref(body: dict[str, Any]) -> ItemRef:

@@ -361,3 +361,24 @@ def test_a_draft_with_a_large_attachment_arrives_byte_exact(simulator, sim_tenan
     (out,) = simulator.outbound(mailbox)
     assert sorted((a["name"], a["size"], a["sha256"]) for a in out["attachments"]) == sorted(
         (f.filename, len(f.content), hashlib.sha256(f.content).hexdigest()) for f in files)
+
+
+def test_an_occurrence_the_user_cancels_later_reaches_the_reader_as_its_series_changed(simulator, sim_tenant,
+                                                                                     gateway_for):
+    # Given a weekly series already read
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    (seeded,) = simulator.seed_events(mailbox, [{
+        "subject": "Open house", "start": "2026-12-05T15:00:00Z", "end": "2026-12-05T16:00:00Z",
+        "start_tz": "Eastern Standard Time", "end_tz": "Eastern Standard Time",
+        "recurrence": {"pattern": {"type": "weekly", "interval": 1, "days_of_week": ["Saturday"]},
+                       "range": {"type": "numbered", "start_date": "2026-12-05", "count": 5}},
+    }])
+    changes, watermark, _ = all_changes(gateway, mailbox, Collection.CALENDAR)
+    (series_id,) = [c.item_id for c in changes]
+    # When its user cancels the second occurrence in Outlook
+    simulator.user_update(mailbox, seeded, {"deleted_occurrences": ["2026-12-12T15:00:00Z"]})
+    # Then the next read reports the series with that cancellation
+    later, _, _ = all_changes(gateway, mailbox, Collection.CALENDAR, watermark)
+    (series,) = [c.stored.item for c in later if c.item_id == series_id]
+    assert series.recurrence.cancelled_occurrences == (dt.date(2026, 12, 12),)
