@@ -15,7 +15,7 @@ from mailboxes.gateway import Capabilities, ChangeKind, MailboxGateway, open_gat
 from mailboxes.graph import tags
 from mailboxes.graph.classify import GraphConsentMissing
 from mailboxes.graph.gateway import GraphGateway
-from mailboxes.items import Attendee, Collection, Contact, Event, OutgoingAttachment, OutgoingMessage
+from mailboxes.items import Attendee, Collection, Contact, Event, OutgoingAttachment, OutgoingMessage, PhoneType
 from tests.mailboxes.conftest import details_for
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -220,3 +220,26 @@ def test_an_untrusted_certificate_is_a_tls_failure(sim_tenant, tokens, graph_for
     gateway = graph_for(tenant, ca_bundle_path="/etc/ssl/certs/ca-certificates.crt")
     with pytest.raises(errors.TlsFailure):
         gateway.check_mailbox(tenant.mailboxes[0])
+
+
+def test_phones_graph_has_no_property_for_survive_a_graph_update(sim_tenant, tokens, graph_for):
+    # Given a contact written over EWS with a business fax, a phone kind Graph's contact does not have
+    tenant = sim_tenant()
+    ews, graph, mailbox = EwsGateway(details_for(tenant), tokens), graph_for(tenant), tenant.mailboxes[0]
+    faxed = Contact(given_name="Ada", surname="Fax", display_name="Ada Fax",
+                    phones={PhoneType.MOBILE: "+1 206 555 0100", PhoneType.BUSINESS_FAX: "+1 206 555 0111"})
+    ews.create_contact(mailbox, faxed, tag="engage:contact:fax")
+    (seen,) = graph.find_by_tag(mailbox, Collection.CONTACTS, "engage:contact:fax")
+    assert seen.item.phones == {PhoneType.MOBILE: "+1 206 555 0100"}
+    # When Graph updates its job title
+    graph.update_contact(mailbox, seen.ref, Contact(**{**seen.item.__dict__, "job_title": "Owner"}))
+    # Then EWS still reads the fax beside the change
+    (after,) = ews.find_by_tag(mailbox, Collection.CONTACTS, "engage:contact:fax")
+    assert after.item.job_title == "Owner" and after.item.phones == faxed.phones
+
+
+def test_graphs_concurrency_refusal_is_throttled(simulator, sim_tenant, graph_for):
+    tenant = sim_tenant()
+    simulator.add_fault("connection_limit", mailbox=tenant.mailboxes[0], count=1)  # 429 ApplicationThrottled
+    with pytest.raises(errors.Throttled):
+        graph_for(tenant).check_mailbox(tenant.mailboxes[0])
