@@ -115,6 +115,7 @@ class GraphGateway:
         upsert = ChangeKind.CREATED if watermark is None else ChangeKind.UPDATED
         prefer = [f"odata.maxpagesize={page_size}", *(READ_PREFER if collection is Collection.CALENDAR else ())]
         round_started = dt.datetime.now(dt.UTC)
+        series_read: set[str] = set()  # a series' occurrences span pages: it is read and reported once per call
         for _page in range(1_000_000):  # bounded; a mailbox has far fewer pages
             body = self._http.json("GET", url, params=params, prefer=prefer)
             changes, wanted = [], []
@@ -124,12 +125,14 @@ class GraphGateway:
                     continue
                 # Calendar delta lists occurrences and exceptions, not masters: the series is the change.
                 item_id = entry.get("seriesMasterId") or entry["id"]
-                if item_id not in wanted:
+                if item_id not in wanted and item_id not in series_read:
                     wanted.append(item_id)
+                if entry.get("seriesMasterId"):
+                    series_read.add(item_id)
             if collection is Collection.CALENDAR and since is not None and any(c.stored is None for c in changes):
                 # A cancelled occurrence arrives only as the removal of the occurrence's own id, which names no
                 # series: the series changed since the last round are read again, so the CRM sees the cancellation.
-                wanted += [i for i in self._series_changed_since(user, since) if i not in wanted]
+                wanted += [i for i in self._series_changed_since(user, since) if i not in wanted and i not in series_read]
             for item_id, raw in zip(wanted, self._fetch_raw(user, collection, wanted), strict=True):
                 stored = self._stored(user, collection, raw) if raw is not None else None
                 if stored is not None:  # deleted since the delta answered; its removal arrives in a later round
