@@ -226,9 +226,7 @@ class GraphGateway:
         user = self._user(mailbox)
         path = f"{user}{EVENTS}/{_seg(ref.item_id)}"
         body = _mapped_event(event)
-        self._require_version(path, ref)
-        if body["recurrence"] is None:
-            del body["recurrence"]  # Graph refuses null for a single event; a series made single is not supported
+        self._require_version(path, ref)  # recurrence null: a series becomes a single event, as over EWS
         ref = _ref(self._http.json("PATCH", path, json=body, **_if_match(ref)))
         return self._write_exceptions(user, ref, event)
 

@@ -382,3 +382,16 @@ def test_an_occurrence_the_user_cancels_later_reaches_the_reader_as_its_series_c
     later, _, _ = all_changes(gateway, mailbox, Collection.CALENDAR, watermark)
     (series,) = [c.stored.item for c in later if c.item_id == series_id]
     assert series.recurrence.cancelled_occurrences == (dt.date(2026, 12, 12),)
+
+
+def test_a_series_updated_without_its_recurrence_becomes_a_single_event(sim_tenant, gateway_for):
+    tenant = sim_tenant()
+    gateway, mailbox = gateway_for(tenant), tenant.mailboxes[0]
+    start = dt.datetime(2027, 2, 1, 9, 0, tzinfo=NEW_YORK)
+    single = Event("Viewing", start, start + dt.timedelta(hours=1), time_zone="America/New_York")
+    weekly = Event(**{**single.__dict__, "recurrence": Recurrence(RecurrenceFrequency.WEEKLY, weekdays=(1,),
+                                                                  start_date=dt.date(2027, 2, 1), count=3)})
+    ref = gateway.create_event(mailbox, weekly, tag="engage:event:single")
+    gateway.update_event(mailbox, ref, single)
+    (stored,) = gateway.fetch(mailbox, Collection.CALENDAR, [ref.item_id])
+    assert stored.item == single
