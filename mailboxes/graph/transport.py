@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import ssl
 import threading
 from collections import OrderedDict
@@ -21,7 +23,7 @@ from typing import Any
 import httpx
 
 from mailboxes.connection import GRAPH_SCOPE, ConnectionDetails
-from mailboxes.errors import GatewayError
+from mailboxes.errors import GatewayError, scrub
 from mailboxes.graph.classify import classify_exception, classify_response
 from mailboxes.tokens import TokenProvider
 
@@ -29,6 +31,31 @@ MAX_CONNECTIONS = 4
 TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=30.0)
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
 BATCH_LIMIT = 20  # Graph's $batch maximum
+_UPLOAD_AUTH = re.compile(r"(?i)(authtoken=)[^&\s\"']+")
+
+
+class _RedactingFilter(logging.Filter):
+    # httpx logs each request's URL at INFO: an upload session's URL carries its own authorization (authtoken=…).
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's problem, not ours
+            return True
+        cleaned = _UPLOAD_AUTH.sub(r"\1[redacted]", scrub(message))
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Keep tokens and upload authorizations out of httpx's and httpcore's log records."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
+            logger.addFilter(_RedactingFilter())
+
+
+install_log_redaction()
 
 
 @dataclass(frozen=True)

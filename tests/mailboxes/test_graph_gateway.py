@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -243,3 +244,20 @@ def test_graphs_concurrency_refusal_is_throttled(simulator, sim_tenant, graph_fo
     simulator.add_fault("connection_limit", mailbox=tenant.mailboxes[0], count=1)  # 429 ApplicationThrottled
     with pytest.raises(errors.Throttled):
         graph_for(tenant).check_mailbox(tenant.mailboxes[0])
+
+
+def test_no_token_secret_or_upload_authorization_in_the_logs(sim_tenant, tokens, graph_for, caplog):
+    # Given every log record at DEBUG while a draft with a large attachment is written and sent
+    tenant = sim_tenant()
+    gateway, mailbox = graph_for(tenant), tenant.mailboxes[0]
+    big = OutgoingAttachment("plan.pdf", "application/pdf", b"%PDF" * (1024 * 1024))  # 4 MiB: an upload session
+    with caplog.at_level(logging.DEBUG):
+        draft = gateway.create_draft(mailbox, OutgoingMessage("Plan", "", ("ada@client.example",), attachments=(big,)),
+                                     tag="engage:mail:logs")
+        gateway.send_draft(mailbox, draft)
+    token = tokens.get_token(gateway.details, scope="https://graph.microsoft.com/.default").value.reveal()
+    captured = caplog.text + "".join(repr(r.args) for r in caplog.records)
+    # Then the upload URL was logged without its authorization, and no token or secret shows anywhere
+    assert "AttachmentSessions" in captured and "authtoken=[redacted]" in captured
+    assert "authtoken=" not in captured.replace("authtoken=[redacted]", "")
+    assert token[:30] not in captured and tenant.client_secret not in captured
