@@ -16,6 +16,7 @@ from mailboxes.gateway import Capabilities, ChangeKind, MailboxGateway, open_gat
 from mailboxes.graph import tags
 from mailboxes.graph.classify import GraphConsentMissing
 from mailboxes.graph.gateway import GraphGateway
+from mailboxes.graph.transport import GraphRegistry
 from mailboxes.items import Attendee, Collection, Contact, Event, OutgoingAttachment, OutgoingMessage, PhoneType
 from tests.mailboxes.conftest import details_for
 
@@ -261,3 +262,13 @@ def test_no_token_secret_or_upload_authorization_in_the_logs(sim_tenant, tokens,
     assert "AttachmentSessions" in captured and "authtoken=[redacted]" in captured
     assert "authtoken=" not in captured.replace("authtoken=[redacted]", "")
     assert token[:30] not in captured and tenant.client_secret not in captured
+
+
+def test_http_clients_are_one_per_brokerage_and_bounded_per_process(sim_tenant, tokens):
+    registry = GraphRegistry(max_brokerages=2)
+    first, second, third = (details_for(sim_tenant(), backend="graph") for _ in range(3))
+    oldest = registry.get(first, tokens)
+    assert registry.get(first, tokens) is oldest  # a brokerage's gateways share one client
+    registry.get(second, tokens)
+    registry.get(third, tokens)
+    assert len(registry) == 2 and oldest.client.is_closed
