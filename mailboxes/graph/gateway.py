@@ -48,6 +48,7 @@ CONTACTS = "/contactFolders/contacts/contacts"
 EVENTS = "/calendars/calendar/events"
 CALENDAR_VIEW = "/calendars/calendar/calendarView/delta"
 SKEW = dt.timedelta(minutes=5)
+TRANSLATE_LIMIT = 1000  # translateExchangeIds' maximum per request
 _SINCE = "#engage-since="
 _MESSAGE_FOLDERS = {MessageFolder.DRAFTS: "drafts", MessageFolder.SENT: "sentitems"}
 INLINE_LIMIT = 3 * 1024 * 1024 - 1  # Graph: one POST below 3 MB, an upload session from 3 MB
@@ -343,6 +344,22 @@ class GraphGateway:
                 names = tuple(a.get("name") or "" for a in attachments)
             found.append(SentMessage(ItemRef(row["id"], row.get("changeKey") or ""), tag, row.get("subject") or "", names))
         return found
+
+    # --- moving a mailbox from EWS (Graph only; not part of MailboxGateway) ----------------------
+
+    def translate_ews_ids(self, mailbox: str, ews_ids: Sequence[str]) -> dict[str, str | None]:
+        """Each EWS item id of the mailbox → its immutable Graph id (``translateExchangeIds``, 1,000 a request);
+        None for an id that names no item any more."""
+        user = self._user(mailbox)
+        found: dict[str, str | None] = {}
+        ids = list(dict.fromkeys(ews_ids))
+        for start in range(0, len(ids), TRANSLATE_LIMIT):
+            body = self._http.json("POST", f"{user}/translateExchangeIds", json={
+                "inputIds": ids[start : start + TRANSLATE_LIMIT], "sourceIdType": "ewsId",
+                "targetIdType": "restImmutableEntryId"})
+            for entry in body.get("value") or ():
+                found[entry["sourceId"]] = entry.get("targetId") if not entry.get("errorDetails") else None
+        return {i: found.get(i) for i in ids}
 
     # --- checks (verification is a sequence of these, timed by the caller) ------------------------
 

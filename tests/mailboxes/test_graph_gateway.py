@@ -272,3 +272,20 @@ def test_http_clients_are_one_per_brokerage_and_bounded_per_process(sim_tenant, 
     registry.get(second, tokens)
     registry.get(third, tokens)
     assert len(registry) == 2 and oldest.client.is_closed
+
+
+def test_ews_ids_translate_to_the_graph_ids_of_the_same_items(sim_tenant, tokens, graph_for):
+    # Given a contact and an event created over EWS, and one id that names nothing any more
+    tenant = sim_tenant()
+    ews, graph, mailbox = EwsGateway(details_for(tenant), tokens), graph_for(tenant), tenant.mailboxes[0]
+    contact = ews.create_contact(mailbox, Contact(given_name="Moved"), tag="engage:contact:move")
+    event = ews.create_event(mailbox, SHOWING, tag="engage:event:move")
+    gone = ews.create_contact(mailbox, Contact(given_name="Gone"), tag="engage:contact:gone")
+    ews.delete_item(mailbox, gone)
+    # When their EWS ids are translated
+    translated = graph.translate_ews_ids(mailbox, [contact.item_id, event.item_id, gone.item_id])
+    # Then each names the item Graph finds by its tag, and the gone one names nothing
+    (by_tag,) = graph.find_by_tag(mailbox, Collection.CONTACTS, "engage:contact:move")
+    (event_by_tag,) = graph.find_by_tag(mailbox, Collection.CALENDAR, "engage:event:move")
+    assert translated == {contact.item_id: by_tag.ref.item_id, event.item_id: event_by_tag.ref.item_id,
+                          gone.item_id: None}
