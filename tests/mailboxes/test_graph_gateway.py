@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from zoneinfo import ZoneInfo
 
@@ -289,3 +290,22 @@ def test_ews_ids_translate_to_the_graph_ids_of_the_same_items(sim_tenant, tokens
     (event_by_tag,) = graph.find_by_tag(mailbox, Collection.CALENDAR, "engage:event:move")
     assert translated == {contact.item_id: by_tag.ref.item_id, event.item_id: event_by_tag.ref.item_id,
                           gone.item_id: None}
+
+
+def test_attachments_over_3_mb_together_go_one_request_each_beyond_the_first(simulator, sim_tenant, graph_for):
+    # Given two 2 MiB files: together over the 3 MB a single request may carry, each under it
+    tenant = sim_tenant()
+    gateway, mailbox = graph_for(tenant), tenant.mailboxes[0]
+    files = tuple(OutgoingAttachment(f"part{n}.bin", "application/octet-stream", bytes([n]) * (2 * 1024 * 1024))
+                  for n in (1, 2))
+    before = operations(simulator)
+    draft = gateway.create_draft(mailbox, OutgoingMessage("Parts", "", ("ada@client.example",), attachments=files),
+                                 tag="engage:mail:parts")
+    after = operations(simulator)
+    gateway.send_draft(mailbox, draft)
+    # Then the second was added by its own request (no upload session), and both went out byte-exact
+    assert after.get("add_attachment", 0) - before.get("add_attachment", 0) == 1
+    assert after.get("create_upload_session", 0) == before.get("create_upload_session", 0)
+    (out,) = simulator.outbound(mailbox)
+    assert sorted((a["name"], a["sha256"]) for a in out["attachments"]) == sorted(
+        (f.filename, hashlib.sha256(f.content).hexdigest()) for f in files)
