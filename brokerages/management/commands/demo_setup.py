@@ -81,6 +81,8 @@ class Command(BaseCommand):
         brokerage.email_domains = [domain]
         brokerage.authority_host = seed["authority"].rsplit("/", 1)[0]
         brokerage.ews_url = seed["ews_url"]
+        # The simulator serves Graph beside EWS, at its base URL + /v1.0.
+        brokerage.graph_url = seed.get("graph_url") or seed["authority"].rsplit("/", 1)[0] + "/v1.0"
         brokerage.ca_bundle_path = str(Path(seed["ca_path"]).resolve())
         # Active at once, so the demo syncs without a staff step; the credential change still triggers the
         # automatic verification, whose outcome shows on the brokerage page.
