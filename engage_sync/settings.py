@@ -304,6 +304,9 @@ if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not one of plain, json.")
 LOGGING["filters"] = {"task_context": {"()": "engage_sync.logging_json.TaskContextFilter"}}
 LOGGING["formatters"]["json"] = {"()": "engage_sync.logging_json.JsonFormatter"}
+# The same for a contacts folder, as the last line of defence against a change the feed never reported
+# (sync/README.md, "Our writes are confirmed"). 0 = never.
+SYNC_CONTACTS_REREAD_DAYS = env_int("SYNC_CONTACTS_REREAD_DAYS", 28, minimum=0)
 LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["task_context"])
 # A worker would otherwise swap our console handler for Celery's own plain one.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT == "plain"
