@@ -267,6 +267,10 @@ VERIFY_DAILY_SPREAD_SECONDS = env_int("VERIFY_DAILY_SPREAD_SECONDS", 2 * 60 * 60
 STAFF_ALERT_EMAILS = env_list("STAFF_ALERT_EMAILS", "")
 ADMIN_BASE_URL = env_str("ADMIN_BASE_URL", "")  # e.g. https://sync.example.com, for links in staff mail
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "engage-sync@localhost")
+# A verification that failed transiently (throttled, network, a Microsoft 5xx) is retried on its own due time, the
+# wait doubling from a minute (or Microsoft's back-off, if longer) up to an hour, this many times; after that the
+# daily re-verification keeps trying it.
+VERIFY_TRANSIENT_RETRIES = env_int("VERIFY_TRANSIENT_RETRIES", 6, minimum=0)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
