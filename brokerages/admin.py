@@ -356,10 +356,13 @@ class BrokerageAdmin(admin.ModelAdmin):
             # History as a plain table, not an inline: an inline formset would demand management-form data
             # in every POST of this page (the API-style posts of the tests, scripts) for read-only rows.
             history = list(brokerage.verification_runs.select_related("requested_by")[:HISTORY_SHOWN])
-            latest = history[0] if history else None
+            # A retry waiting for its due time is not what staff need to read: the failure it retries is.
+            retry = next((run for run in history if run.status == VerificationRun.Status.QUEUED and run.attempt > 1), None)
+            latest = next((run for run in history if run is not retry), None)
             extra_context = {
                 **(extra_context or {}),
                 "verification": latest,
+                "verification_retry": retry,
                 "verification_history": history,
                 "verification_steps": list(latest.steps.all()) if latest else [],
                 "can_promote": can_change_credentials(request) and _is_stored(brokerage, "pending_client_secret"),

@@ -306,6 +306,8 @@ class VerificationRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     promoted = models.BooleanField(default=False, help_text="The next secret verified and replaced the current one.")
+    # 1 for a requested run; n for the (n-1)th retry of a run that failed transiently (verification._retry_later).
+    attempt = models.PositiveSmallIntegerField(default=1, editable=False)
     # The failing step, denormalised so the brokerage page and the alert mail need no second query.
     failed_step = models.CharField(max_length=40, blank=True)
     error_kind = models.CharField(max_length=40, blank=True)

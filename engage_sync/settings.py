@@ -297,7 +297,11 @@ METRICS_WINDOW_SECONDS = env_int("METRICS_WINDOW_SECONDS", 300, minimum=60)
 # At most OUTBOX_SENDS_PER_MINUTE sends per mailbox in any OUTBOX_PACING_WINDOW_SECONDS (Exchange Online: 30 / 60 s).
 OUTBOX_SENDS_PER_MINUTE = env_int("OUTBOX_SENDS_PER_MINUTE", 30, minimum=1)
 OUTBOX_PACING_WINDOW_SECONDS = env_int("OUTBOX_PACING_WINDOW_SECONDS", 60, minimum=1)
-OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 10, minimum=1)
+# Transient failures are retried up to OUTBOX_MAX_ATTEMPTS times, the back-off doubling from 30 s up to
+# OUTBOX_MAX_BACKOFF_SECONDS (jittered ±20 %): with the defaults an email rides out about 1.5 hours of outage and
+# leaves within two minutes of its end. (Microsoft's own throttling back-off is honoured as given.)
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 60, minimum=1)
+OUTBOX_MAX_BACKOFF_SECONDS = env_int("OUTBOX_MAX_BACKOFF_SECONDS", 90, minimum=1)
 # A sending attempt's lease: longer than any one attempt can take (the mail task's time limit is 240 s),
 # so it only expires when its worker is gone; then the sweep hands the email to another worker.
 OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300, minimum=1)
@@ -327,6 +331,10 @@ VERIFY_ON_CREDENTIAL_CHANGE = env_bool("VERIFY_ON_CREDENTIAL_CHANGE", True)
 # The daily re-verification spreads the due times of its runs over this many seconds (one random moment in
 # each brokerage's slice); the due times are kept in PostgreSQL and beat's sweep publishes each run when due.
 VERIFY_DAILY_SPREAD_SECONDS = env_int("VERIFY_DAILY_SPREAD_SECONDS", 2 * 60 * 60, minimum=0)
+# A verification that failed transiently (throttled, network, a Microsoft 5xx) is retried on its own due time, the
+# wait doubling from a minute (or Microsoft's back-off, if longer) up to an hour, this many times; after that the
+# daily re-verification keeps trying it.
+VERIFY_TRANSIENT_RETRIES = env_int("VERIFY_TRANSIENT_RETRIES", 6, minimum=0)
 # Who gets failed re-verifications and secret-expiry warnings (comma-separated addresses).
 STAFF_ALERT_EMAILS = env_list("STAFF_ALERT_EMAILS", "")
 ADMIN_BASE_URL = env_str("ADMIN_BASE_URL", "")  # e.g. https://sync.example.com, for links in staff mail
@@ -360,6 +368,9 @@ SYNC_REPLAN_ROUNDS = env_int("SYNC_REPLAN_ROUNDS", 2, minimum=0)
 # Every N to 2N days (per mailbox) a calendar is read in full instead of since its watermark, so events that were
 # outside the calendar window when they arrived are imported once it reaches them. 0 = never.
 SYNC_CALENDAR_REREAD_DAYS = env_int("SYNC_CALENDAR_REREAD_DAYS", 14, minimum=0)
+# The same for a contacts folder, as the last line of defence against a change the feed never reported
+# (sync/README.md, "Our writes are confirmed"). 0 = never.
+SYNC_CONTACTS_REREAD_DAYS = env_int("SYNC_CONTACTS_REREAD_DAYS", 28, minimum=0)
 
 # JSON lines (LOG_FORMAT=json) carry task_id, mailbox_id, brokerage_id from the running Celery task
 # (engage_sync/logging_json.py); plain stays the default for the demo.

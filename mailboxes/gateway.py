@@ -120,7 +120,10 @@ class MailboxGateway(Protocol):
         ...
 
     def fetch(self, mailbox: str, collection: Collection, item_ids: Sequence[str]) -> list[StoredItem | None]:
-        """The items with these ids, in order, fetched in batches; None where one is gone (or is no contact/event)."""
+        """The items with these ids, in order, fetched in batches; None where one is gone from the collection's folder
+        (or is no contact/event). The sync reads its own unconfirmed writes this way, taking None for a deletion: a
+        deletion in Outlook moves the item to Deleted Items, so a backend whose ids survive a move (Graph's immutable
+        ids) must answer None for an item now in another folder. (EWS gives a moved item a new id.)"""
         ...
 
     def create_contact(self, mailbox: str, contact: Contact, *, tag: str) -> ItemRef: ...
