@@ -11,6 +11,7 @@ from django.utils.timesince import timesince
 
 from brokerages.models import Brokerage
 
+from . import error_titles
 from .chart import hourly_chart
 from .health import brokerage_health
 
@@ -25,6 +26,7 @@ def health_panel(brokerage: Brokerage) -> SafeString:
         "attempted": attempted,
         "failure_percent": None if rate is None else f"{rate * 100:.1f}",
         "chart": hourly_chart(health.hours),
+        "top_errors": [(error_titles.describe(code), count) for code, count in health.top_errors],
         "runs_url": f"{reverse('admin:scheduling_syncrun_changelist')}?brokerage__id__exact={brokerage.pk}",
         "mailboxes_url": f"{reverse('admin:brokerages_mailbox_changelist')}?brokerage__id__exact={brokerage.pk}",
     })  # fmt: skip

@@ -20,7 +20,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from engage_sync.admin_records import RecordAdmin
-from mailboxes.errors import GatewayError
+from ops import error_titles
 
 from .models import SyncRun
 
@@ -53,24 +53,18 @@ class CappedCountPaginator(Paginator):
 
 
 def error_classes() -> list[str]:
-    """Every error class the gateway can report (its taxonomy), in a stable order: the filter's choices."""
-    kinds: set[str] = set()
-    pending = [GatewayError]
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        kind = cls.__dict__.get("kind")
-        if isinstance(kind, str):
-            kinds.add(kind)
-    return sorted(kinds)
+    """Every error class staff may meet (the taxonomy's, by title): the filter's choices, from code not rows."""
+    return error_titles.all_codes()
 
 
 class ErrorClassFilter(admin.SimpleListFilter):
-    title = "error class"
+    """By error class, each shown by its human title (the raw code is the URL parameter)."""
+
+    title = "error"
     parameter_name = "error_class"
 
     def lookups(self, request, model_admin):
-        return [(kind, kind) for kind in error_classes()]
+        return [(code, error_titles.describe(code).title) for code in error_classes()]
 
     def queryset(self, request, queryset):
         return queryset.filter(error_class=self.value()) if self.value() else queryset
@@ -93,7 +87,8 @@ class StartedFilter(admin.SimpleListFilter):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(RecordAdmin):  # retention prunes them: tasks.maintenance
-    list_display = ("started_at", "mailbox_link", "brokerage", "duration", "outcome_badge", "counts", "error_class", "task_id")
+    # The columns that matter first, sized for a 1,400 px laptop; duration, task id and worker are on the run's page.
+    list_display = ("started_at", "mailbox_link", "brokerage", "outcome_badge", "counts", "error_title")
     list_filter = (StartedFilter, "outcome", ErrorClassFilter, "brokerage")
     search_fields = ("mailbox__email", "task_id")  # the lookups themselves: see get_search_results
     search_help_text = "An agent's exact email address, the start of one, or a Celery task id."
@@ -103,7 +98,7 @@ class SyncRunAdmin(RecordAdmin):  # retention prunes them: tasks.maintenance
     list_per_page = 100
     ordering = ("-started_at",)
     fields = ("mailbox", "brokerage", "started_at", "duration_ms", "outcome", "pulled", "pushed", "conflicts",
-              "requests", "error_class", "error_message", "remedy", "task_id", "worker")  # fmt: skip
+              "requests", "error_title", "remedy_text", "error_message", "error_class", "task_id", "worker")  # fmt: skip
 
     def has_view_permission(self, request, obj=None) -> bool:
         # A brokerage's runs are part of its health: whoever may see brokerages (Operators) may see their runs.
@@ -143,3 +138,12 @@ class SyncRunAdmin(RecordAdmin):  # retention prunes them: tasks.maintenance
     @admin.display(description="↓ pulled / ↑ pushed / conflicts")
     def counts(self, obj: SyncRun) -> str:
         return f"↓{obj.pulled} ↑{obj.pushed} ⚡{obj.conflicts}"
+
+    @admin.display(description="error", ordering="error_class")
+    def error_title(self, obj: SyncRun):
+        return error_titles.title_with_code(obj.error_class)
+
+    @admin.display(description="what to do")
+    def remedy_text(self, obj: SyncRun) -> str:
+        # The remedy recorded with the run, or the taxonomy's for runs recorded before it had one.
+        return obj.remedy or error_titles.describe(obj.error_class).remedy or "—"

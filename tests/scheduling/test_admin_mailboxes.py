@@ -12,7 +12,7 @@ from brokerages.models import Brokerage, Mailbox
 from engage_sync.celery import app as celery_app
 from scheduling.prompt import PRIORITY_CRM_CHANGE
 from tests.fixtures.broker import take_from_queue
-from tests.scheduling.staff_fixtures import operator, superuser  # noqa: F401
+from tests.scheduling.staff_fixtures import operator, record_run, superuser  # noqa: F401
 
 LIST_URL = "admin:brokerages_mailbox_changelist"
 
@@ -25,18 +25,20 @@ def act(client, action: str, mailboxes) -> str:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", ["superuser", "operator"])
-def test_mailbox_list_shows_next_sync_last_synced_failures_and_pause_reason(who, request, client, make_brokerage):
+def test_mailbox_list_shows_next_sync_last_synced_failures_and_pause_reason(who, request, client, make_brokerage, record_run):
     brokerage = make_brokerage(mailboxes=2)
     failing, paused = brokerage.mailboxes.order_by("email")
     Mailbox.objects.filter(pk=failing.pk).update(consecutive_failures=4, next_sync_at=timezone.now() + dt.timedelta(minutes=8),
                                                  last_synced_at=timezone.now() - dt.timedelta(hours=2))  # fmt: skip
     Mailbox.objects.filter(pk=paused.pk).update(sync_paused=True, sync_paused_reason="Mass-deletion guard: 95% of contacts vanished")
+    record_run(failing, "failed", error_class="consent_missing")
     client.force_login(request.getfixturevalue(who))
 
     html = client.get(reverse(LIST_URL)).content.decode()
 
     assert "in 7\xa0minutes" in html or "in 8\xa0minutes" in html
-    assert '<td class="field-consecutive_failures">4</td>' in html
+    # failures with the latest error's human title, not its code
+    assert "<strong>4</strong> · Admin consent for full_access_as_app is missing" in html
     assert "Mass-deletion guard: 95% of contacts vanished" in html
 
 
