@@ -100,7 +100,8 @@ SYNC_FIELDSET = ("Sync", {"fields": ("sync_interval_seconds", "max_mailboxes_in_
 HEALTH_FIELDSET = ("Sync health (last 24 hours)", {"fields": ("sync_health",)})
 # Counts and links, never an inline: a brokerage with thousands of mailboxes must still save (an inline of 150
 # rows already exceeds DATA_UPLOAD_MAX_NUMBER_FIELDS).
-MAILBOXES_FIELDSET = ("Mailboxes", {"fields": ("test_mailbox", "email_domains", "agents_mailboxes")})
+MAILBOXES_FIELDSET = ("Mailboxes", {"fields": ("test_mailbox", "email_domains")})
+AGENTS_FIELDSET = ("Agents' mailboxes", {"fields": ("agents_mailboxes",)})
 ADD_FIELDSETS = (
     (None, {"fields": ("name",)}),
     ("App registration (from the brokerage's Entra ID)", {"fields": ("tenant_id", "client_id", "credential_kind")}),
@@ -144,6 +145,7 @@ class BrokerageAdmin(admin.ModelAdmin):
         if can_change_credentials(request):
             return (
                 (None, {"fields": ("name", "status")}),
+                AGENTS_FIELDSET,
                 HEALTH_FIELDSET,
                 ("App registration (from the brokerage's Entra ID)", {"fields": ("tenant_id", "client_id", "credential_kind")}),
                 ("Client secret", {"fields": ("client_secret_state", "new_client_secret", "client_secret_expires_on", "clear_client_secret")}),
@@ -162,6 +164,7 @@ class BrokerageAdmin(admin.ModelAdmin):
             )  # fmt: skip
         return (
             (None, {"fields": ("name", "status")}),
+            AGENTS_FIELDSET,
             HEALTH_FIELDSET,
             ("Credentials (read-only; credential managers change them)", {
                 "fields": ("tenant_id", "client_id", "credential_kind", "client_secret_state", "pending_secret_state", "certificate_state"),

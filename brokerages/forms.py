@@ -24,6 +24,7 @@ SECRET_ID_PASTED_MESSAGE = (
     "That looks like the Secret ID. In Entra ID → App registrations → Certificates & secrets, "  # noqa: S105
     "copy the Value column, not the Secret ID."
 )
+WIDE = "width:32em"  # a URL or a list of domains shown whole, not cut off in a 20-character box
 GUID_EXAMPLE = "36 characters like 0f8fad5b-d9cb-469f-a165-70867728950e"
 
 
@@ -125,7 +126,9 @@ class GuidField(forms.UUIDField):
 class BrokerageOperatorForm(forms.ModelForm):
     """What an operator may edit: nothing that is, or steers, a credential."""
 
-    email_domains = DomainListField(help_text="The brokerage's email domains, separated by commas.")
+    email_domains = DomainListField(
+        help_text="The brokerage's email domains, separated by commas.", widget=forms.TextInput(attrs={"style": WIDE}),
+    )
 
     class Meta:
         model = Brokerage
@@ -182,11 +185,12 @@ class BrokerageForm(BrokerageOperatorForm):
     )
     clear_certificate = forms.BooleanField(label="Remove the stored certificate", required=False)
     ews_url = forms.URLField(
-        label="EWS URL", assume_scheme="https", initial=MICROSOFT_365_EWS_URL,
+        label="EWS URL", assume_scheme="https", initial=MICROSOFT_365_EWS_URL, widget=forms.URLInput(attrs={"style": WIDE}),
         help_text="Microsoft 365's, pre-filled; change it only for Exchange Server on-premises or the simulator.",
     )  # fmt: skip
     authority_host = forms.URLField(
         label="Entra ID authority host", assume_scheme="https", initial=MICROSOFT_ENTRA_AUTHORITY,
+        widget=forms.URLInput(attrs={"style": WIDE}),
         help_text="Microsoft's global sign-in, pre-filled; change it only for a national cloud or the simulator.",
     )  # fmt: skip
 
@@ -202,6 +206,8 @@ class BrokerageForm(BrokerageOperatorForm):
             "client_id": _guid_messages("Client ID", "Copy “Application (client) ID” from the app registration's Overview (guide step 11)."),
         }
         widgets = {
+            "tenant_id": forms.TextInput(attrs={"style": "width:24em", "spellcheck": "false"}),
+            "client_id": forms.TextInput(attrs={"style": "width:24em", "spellcheck": "false"}),
             "client_secret_expires_on": forms.DateInput(attrs={"type": "date"}),
             "pending_client_secret_expires_on": forms.DateInput(attrs={"type": "date"}),
         }

@@ -141,7 +141,10 @@ class MailboxAdmin(admin.ModelAdmin):
             return "syncing now"
         if not obj.is_active or obj.sync_paused:
             return "—"
-        if obj.next_sync_at <= now:
+        seconds = (obj.next_sync_at - now).total_seconds()
+        if -60 < seconds < 60:
+            return "due now" if seconds <= 0 else "within a minute"
+        if seconds < 0:
             return f"due {timesince(obj.next_sync_at, now, depth=1)} ago"
         return f"in {timeuntil(obj.next_sync_at, now, depth=1)}"
 
@@ -158,7 +161,7 @@ class MailboxAdmin(admin.ModelAdmin):
             return "0"
         code = getattr(obj, "last_error_class", "") or ""
         described = error_titles.describe(code)
-        return format_html('<span class="failures" title="{}"><strong>{}</strong> · {}</span>', described.remedy,
+        return format_html('<span class="failures" style="display:inline-block;min-width:14em" title="{}"><strong>{}</strong> · {}</span>', described.remedy,
                            obj.consecutive_failures, described.title or "failed")  # fmt: skip
 
     @admin.display(description="paused", ordering="sync_paused")

@@ -9,7 +9,7 @@ that uses the indexes (an exact address, a task id) instead of a LIKE over a joi
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.contrib import admin
 from django.core.paginator import Paginator
@@ -88,7 +88,7 @@ class StartedFilter(admin.SimpleListFilter):
 @admin.register(SyncRun)
 class SyncRunAdmin(RecordAdmin):  # retention prunes them: tasks.maintenance
     # The columns that matter first, sized for a 1,400 px laptop; duration, task id and worker are on the run's page.
-    list_display = ("started_at", "mailbox_link", "brokerage", "outcome_badge", "counts", "error_title")
+    list_display = ("started", "mailbox_link", "brokerage", "outcome_badge", "counts", "error_title")
     list_filter = (StartedFilter, "outcome", ErrorClassFilter, "brokerage")
     search_fields = ("mailbox__email", "task_id")  # the lookups themselves: see get_search_results
     search_help_text = "An agent's exact email address, the start of one, or a Celery task id."
@@ -135,7 +135,11 @@ class SyncRunAdmin(RecordAdmin):  # retention prunes them: tasks.maintenance
             obj.outcome, OUTCOME_COLOURS.get(obj.outcome, "#6b7280"), obj.get_outcome_display(),
         )  # fmt: skip
 
-    @admin.display(description="↓ pulled / ↑ pushed / conflicts")
+    @admin.display(description="started (UTC)", ordering="started_at")
+    def started(self, obj: SyncRun) -> str:
+        return f"{obj.started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+
+    @admin.display(description="↓ in ↑ out ⚡")
     def counts(self, obj: SyncRun) -> str:
         return f"↓{obj.pulled} ↑{obj.pushed} ⚡{obj.conflicts}"
 
