@@ -162,7 +162,8 @@ def _mailbox_from_row(brokerage: Brokerage, row: dict[str, str], email: str) -> 
         raise ValidationError("The display name is longer than 200 characters.")
     flags = {name: _flag(row.get(name), name) for name in _FLAGS}
     mailbox = Mailbox(brokerage=brokerage, email=email, display_name=display_name, **flags)
-    mailbox.full_clean(validate_unique=False)  # lengths and anything else the model insists on
+    # Lengths and anything else the model insists on; not the brokerage (a query per row to check it exists).
+    mailbox.full_clean(exclude=["brokerage"], validate_unique=False)
     return mailbox
 
 

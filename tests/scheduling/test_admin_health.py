@@ -77,6 +77,9 @@ def test_brokerage_page_shows_health_figures_and_the_24_hour_chart(who, request,
     # ... and every link in it opens a filtered list (an unknown lookup would bounce to "?e=1")
     links = re.findall(r'href="([^"]+)"', panel)
     assert len(links) == 6  # failed runs, throttled runs, behind mailboxes, two error classes, all runs
+    # ... the top errors by their human title with the staff remedy, the raw code as a detail
+    assert "<strong>EWS is switched off for this tenant or app</strong></a> \u00d7 1" in panel
+    assert "Set-OrganizationConfig -EwsEnabled $true" in panel and "ews_disabled</code>" in panel
     for link in links:
         followed = client.get(link.replace("&amp;", "&"))
         assert followed.status_code == 200 and "e=1" not in followed.request["QUERY_STRING"], link
