@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
 from brokerages import mailbox_export, mailbox_summary
+from brokerages.admin_filters import BrokerageFilter
 from brokerages.models import Brokerage, Mailbox
 from ops import error_titles, health
 from scheduling import dispatch, prompt
@@ -87,7 +88,7 @@ class LastErrorFilter(admin.SimpleListFilter):
 class MailboxAdmin(admin.ModelAdmin):
     # The columns that matter first, sized for a 1,400 px laptop; display name and feature switches are on the page.
     list_display = ("email", "brokerage", "state", "next_sync", "last_synced", "failures", "paused")
-    list_filter = (StateFilter, "brokerage", "contacts_enabled", "calendar_enabled", "email_enabled", LastErrorFilter,
+    list_filter = (StateFilter, BrokerageFilter, "contacts_enabled", "calendar_enabled", "email_enabled", LastErrorFilter,
                    SyncScheduleFilter, "brokerage__status")  # fmt: skip
     search_fields = ("email", "display_name", "brokerage__name")
     list_select_related = ("brokerage",)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from brokerages.admin_filters import BrokerageFilter
 from engage_sync.admin_records import RecordAdmin
 from ops import error_titles
 
@@ -89,7 +90,7 @@ class StartedFilter(admin.SimpleListFilter):
 class SyncRunAdmin(RecordAdmin):  # retention prunes them: tasks.maintenance
     # The columns that matter first, sized for a 1,400 px laptop; duration, task id and worker are on the run's page.
     list_display = ("started", "mailbox_link", "brokerage", "outcome_badge", "counts", "error_title")
-    list_filter = (StartedFilter, "outcome", ErrorClassFilter, "brokerage")
+    list_filter = (StartedFilter, "outcome", ErrorClassFilter, BrokerageFilter)
     search_fields = ("mailbox__email", "task_id")  # the lookups themselves: see get_search_results
     search_help_text = "An agent's exact email address, the start of one, or a Celery task id."
     list_select_related = ("mailbox", "brokerage")

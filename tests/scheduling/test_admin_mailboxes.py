@@ -181,3 +181,22 @@ def test_the_mailbox_list_filters_by_state_switches_and_latest_error(client, ope
     # ... and the error filter's choices are the titles
     html = client.get(reverse(LIST_URL)).content.decode()
     assert ">The mailbox does not exist in this tenant</a>" in html
+
+
+@pytest.mark.django_db
+def test_the_brokerage_filter_lists_a_bounded_number_of_brokerages_and_still_selects_any(client, operator, make_brokerage):
+    # Given 30 brokerages, the last by name with a mailbox
+    for n in range(29):
+        make_brokerage(f"Realty {n:02}")
+    last = make_brokerage("Zeta Homes", mailboxes=1)
+    client.force_login(operator)
+
+    # When the list is opened, then the filter offers 25 of them, not all 30
+    html = client.get(reverse(LIST_URL)).content.decode()
+    assert "brokerage (first 25 by name; others from their page)" in html
+    assert "Realty 24" in html and "Realty 25" not in html
+
+    # ... and a link from Zeta's page still selects Zeta, shown as chosen
+    response = client.get(reverse(LIST_URL), {"brokerage__id__exact": last.pk})
+    assert [m.brokerage_id for m in response.context["cl"].result_list] == [last.pk]
+    assert f'href="?brokerage__id__exact={last.pk}"' in response.content.decode()  # a choice of the filter
