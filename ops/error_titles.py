@@ -103,3 +103,23 @@ def title_with_code(code: str) -> SafeString | str:
     if not code:
         return "—"
     return format_html('{} <code class="error-code" style="color:#6b7280;font-size:0.85em">{}</code>', describe(code).title, code)
+
+
+def list_filter(field: str, title: str = "error"):
+    """An admin list filter on an error-class field, its choices the taxonomy's titles (from code, not a table scan).
+
+    For any list that stores an error class: the verification runs, the outgoing emails (last_error_class).
+    """
+    from django.contrib import admin
+
+    class ErrorTitleFilter(admin.SimpleListFilter):
+        parameter_name = field
+
+        def lookups(self, request, model_admin):
+            return [(code, describe(code).title) for code in all_codes()]
+
+        def queryset(self, request, queryset):
+            return queryset.filter(**{field: self.value()}) if self.value() else queryset
+
+    ErrorTitleFilter.title = title
+    return ErrorTitleFilter

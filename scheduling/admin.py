@@ -58,17 +58,8 @@ def error_classes() -> list[str]:
     return error_titles.all_codes()
 
 
-class ErrorClassFilter(admin.SimpleListFilter):
-    """By error class, each shown by its human title (the raw code is the URL parameter)."""
-
-    title = "error"
-    parameter_name = "error_class"
-
-    def lookups(self, request, model_admin):
-        return [(code, error_titles.describe(code).title) for code in error_classes()]
-
-    def queryset(self, request, queryset):
-        return queryset.filter(error_class=self.value()) if self.value() else queryset
+# By error class, each shown by its human title (the raw code is the URL parameter).
+ErrorClassFilter = error_titles.list_filter("error_class")
 
 
 class StartedFilter(admin.SimpleListFilter):

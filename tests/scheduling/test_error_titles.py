@@ -39,3 +39,20 @@ def test_a_list_cell_shows_the_title_first_and_the_code_as_a_detail():
 def test_an_unknown_code_from_an_old_row_is_shown_as_itself_readably():
     described = error_titles.describe("some_retired_class")
     assert (described.title, described.remedy) == ("Some retired class", "")
+
+
+@pytest.mark.django_db
+def test_verification_runs_are_filtered_by_error_title(client, django_user_model):
+    from brokerages.models import Brokerage, VerificationRun
+
+    brokerage = Brokerage.objects.create(name="Harbor", tenant_id="6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f",
+                                         client_id="0f8fad5b-d9cb-469f-a165-70867728950e", test_mailbox="t@harbor.com",
+                                         email_domains=["harbor.com"])  # fmt: skip
+    failed = VerificationRun.objects.create(brokerage=brokerage, reason="manual", status="failed", error_kind="consent_missing")
+    VerificationRun.objects.create(brokerage=brokerage, reason="manual", status="verified")
+    client.force_login(django_user_model.objects.create_superuser("root", password="pw"))
+
+    response = client.get("/admin/brokerages/verificationrun/", {"error_kind": "consent_missing"})
+
+    assert [run.pk for run in response.context["cl"].result_list] == [failed.pk]
+    assert ">Admin consent for full_access_as_app is missing</a>" in response.content.decode()
