@@ -392,7 +392,7 @@ class BrokerageAdmin(admin.ModelAdmin):
                 self.message_user(
                     request,
                     f"{len(report.imported)} mailbox(es) created, {len(report.updated)} updated, "
-                    f"{len(report.errors)} row(s) refused.",
+                    f"{len(report.unchanged)} unchanged, {len(report.errors)} row(s) refused.",
                     level,
                 )
                 if not report.errors:

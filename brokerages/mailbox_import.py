@@ -46,11 +46,12 @@ class RowError:
 class ImportReport:
     imported: list[str] = field(default_factory=list)  # created
     updated: list[str] = field(default_factory=list)  # existing mailboxes of this brokerage, columns given applied
+    unchanged: list[str] = field(default_factory=list)  # existing mailboxes the row says nothing new about
     errors: list[RowError] = field(default_factory=list)  # refused, with the reason
 
     @property
     def rows(self) -> int:
-        return len(self.imported) + len(self.updated) + len(self.errors)
+        return len(self.imported) + len(self.updated) + len(self.unchanged) + len(self.errors)
 
 
 def import_mailboxes(brokerage: Brokerage, content: bytes) -> ImportReport:
@@ -80,7 +81,11 @@ def import_mailboxes(brokerage: Brokerage, content: bytes) -> ImportReport:
         elif found.brokerage_id != brokerage.pk:
             report.errors.append(RowError(line, email, f"Already exists in another brokerage (“{found.brokerage.name}”)."))
         else:
-            for name in filled:
+            differing = [name for name in filled if getattr(found, name) != getattr(mailbox, name)]
+            if not differing:
+                report.unchanged.append(email)  # an export imported back: nothing to write
+                continue
+            for name in differing:
                 setattr(found, name, getattr(mailbox, name))
             changed.append(found)
     _create(new, report)

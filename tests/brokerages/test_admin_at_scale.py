@@ -157,7 +157,7 @@ def test_a_5000_row_import_with_20_bad_rows_reports_them_and_imports_the_rest(cl
     assert (len(report.imported), len(report.updated), len(report.errors)) == (AGENTS - 20, 0, 20)
     assert {error.line for error in report.errors} == bad_lines
     assert all(error.reason for error in report.errors)
-    assert "5000 row(s): 4980 created, 0 updated, 20 refused" in response.content.decode()
+    assert "5000 row(s): 4980 created, 0 updated, 0 unchanged, 20 refused" in response.content.decode()
 
 
 def test_export_streams_the_filtered_list_as_csv_that_imports_back(client, operator, big_brokerage):
@@ -179,11 +179,16 @@ def test_export_streams_the_filtered_list_as_csv_that_imports_back(client, opera
     assert rows[0]["state"] == "paused" and rows[0]["sync_paused_reason"] == "Paused by ops for a migration"
     assert rows[0]["contacts_enabled"] == "yes" and rows[0]["brokerage"] == big_brokerage.name
 
-    # ... and the whole list exports all 5,000, which import back as updates with nothing refused
-    everything = b"".join(client.get(export, {"brokerage__id__exact": big_brokerage.pk}).streaming_content)
-    assert everything.decode("utf-8-sig").count("\n") == AGENTS + 1
+    # ... and the whole list exports all 5,000, which import back: edited rows updated, the rest unchanged
+    everything = b"".join(client.get(export, {"brokerage__id__exact": big_brokerage.pk}).streaming_content).decode("utf-8-sig")
+    assert everything.count("\n") == AGENTS + 1
+    edited = everything.replace(f"agent0001@{big_brokerage.email_domains[0]},,yes,yes,yes,yes",
+                                f"agent0001@{big_brokerage.email_domains[0]},Agent One,yes,yes,no,yes")  # fmt: skip
     url = reverse("admin:brokerages_brokerage_import_mailboxes", args=[big_brokerage.pk])
-    again = client.post(url, {"file": SimpleUploadedFile("m.csv", everything, content_type="text/csv")})
-    report = again.context["report"] if again.status_code == 200 else None
-    assert again.status_code == 302 or (report and not report.errors)
+    again = client.post(url, {"file": SimpleUploadedFile("m.csv", edited.encode(), content_type="text/csv")}, follow=True)
+    assert "0 mailbox(es) created, 1 updated, 4999 unchanged, 0 row(s) refused." in " ".join(
+        str(m) for m in again.context["messages"]
+    )
     assert big_brokerage.mailboxes.count() == AGENTS
+    one = big_brokerage.mailboxes.get(email=f"agent0001@{big_brokerage.email_domains[0]}")
+    assert (one.display_name, one.calendar_enabled) == ("Agent One", False)

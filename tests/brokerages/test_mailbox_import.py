@@ -58,7 +58,7 @@ def test_csv_with_bad_rows_imports_the_good_ones_and_reports_each_bad_one(client
     )  # fmt: skip
     # ... every bad row is listed with its line and reason, and none of them was written
     html = response.content.decode()
-    assert "3 created, 1 updated, 5 refused" in html
+    assert "3 created, 1 updated, 0 unchanged, 5 refused" in html
     existing = imported["existing@acme-realty.com"]
     assert (existing.display_name, existing.calendar_enabled, existing.contacts_enabled) == ("Already There", False, True)
     for expected in [
