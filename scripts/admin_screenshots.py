@@ -79,7 +79,10 @@ def run(args, browser: str) -> None:
     client = Client()
     client.force_login(seeded.user)
     session_cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    rendered = {"/screens/add-with-errors/": _add_form_with_errors(client, seeded)}
+    rendered = {
+        "/screens/add-with-errors/": _add_form_with_errors(client, seeded),
+        "/screens/import-report/": _import_report(client, seeded),
+    }
 
     django_app = StaticFilesHandler(get_wsgi_application())
 
@@ -103,7 +106,7 @@ def run(args, browser: str) -> None:
         "04-paused-mailbox": (f"/admin/brokerages/mailbox/{seeded.paused_mailbox.pk}/change/", 1300),
         "05-add-brokerage-with-errors": ("/screens/add-with-errors/", 1900),
         "06-sync-runs-failed": ("/admin/scheduling/syncrun/?outcome__exact=failed", 1100),
-        "07-mailbox-import": (f"/admin/brokerages/brokerage/{seeded.harbor.pk}/import-mailboxes/", 700),
+        "07-mailbox-import-report": ("/screens/import-report/", 900),
     }
     try:
         for name, (path, height) in pages.items():
@@ -116,6 +119,20 @@ def run(args, browser: str) -> None:
             print(f"{target}  ({base + path})")
     finally:
         server.shutdown()
+
+
+def _import_report(client, seeded) -> bytes:
+    """The import page answering a 300-row file with a few bad rows and one existing agent changed."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    domain = seeded.harbor.email_domains[0]
+    lines = ["email,display_name,calendar_enabled"] + [f"new.agent{n}@{domain},New Agent {n}," for n in range(295)]
+    lines += [f"ann.adams@{domain},Ann Adams,no", "someone@gmail.com,Outside,", "not an address,,", f"x@{domain},,maybe",
+              f"new.agent3@{domain},Again,"]  # fmt: skip
+    upload = SimpleUploadedFile("agents.csv", ("\n".join(lines) + "\n").encode(), content_type="text/csv")
+    response = client.post(f"/admin/brokerages/brokerage/{seeded.harbor.pk}/import-mailboxes/", {"file": upload})
+    assert response.status_code == 200, response.status_code
+    return response.content
 
 
 def _add_form_with_errors(client, seeded) -> bytes:
