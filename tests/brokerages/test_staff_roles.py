@@ -277,3 +277,22 @@ def test_the_add_form_reports_every_mistake_of_a_submission_at_once(client, cred
     assert "“harborhomes.onmicrosoft.com” is not a Tenant ID" in html
     assert "Enter the expiry date shown next to the secret" in html
     assert "domains ()" not in html
+
+
+def test_a_credential_manager_adds_a_brokerage_with_only_the_add_forms_fields(client, credential_manager):
+    # Given the Add form filled as the README's onboarding table says, endpoints left as pre-filled
+    client.force_login(credential_manager)
+    response = client.post(reverse("admin:brokerages_brokerage_add"), {
+        "name": "Harbor Homes", "tenant_id": str(uuid.uuid4()), "client_id": str(uuid.uuid4()),
+        "credential_kind": "client_secret", "new_client_secret": NEW_SECRET,
+        "client_secret_expires_on": str(datetime.date.today() + datetime.timedelta(days=700)),
+        "test_mailbox": "it.test@harborhomes.com", "email_domains": "harborhomes.com", "mailbox_backend": "ews",
+        "ews_url": "https://outlook.office365.com/EWS/Exchange.asmx", "authority_host": "https://login.microsoftonline.com",
+        "ca_bundle_path": "",
+    })  # fmt: skip
+
+    # Then it is saved as a new brokerage with its secret, and the creation is on the credential audit
+    assert response.status_code == 302
+    added = Brokerage.objects.get(name="Harbor Homes")
+    assert (added.status, added.client_secret.reveal(), added.email_domains) == ("new", NEW_SECRET, ["harborhomes.com"])
+    assert CredentialAuditEntry.objects.get(brokerage=added).action == "created"
