@@ -221,9 +221,7 @@ class MailboxAdmin(admin.ModelAdmin):
         marked = eligible.update(dirty_at=now, sync_priority=prompt.PRIORITY_CRM_CHANGE, next_sync_at=now)
         if marked <= PROMPT_AT_ONCE:
             ids = list(eligible.filter(dirty_at=now).values_list("pk", flat=True))
-            transaction.on_commit(lambda: [
-                dispatch.publish(dispatch.lease_due(1, only_mailbox=mailbox_id, wait_for_lock=True) or []) for mailbox_id in ids
-            ])  # fmt: skip
+            transaction.on_commit(lambda: _lease_and_publish(ids))
             when = "queued to sync now"
         else:
             when = "marked to sync at the dispatcher's next tick, ahead of every scheduled sync"
@@ -287,6 +285,12 @@ class MailboxAdmin(admin.ModelAdmin):
     @admin.action(description="Switch sending email off", permissions=["change"])
     def email_off(self, request, queryset):
         self._switch(request, queryset, "email_enabled", False, "Sending email")
+
+
+def _lease_and_publish(mailbox_ids: list[int]) -> None:
+    """Lease and publish each mailbox now (as scheduling.prompt does), for a selection small enough to wait for."""
+    for mailbox_id in mailbox_ids:
+        dispatch.publish(dispatch.lease_due(1, only_mailbox=mailbox_id, wait_for_lock=True) or [])
 
 
 def _pause_remedy(reason: str) -> str:
