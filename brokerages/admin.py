@@ -21,10 +21,10 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
-from brokerages import audit, mailbox_import, verification
+from brokerages import audit, mailbox_import, mailbox_summary, verification
 from brokerages.forms import BrokerageForm, BrokerageOperatorForm
 from brokerages.mailbox_admin import MailboxAdmin  # noqa: F401  (registers it; split off to keep this module small)
-from brokerages.models import Brokerage, CredentialAuditEntry, Mailbox, SecretExpiryWarning, VerificationRun
+from brokerages.models import Brokerage, CredentialAuditEntry, SecretExpiryWarning, VerificationRun
 from brokerages.verification_admin import HISTORY_SHOWN
 from engage_sync.admin_records import RecordAdmin
 from ops import health, panels
@@ -97,15 +97,22 @@ class SecretExpiryFilter(admin.SimpleListFilter):
         return queryset
 
 
-class MailboxInline(admin.TabularInline):
-    model = Mailbox
-    fields = ("email", "display_name", "is_active", "contacts_enabled", "calendar_enabled", "email_enabled")
-    extra = 0
-    show_change_link = True
-
-
 SYNC_FIELDSET = ("Sync", {"fields": ("sync_interval_seconds", "max_mailboxes_in_flight", "cooldown_until")})
 HEALTH_FIELDSET = ("Sync health (last 24 hours)", {"fields": ("sync_health",)})
+# Counts and links, never an inline: a brokerage with thousands of mailboxes must still save (an inline of 150
+# rows already exceeds DATA_UPLOAD_MAX_NUMBER_FIELDS).
+MAILBOXES_FIELDSET = ("Mailboxes", {"fields": ("test_mailbox", "email_domains")})
+AGENTS_FIELDSET = ("Agents' mailboxes", {"fields": ("agents_mailboxes",)})
+ADD_FIELDSETS = (
+    (None, {"fields": ("name",)}),
+    ("App registration (from the brokerage's Entra ID)", {"fields": ("tenant_id", "client_id", "credential_kind")}),
+    ("Client secret", {"fields": ("new_client_secret", "client_secret_expires_on")}),
+    ("Certificate (instead of a client secret)", {"classes": ("collapse",), "fields": ("new_certificate",)}),
+    ("Mailboxes", {"fields": ("test_mailbox", "email_domains")}),
+    ("Connection (Microsoft 365 unless told otherwise)", {
+        "classes": ("collapse",), "fields": ("mailbox_backend", "ews_url", "authority_host", "ca_bundle_path"),
+    }),
+)  # fmt: skip
 KILL_SWITCH_NOTE = (
     "Its sync tasks already queued do nothing when they arrive, running syncs stop at their next lease check, "
     "and the dispatcher sends no new ones until it is resumed."
@@ -114,13 +121,11 @@ KILL_SWITCH_NOTE = (
 
 @admin.register(Brokerage)
 class BrokerageAdmin(admin.ModelAdmin):
-    list_display = (
-        "name", "status_badge", "mailbox_backend", "tenant_id", "secret_expiry", "mailbox_count", "status_changed_at",
-        "sync_health_summary",
-    )  # fmt: skip
+    # The columns that matter first, sized for a 1,400 px laptop (name, status, sync health); the backend,
+    # tenant and status history are on the brokerage's page.
+    list_display = ("name", "status_badge", "sync_health_summary", "mailbox_count", "secret_expiry")
     list_filter = ("status", "mailbox_backend", SecretExpiryFilter)
     search_fields = ("name", "tenant_id", "mailboxes__email")
-    inlines = (MailboxInline,)
     ordering = ("name",)
     list_select_related = False  # no foreign keys; the mailbox count is one annotated query
     actions = (
@@ -136,9 +141,12 @@ class BrokerageAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return ADD_FIELDSETS  # only what a new brokerage needs: no empty health, cool-down or history
         if can_change_credentials(request):
             return (
                 (None, {"fields": ("name", "status")}),
+                AGENTS_FIELDSET,
                 HEALTH_FIELDSET,
                 ("App registration (from the brokerage's Entra ID)", {"fields": ("tenant_id", "client_id", "credential_kind")}),
                 ("Client secret", {"fields": ("client_secret_state", "new_client_secret", "client_secret_expires_on", "clear_client_secret")}),
@@ -150,18 +158,19 @@ class BrokerageAdmin(admin.ModelAdmin):
                     "classes": ("collapse",),
                     "fields": ("certificate_state", "certificate_thumbprint", "new_certificate", "clear_certificate"),
                 }),
-                ("Mailboxes", {"fields": ("test_mailbox", "email_domains")}),
+                MAILBOXES_FIELDSET,
                 ("Connection", {"fields": ("mailbox_backend", "ews_url", "graph_url", "authority_host", "ca_bundle_path")}),
                 SYNC_FIELDSET,
                 ("History", {"fields": ("status_changed_at", "verified_at", "created_at", "updated_at")}),
             )  # fmt: skip
         return (
             (None, {"fields": ("name", "status")}),
+            AGENTS_FIELDSET,
             HEALTH_FIELDSET,
             ("Credentials (read-only; credential managers change them)", {
                 "fields": ("tenant_id", "client_id", "credential_kind", "client_secret_state", "pending_secret_state", "certificate_state"),
             }),
-            ("Mailboxes", {"fields": ("test_mailbox", "email_domains")}),
+            MAILBOXES_FIELDSET,
             ("Connection", {"fields": ("mailbox_backend", "ews_url", "graph_url", "authority_host", "ca_bundle_path")}),
             SYNC_FIELDSET,
             ("History", {"fields": ("status_changed_at", "verified_at", "created_at", "updated_at")}),
@@ -169,7 +178,8 @@ class BrokerageAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = ["client_secret_state", "pending_secret_state", "certificate_state", "certificate_thumbprint",
-                  "status_changed_at", "verified_at", "created_at", "updated_at", "cooldown_until", "sync_health"]  # fmt: skip
+                  "status_changed_at", "verified_at", "created_at", "updated_at", "cooldown_until", "sync_health",
+                  "agents_mailboxes"]  # fmt: skip
         if not can_change_credentials(request):
             fields += [
                 "tenant_id", "client_id", "credential_kind", "ews_url", "graph_url", "authority_host", "ca_bundle_path",
@@ -306,6 +316,10 @@ class BrokerageAdmin(admin.ModelAdmin):
     def sync_health_summary(self, obj: Brokerage):
         return panels.health_cell(obj)
 
+    @admin.display(description="agents' mailboxes")
+    def agents_mailboxes(self, obj: Brokerage):
+        return mailbox_summary.summary_panel(obj) if obj.pk else "—"
+
     @admin.display(description="sync health")
     def sync_health(self, obj: Brokerage):
         return panels.health_panel(obj) if obj.pk else "—"
@@ -384,7 +398,10 @@ class BrokerageAdmin(admin.ModelAdmin):
             else:
                 level = messages.WARNING if report.errors else messages.SUCCESS
                 self.message_user(
-                    request, f"{len(report.imported)} mailbox(es) imported, {len(report.errors)} row(s) rejected.", level
+                    request,
+                    f"{len(report.imported)} mailbox(es) created, {len(report.updated)} updated, "
+                    f"{len(report.unchanged)} unchanged, {len(report.errors)} row(s) refused.",
+                    level,
                 )
                 if not report.errors:
                     return redirect(reverse("admin:brokerages_brokerage_change", args=[brokerage.pk]))

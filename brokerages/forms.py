@@ -12,10 +12,11 @@ from pathlib import PurePosixPath
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 
 from brokerages import certificates, domains
-from brokerages.models import MICROSOFT_GRAPH_URL, Brokerage
+from brokerages.models import MICROSOFT_365_EWS_URL, MICROSOFT_ENTRA_AUTHORITY, MICROSOFT_GRAPH_URL, Brokerage
 from mailboxes.secret import Secret
 
 # ruff's S105 reads any name containing SECRET as a password; this is a message about one.
@@ -23,6 +24,7 @@ SECRET_ID_PASTED_MESSAGE = (
     "That looks like the Secret ID. In Entra ID → App registrations → Certificates & secrets, "  # noqa: S105
     "copy the Value column, not the Secret ID."
 )
+WIDE = "width:32em"  # a URL or a list of domains shown whole, not cut off in a 20-character box
 GUID_EXAMPLE = "36 characters like 0f8fad5b-d9cb-469f-a165-70867728950e"
 
 
@@ -38,65 +40,122 @@ class WriteOnlyTextarea(forms.Textarea):
         return None
 
 
+class ParsedDomains(list):
+    """The valid domains typed, in order; ``problems`` holds a message per item that is not one."""
+
+    def __init__(self, valid: list[str], problems: list[str]) -> None:
+        super().__init__(valid)
+        self.problems = problems
+
+
 class DomainListField(forms.Field):
-    """Email domains typed as a list separated by commas, spaces or new lines."""
+    """Email domains typed as a list separated by commas, semicolons, new lines or spaces.
+
+    It does not raise for a malformed item: the form reports those together with the domains another
+    brokerage already claims (clean_email_domains), so one submission names every problem.
+    """
 
     widget = forms.TextInput
 
     def prepare_value(self, value):
         return ", ".join(value) if isinstance(value, list | tuple) else value
 
-    def to_python(self, value) -> list[str]:
+    def to_python(self, value) -> ParsedDomains:
         if isinstance(value, list | tuple):
             value = ",".join(value)
-        items = [item for item in re.split(r"[\s,;]+", value or "") if item]
         normalized, problems = [], []
-        for item in items:
+        for item in (item.strip() for item in re.split(r"[,;\n]+", value or "")):
+            if not item:
+                continue
             try:
-                domain = domains.normalize_domain(item)
+                found = _domains_in(item)
             except ValidationError as exc:
                 problems.extend(exc.messages)
                 continue
-            if domain not in normalized:
-                normalized.append(domain)
-        if problems:
-            raise ValidationError(problems)
-        return normalized
+            normalized.extend(domain for domain in found if domain not in normalized)
+        return ParsedDomains(normalized, problems)
 
     def validate(self, value: list[str]) -> None:
-        if self.required and not value:
+        if self.required and not value and not getattr(value, "problems", None):
             raise ValidationError("Enter at least one email domain of the brokerage, for example example.com.")
 
 
+def _domains_in(item: str) -> list[str]:
+    """The domains of one comma-separated item: one domain, or several separated by spaces if each is valid.
+
+    A message names the whole item as typed ("bad realty.com"), not just the part that failed ("bad").
+    """
+    parts = item.split()
+    if len(parts) == 1:
+        return [domains.normalize_domain(item)]
+    try:
+        return [domains.normalize_domain(part) for part in parts]
+    except ValidationError as exc:
+        raise ValidationError(
+            f"“{item}” is not one domain: {exc.messages[0]} A domain has no spaces; separate domains with commas."
+        ) from None
+
+
+def _email_domain_in(domain_list: list[str]) -> Q:
+    """Addresses whose domain is exactly one of domain_list (addresses are stored lower-case)."""
+    query = Q(pk__in=[])
+    for domain in domain_list:
+        query |= Q(email__endswith=f"@{domain}")
+    return query
+
+
 def _guid_messages(label: str, where: str) -> dict[str, str]:
-    return {"invalid": f"That is not a {label}: it should be a GUID, {GUID_EXAMPLE}. {where}", "required": f"Enter the {label}. {where}"}
+    return {
+        "invalid": f"“%(value)s” is not a {label}: it should be a GUID, {GUID_EXAMPLE}. {where}",
+        "required": f"Enter the {label}. {where}",
+    }
+
+
+class GuidField(forms.UUIDField):
+    """A UUID field whose "invalid" message quotes what was typed, so a wrong paste is recognisable."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except ValidationError as exc:
+            if exc.code != "invalid":
+                raise
+            raise ValidationError(self.error_messages["invalid"], code="invalid", params={"value": str(value).strip()[:60]}) from None
 
 
 class BrokerageOperatorForm(forms.ModelForm):
     """What an operator may edit: nothing that is, or steers, a credential."""
 
-    email_domains = DomainListField(help_text="The brokerage's email domains, separated by commas.")
+    email_domains = DomainListField(
+        help_text="The brokerage's email domains, separated by commas.", widget=forms.TextInput(attrs={"style": WIDE}),
+    )
 
     class Meta:
         model = Brokerage
         fields = ["name", "status", "test_mailbox", "email_domains", "mailbox_backend"]
 
     def clean_email_domains(self) -> list[str]:
-        new_domains = self.cleaned_data["email_domains"]
-        claimed = Brokerage.objects.exclude(pk=self.instance.pk).filter(email_domains__overlap=new_domains)
-        for other in claimed.only("name", "email_domains"):
-            shared = sorted(set(other.email_domains) & set(new_domains))
-            raise ValidationError(f"{', '.join(shared)} already belongs to the brokerage “{other.name}”; a domain has one brokerage.")
-        if self.instance.pk:
-            stranded = [
-                email for email in self.instance.mailboxes.values_list("email", flat=True)
-                if not domains.address_in_domains(email, new_domains)
-            ]
+        """The domains, or every problem with them at once: malformed, claimed by another brokerage, stranding mailboxes."""
+        parsed = self.cleaned_data["email_domains"]
+        new_domains = list(parsed)
+        problems = list(getattr(parsed, "problems", []))
+        if new_domains:
+            claimed = Brokerage.objects.exclude(pk=self.instance.pk).filter(email_domains__overlap=new_domains)
+            for other in claimed.only("name", "email_domains").order_by("name")[:5]:
+                shared = sorted(set(other.email_domains) & set(new_domains))
+                problems.append(f"{', '.join(shared)} already belongs to the brokerage “{other.name}”; a domain has one brokerage.")
+        if self.instance.pk and new_domains and not problems:
+            # A count and one example, not every address: a brokerage may have thousands of mailboxes.
+            outside = self.instance.mailboxes.exclude(_email_domain_in(new_domains))
+            stranded = outside.count()
             if stranded:
-                raise ValidationError(
-                    f"{len(stranded)} mailbox(es) of this brokerage would fall outside its domains "
-                    f"(for example {stranded[0]}); move or delete them first."
+                example = outside.order_by("email").values_list("email", flat=True).first()
+                problems.append(
+                    f"{stranded} mailbox(es) of this brokerage would fall outside its domains "
+                    f"(for example {example}); move or delete them first."
                 )
+        if problems:
+            raise ValidationError(problems)
         return new_domains
 
 
@@ -125,10 +184,19 @@ class BrokerageForm(BrokerageOperatorForm):
         help_text="Only for certificate credentials. Write-only: leave empty to keep the stored one.",
     )
     clear_certificate = forms.BooleanField(label="Remove the stored certificate", required=False)
-    ews_url = forms.URLField(label="EWS URL", assume_scheme="https")
-    graph_url = forms.URLField(label="Graph URL", assume_scheme="https", required=False,
-                               help_text=f"Empty means {MICROSOFT_GRAPH_URL}.")
-    authority_host = forms.URLField(label="Entra ID authority host", assume_scheme="https")
+    ews_url = forms.URLField(
+        label="EWS URL", assume_scheme="https", initial=MICROSOFT_365_EWS_URL, widget=forms.URLInput(attrs={"style": WIDE}),
+        help_text="Microsoft 365's, pre-filled; change it only for Exchange Server on-premises or the simulator.",
+    )  # fmt: skip
+    graph_url = forms.URLField(
+        label="Graph URL", assume_scheme="https", required=False, widget=forms.URLInput(attrs={"style": WIDE}),
+        help_text=f"Empty means {MICROSOFT_GRAPH_URL}; change it only for a national cloud or the simulator.",
+    )  # fmt: skip
+    authority_host = forms.URLField(
+        label="Entra ID authority host", assume_scheme="https", initial=MICROSOFT_ENTRA_AUTHORITY,
+        widget=forms.URLInput(attrs={"style": WIDE}),
+        help_text="Microsoft's global sign-in, pre-filled; change it only for a national cloud or the simulator.",
+    )  # fmt: skip
 
     class Meta(BrokerageOperatorForm.Meta):
         fields = [
@@ -136,11 +204,14 @@ class BrokerageForm(BrokerageOperatorForm):
             "pending_client_secret_expires_on", "test_mailbox", "email_domains", "mailbox_backend",
             "ews_url", "graph_url", "authority_host", "ca_bundle_path",
         ]  # fmt: skip
+        field_classes = {"tenant_id": GuidField, "client_id": GuidField}
         error_messages = {
             "tenant_id": _guid_messages("Tenant ID", "Copy “Directory (tenant) ID” from the app registration's Overview (guide step 13)."),
             "client_id": _guid_messages("Client ID", "Copy “Application (client) ID” from the app registration's Overview (guide step 11)."),
         }
         widgets = {
+            "tenant_id": forms.TextInput(attrs={"style": "width:24em", "spellcheck": "false"}),
+            "client_id": forms.TextInput(attrs={"style": "width:24em", "spellcheck": "false"}),
             "client_secret_expires_on": forms.DateInput(attrs={"type": "date"}),
             "pending_client_secret_expires_on": forms.DateInput(attrs={"type": "date"}),
         }

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from brokerages.models import SecretExpiryWarning, VerificationRun, VerificationStep
+from ops import error_titles
 
 HISTORY_SHOWN = 20  # runs listed on the brokerage page; all of them under Verification runs
 
@@ -44,7 +45,7 @@ class VerificationRunAdmin(admin.ModelAdmin):
     """Every verification run, read-only: what was checked, when, and which step failed with which remedy."""
 
     list_display = ("created_at", "brokerage", "reason", "pending_secret", "status_badge", "failed_step", "error_title")
-    list_filter = ("status", "reason", "pending_secret", "error_kind")
+    list_filter = ("status", "reason", "pending_secret", error_titles.list_filter("error_kind"))
     search_fields = ("brokerage__name",)
     list_select_related = ("brokerage",)
     date_hierarchy = "created_at"

@@ -11,6 +11,7 @@ from django.utils.timesince import timesince
 
 from brokerages.models import Brokerage
 
+from . import error_titles
 from .chart import hourly_chart
 from .health import brokerage_health
 
@@ -25,6 +26,7 @@ def health_panel(brokerage: Brokerage) -> SafeString:
         "attempted": attempted,
         "failure_percent": None if rate is None else f"{rate * 100:.1f}",
         "chart": hourly_chart(health.hours),
+        "top_errors": [(error_titles.describe(code), count) for code, count in health.top_errors],
         "runs_url": f"{reverse('admin:scheduling_syncrun_changelist')}?brokerage__id__exact={brokerage.pk}",
         "mailboxes_url": f"{reverse('admin:brokerages_mailbox_changelist')}?brokerage__id__exact={brokerage.pk}",
     })  # fmt: skip
@@ -38,10 +40,20 @@ def health_cell(brokerage: Brokerage) -> SafeString:
     cooling = brokerage.cooldown_until is not None and brokerage.cooldown_until > timezone.now()
     colour = "#b91c1c" if (failed or behind) else "#15803d"
     return format_html(
-        '<span class="health-cell" style="color:{};white-space:nowrap">{} · {} · {}{}</span>',
+        # Each part unbroken, the parts wrapping between them: the column stays narrow on a laptop screen.
+        '<span class="health-cell" style="color:{}"><span style="white-space:nowrap">{}</span> · '
+        '<span style="white-space:nowrap">{}</span> · <span style="white-space:nowrap">{}{}</span></span>',
         colour,
-        f"synced {timesince(last)} ago" if last else "never synced",
+        _synced(last),
         f"{failed}/{runs} failed (1 h)" if runs else "no runs (1 h)",
         f"{behind} behind",
         " · cooling down" if cooling else "",
     )
+
+
+def _synced(last) -> str:
+    if last is None:
+        return "never synced"
+    if (timezone.now() - last).total_seconds() < 60:
+        return "synced just now"
+    return f"synced {timesince(last, depth=1)} ago"

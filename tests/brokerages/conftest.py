@@ -81,10 +81,6 @@ def change_form_data(brokerage: Brokerage, **overrides) -> dict[str, str]:
         "ca_bundle_path": brokerage.ca_bundle_path,
         "sync_interval_seconds": str(brokerage.sync_interval_seconds),
         "max_mailboxes_in_flight": str(brokerage.max_mailboxes_in_flight),
-        "mailboxes-TOTAL_FORMS": "0",
-        "mailboxes-INITIAL_FORMS": "0",
-        "mailboxes-MIN_NUM_FORMS": "0",
-        "mailboxes-MAX_NUM_FORMS": "1000",
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
@@ -100,10 +96,6 @@ def operator_form_data(brokerage: Brokerage, **overrides) -> dict[str, str]:
         "mailbox_backend": brokerage.mailbox_backend,
         "sync_interval_seconds": str(brokerage.sync_interval_seconds),
         "max_mailboxes_in_flight": str(brokerage.max_mailboxes_in_flight),
-        "mailboxes-TOTAL_FORMS": "0",
-        "mailboxes-INITIAL_FORMS": "0",
-        "mailboxes-MIN_NUM_FORMS": "0",
-        "mailboxes-MAX_NUM_FORMS": "1000",
     }
     data.update(overrides)
     return data

@@ -62,9 +62,9 @@ def test_valid_onboarding_saves_the_brokerage_with_an_encrypted_secret_and_an_au
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [
-        ("tenant_id", "6f1c2d3e-4b5a-4c7d-8e9f", "That is not a Tenant ID: it should be a GUID"),
+        ("tenant_id", "6f1c2d3e-4b5a-4c7d-8e9f", "“6f1c2d3e-4b5a-4c7d-8e9f” is not a Tenant ID: it should be a GUID"),
         ("tenant_id", "harborhomes.onmicrosoft.com", "Directory (tenant) ID"),
-        ("client_id", "0f8fad5b d9cb 469f a165 70867728950e x", "That is not a Client ID: it should be a GUID"),
+        ("client_id", "0f8fad5b d9cb 469f a165 70867728950e x", "“0f8fad5b d9cb 469f a165 70867728950e x” is not a Client ID"),
         ("client_id", "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f", "The Client ID equals the Tenant ID"),
     ],
 )
@@ -219,3 +219,44 @@ def test_editing_without_typing_a_secret_keeps_the_stored_one(make_brokerage):
     # Then the secret is unchanged and no credential change was audited
     assert Brokerage.objects.get(pk=brokerage.pk).client_secret.reveal() == PLAINTEXT_SECRET
     assert list(CredentialAuditEntry.objects.filter(brokerage=brokerage).values_list("action", flat=True)) == ["created"]
+
+
+def test_add_form_is_prefilled_with_the_microsoft_365_endpoints(db):
+    # Given a new, empty onboarding form
+    form = BrokerageForm()
+
+    # When it is rendered, then the endpoints already hold Microsoft 365's (the README's defaults)
+    html = str(form["ews_url"]) + str(form["authority_host"])
+    assert 'value="https://outlook.office365.com/EWS/Exchange.asmx"' in html
+    assert 'value="https://login.microsoftonline.com"' in html
+
+
+def test_a_domain_with_a_space_is_named_whole_in_the_message(db):
+    errors = errors_of(new_brokerage_data(email_domains="bad realty.com"))
+    assert any("“bad realty.com” is not one domain" in message for message in errors["email_domains"]), errors
+
+
+def test_domains_separated_by_spaces_are_still_accepted(db):
+    form = BrokerageForm(new_brokerage_data(email_domains="harborhomes.com harborhomes.co.uk"))
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["email_domains"] == ["harborhomes.com", "harborhomes.co.uk"]
+
+
+def test_malformed_domains_never_produce_an_empty_domain_list_in_the_test_mailbox_message(db):
+    errors = errors_of(new_brokerage_data(email_domains="harbor_homes.com"))
+    assert "email_domains" in errors
+    assert not any("()" in message for messages in errors.values() for message in messages), errors
+
+
+def test_a_claimed_domain_is_reported_together_with_the_other_mistakes(make_brokerage):
+    # Given a domain another brokerage owns, typed with a malformed one, a bad GUID and a past expiry
+    make_brokerage(name="Seaside Realty", email_domains=["harborhomes.com"], test_mailbox="t@harborhomes.com")
+    data = new_brokerage_data(email_domains="harborhomes.com, harbor_homes.org", tenant_id="not-a-guid")
+
+    # When it is submitted once
+    errors = errors_of(data)
+
+    # Then every problem is reported at once, each naming what was typed
+    assert any("harborhomes.com already belongs to the brokerage “Seaside Realty”" in m for m in errors["email_domains"])
+    assert any("“harbor_homes.org” is not a valid domain name" in m for m in errors["email_domains"])
+    assert "“not-a-guid” is not a Tenant ID" in errors["tenant_id"][0]

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from brokerages import mailbox_import
-from brokerages.models import Mailbox
+from brokerages.models import Brokerage, Mailbox
 
 
 @pytest.fixture
@@ -28,7 +28,8 @@ CSV_WITH_BAD_ROWS = (
     "BOB@Acme.co.uk,Bob Broker,,,\n"
     "carl@gmail.com,Carl Outside,,,\n"  # outside the domains
     "ann@ACME-realty.com,Ann Again,,,\n"  # duplicate in the file
-    "existing@acme-realty.com,Already There,,,\n"  # already registered
+    "existing@acme-realty.com,Already There,,no,\n"  # already registered here: updated
+    "elsewhere@acme-realty.com,Elsewhere,,,\n"  # registered to another brokerage
     "not-an-address,Nobody,,,\n"  # malformed
     "dora@acme-realty.com,Dora,maybe,,\n"  # bad flag
     "erin@acme-realty.com,Erin,,,\n"
@@ -37,8 +38,11 @@ CSV_WITH_BAD_ROWS = (
 
 
 def test_csv_with_bad_rows_imports_the_good_ones_and_reports_each_bad_one(client, operator, brokerage):
-    # Given an operator and a CSV mixing good and bad rows, one address already registered
+    # Given an operator and a CSV mixing good and bad rows, one address already registered here, one elsewhere
     Mailbox.objects.create(brokerage=brokerage, email="existing@acme-realty.com")
+    other = Brokerage.objects.create(name="Other Realty", tenant_id=brokerage.tenant_id, client_id=brokerage.client_id,
+                                     test_mailbox="t@other-realty.com", email_domains=["other-realty.com"])  # fmt: skip
+    Mailbox.objects.create(brokerage=other, email="elsewhere@acme-realty.com")
     client.force_login(operator)
 
     # When it is uploaded on the brokerage's import page
@@ -54,13 +58,15 @@ def test_csv_with_bad_rows_imports_the_good_ones_and_reports_each_bad_one(client
     )  # fmt: skip
     # ... every bad row is listed with its line and reason, and none of them was written
     html = response.content.decode()
-    assert "3 imported, 5 rejected" in html
+    assert "3 created, 1 updated, 0 unchanged, 5 refused" in html
+    existing = imported["existing@acme-realty.com"]
+    assert (existing.display_name, existing.calendar_enabled, existing.contacts_enabled) == ("Already There", False, True)
     for expected in [
         "<td>4</td><td>carl@gmail.com</td><td>carl@gmail.com is outside the brokerage&#x27;s domains (acme-realty.com, acme.co.uk).",
         "<td>5</td><td>ann@acme-realty.com</td><td>Duplicate of line 2 in this file.",
-        "<td>6</td><td>existing@acme-realty.com</td><td>Already exists (brokerage “" + brokerage.name,
-        "<td>7</td><td>not-an-address</td><td>“not-an-address” is not a valid email address.",
-        "<td>8</td><td>dora@acme-realty.com</td><td>contacts_enabled must be yes or no",
+        "<td>7</td><td>elsewhere@acme-realty.com</td><td>Already exists in another brokerage (“Other Realty”).",
+        "<td>8</td><td>not-an-address</td><td>“not-an-address” is not a valid email address.",
+        "<td>9</td><td>dora@acme-realty.com</td><td>contacts_enabled must be yes or no",
     ]:
         assert expected in html
     assert not Mailbox.objects.filter(email__in=["carl@gmail.com", "dora@acme-realty.com"]).exists()

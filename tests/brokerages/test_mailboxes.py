@@ -9,8 +9,6 @@ from django.urls import reverse
 
 from brokerages.models import Brokerage, Mailbox
 
-from .conftest import change_form_data
-
 
 @pytest.mark.parametrize(
     ("address", "owned"),
@@ -50,27 +48,21 @@ def test_duplicate_agent_is_refused_whatever_the_letter_case(make_brokerage):
     assert "already registered" in excinfo.value.message_dict["email"][0]
 
 
-def test_inline_mailbox_rows_are_validated_against_the_domains_being_saved(make_brokerage, client, db):
-    # Given a superuser editing a brokerage and adding two agents inline, one outside its domains
+def test_a_mailbox_added_on_its_own_page_is_validated_against_its_brokerage_domains(make_brokerage, client, db):
+    # Given a superuser adding an agent outside the brokerage's domains on the mailbox page
     client.force_login(User.objects.create_superuser("root", password="pw-for-tests"))
     brokerage = make_brokerage(email_domains=["acme-realty.com"], test_mailbox="t@acme-realty.com")
-    data = change_form_data(brokerage)
-    data.update({
-        "mailboxes-TOTAL_FORMS": "2",
-        "mailboxes-0-email": "Good.Agent@acme-realty.com", "mailboxes-0-display_name": "Good Agent",
-        "mailboxes-0-is_active": "on", "mailboxes-0-contacts_enabled": "on",
-        "mailboxes-1-email": "stray@other.com", "mailboxes-1-is_active": "on",
-    })  # fmt: skip
+    url = reverse("admin:brokerages_mailbox_add")
+    data = {"brokerage": brokerage.pk, "email": "stray@other.com", "is_active": "on", "contacts_enabled": "on"}
 
-    # When the page is saved, then it is refused with the reason, and nothing was written
-    url = reverse("admin:brokerages_brokerage_change", args=[brokerage.pk])
+    # When it is saved, then it is refused with the reason, naming the domains, and nothing was written
     response = client.post(url, data)
     assert response.status_code == 200
-    assert "stray@other.com is not in the brokerage&#x27;s email domains" in response.content.decode()
+    assert "stray@other.com is not in the brokerage&#x27;s email domains (acme-realty.com)" in response.content.decode()
     assert not Mailbox.objects.exists()
 
-    # ... and with only the good row it is saved, address normalised, unticked flags off
-    data.update({"mailboxes-TOTAL_FORMS": "1"})
+    # ... and with a good address it is saved, address normalised, unticked flags off
+    data.update(email="Good.Agent@acme-realty.com", display_name="Good Agent")
     assert client.post(url, data).status_code == 302
     agent = Mailbox.objects.get()
     assert (agent.email, agent.display_name, agent.contacts_enabled, agent.calendar_enabled) == (

@@ -63,7 +63,7 @@ def test_change_page_redisplayed_with_errors_does_not_echo_the_submitted_secret(
     # Then the error is shown, and neither the typed secret nor the pasted key is sent back
     html = response.content.decode()
     assert response.status_code == 200
-    assert "That is not a Tenant ID" in html
+    assert "“not-a-guid” is not a Tenant ID" in html
     assert NEW_SECRET not in html
     assert "PRIVATE KEY" not in html
     assert_no_secret_in(html, brokerage)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 
+import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from brokerages.audit import credential_actor
@@ -188,3 +190,109 @@ def test_an_operator_acts_on_sync_and_email_failures_but_does_not_browse_clients
     # But the CRM's contacts and events (clients' data) are not theirs to browse
     assert client.get(reverse("admin:sync_contact_changelist")).status_code == 403
     assert client.get(reverse("admin:sync_event_changelist")).status_code == 403
+
+
+MAILBOX_ACTIONS = {
+    "sync_now", "pause_sync", "resume_sync", "activate", "deactivate",
+    "contacts_on", "contacts_off", "calendar_on", "calendar_off", "email_on", "email_off",
+}  # fmt: skip
+
+
+@pytest.fixture
+def viewer(db, django_user_model):
+    """Staff who may only look at brokerages and mailboxes (no role): the baseline both roles go beyond."""
+    user = django_user_model.objects.create_user("vic-viewer", password="pw-for-tests", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_brokerage", "view_mailbox"]))
+    return user
+
+
+@pytest.mark.parametrize("who", ["operator", "credential_manager"])
+def test_both_roles_get_every_bulk_mailbox_action_the_export_and_the_import(who, request, client, make_brokerage):
+    # Given a brokerage with two mailboxes and a member of either role
+    brokerage = make_brokerage()
+    domain = brokerage.email_domains[0]
+    first, _ = Mailbox.objects.bulk_create([Mailbox(brokerage=brokerage, email=f"a{n}@{domain}") for n in range(2)])
+    client.force_login(request.getfixturevalue(who))
+    mailbox_list = reverse("admin:brokerages_mailbox_changelist")
+
+    # Then the mailbox list offers every bulk action, and each works for them
+    offered = set(dict(client.get(mailbox_list).context["action_form"].fields["action"].choices))
+    assert offered >= MAILBOX_ACTIONS
+    client.post(mailbox_list, {"action": "pause_sync", "_selected_action": [first.pk]})
+    assert Mailbox.objects.get(pk=first.pk).sync_paused
+    # ... the export and the import are theirs, and the brokerage page links to the mailboxes by state
+    assert client.get(reverse("admin:brokerages_mailbox_export")).status_code == 200
+    assert client.get(reverse("admin:brokerages_brokerage_import_mailboxes", args=[brokerage.pk])).status_code == 200
+    page = client.get(reverse("admin:brokerages_brokerage_change", args=[brokerage.pk])).content.decode()
+    assert "1 paused</a>" in page and "Export them (CSV)" in page
+
+
+def test_staff_who_may_only_view_get_no_bulk_action_and_cannot_post_one(client, viewer, make_brokerage):
+    brokerage = make_brokerage()
+    mailbox = Mailbox.objects.create(brokerage=brokerage, email=f"a@{brokerage.email_domains[0]}")
+    client.force_login(viewer)
+    mailbox_list = reverse("admin:brokerages_mailbox_changelist")
+
+    response = client.get(mailbox_list)
+    assert response.status_code == 200 and response.context["action_form"] is None
+    client.post(mailbox_list, {"action": "deactivate", "_selected_action": [mailbox.pk]})
+    assert Mailbox.objects.get(pk=mailbox.pk).is_active
+    # Looking includes exporting what they may look at; importing needs add_mailbox
+    assert client.get(reverse("admin:brokerages_mailbox_export")).status_code == 200
+    assert client.get(reverse("admin:brokerages_brokerage_import_mailboxes", args=[brokerage.pk])).status_code == 403
+
+
+def test_only_credential_managers_add_brokerages_and_the_add_form_shows_only_what_a_new_one_needs(client, operator, credential_manager):
+    add = reverse("admin:brokerages_brokerage_add")
+    client.force_login(operator)
+    assert client.get(add).status_code == 403
+
+    client.force_login(credential_manager)
+    html = client.get(add).content.decode()
+    # Microsoft 365's endpoints are pre-filled, and nothing a new brokerage does not have yet is shown
+    assert 'value="https://outlook.office365.com/EWS/Exchange.asmx"' in html
+    assert 'value="https://login.microsoftonline.com"' in html
+    for absent in ("Sync health", "cool-down", "History", "Next client secret", 'name="status"', "agents&#x27; mailboxes"):
+        assert absent not in html, absent
+
+
+def test_the_add_form_reports_every_mistake_of_a_submission_at_once(client, credential_manager, make_brokerage):
+    # Given a domain another brokerage owns
+    make_brokerage(name="Seaside Realty", email_domains=["harborhomes.com"], test_mailbox="t@harborhomes.com")
+    client.force_login(credential_manager)
+
+    # When a new brokerage is submitted with that domain, a malformed one, a bad GUID and an outside test mailbox
+    response = client.post(reverse("admin:brokerages_brokerage_add"), {
+        "name": "Harbor Homes", "tenant_id": "harborhomes.onmicrosoft.com", "client_id": str(uuid.uuid4()),
+        "credential_kind": "client_secret", "new_client_secret": NEW_SECRET, "client_secret_expires_on": "",
+        "test_mailbox": "test@gmail.com", "email_domains": "harborhomes.com, bad realty.com", "mailbox_backend": "ews",
+        "ews_url": "https://outlook.office365.com/EWS/Exchange.asmx", "authority_host": "https://login.microsoftonline.com",
+    })  # fmt: skip
+
+    # Then one answer names each problem and the value it is about
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "harborhomes.com already belongs to the brokerage “Seaside Realty”" in html
+    assert "“bad realty.com” is not one domain" in html
+    assert "“harborhomes.onmicrosoft.com” is not a Tenant ID" in html
+    assert "Enter the expiry date shown next to the secret" in html
+    assert "domains ()" not in html
+
+
+def test_a_credential_manager_adds_a_brokerage_with_only_the_add_forms_fields(client, credential_manager):
+    # Given the Add form filled as the README's onboarding table says, endpoints left as pre-filled
+    client.force_login(credential_manager)
+    response = client.post(reverse("admin:brokerages_brokerage_add"), {
+        "name": "Harbor Homes", "tenant_id": str(uuid.uuid4()), "client_id": str(uuid.uuid4()),
+        "credential_kind": "client_secret", "new_client_secret": NEW_SECRET,
+        "client_secret_expires_on": str(datetime.date.today() + datetime.timedelta(days=700)),
+        "test_mailbox": "it.test@harborhomes.com", "email_domains": "harborhomes.com", "mailbox_backend": "ews",
+        "ews_url": "https://outlook.office365.com/EWS/Exchange.asmx", "authority_host": "https://login.microsoftonline.com",
+        "ca_bundle_path": "",
+    })  # fmt: skip
+
+    # Then it is saved as a new brokerage with its secret, and the creation is on the credential audit
+    assert response.status_code == 302
+    added = Brokerage.objects.get(name="Harbor Homes")
+    assert (added.status, added.client_secret.reveal(), added.email_domains) == ("new", NEW_SECRET, ["harborhomes.com"])
+    assert CredentialAuditEntry.objects.get(brokerage=added).action == "created"

@@ -12,7 +12,7 @@ from brokerages.models import Brokerage, Mailbox
 from engage_sync.celery import app as celery_app
 from scheduling.prompt import PRIORITY_CRM_CHANGE
 from tests.fixtures.broker import take_from_queue
-from tests.scheduling.staff_fixtures import operator, superuser  # noqa: F401
+from tests.scheduling.staff_fixtures import operator, record_run, superuser  # noqa: F401
 
 LIST_URL = "admin:brokerages_mailbox_changelist"
 
@@ -25,18 +25,20 @@ def act(client, action: str, mailboxes) -> str:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", ["superuser", "operator"])
-def test_mailbox_list_shows_next_sync_last_synced_failures_and_pause_reason(who, request, client, make_brokerage):
+def test_mailbox_list_shows_next_sync_last_synced_failures_and_pause_reason(who, request, client, make_brokerage, record_run):
     brokerage = make_brokerage(mailboxes=2)
     failing, paused = brokerage.mailboxes.order_by("email")
     Mailbox.objects.filter(pk=failing.pk).update(consecutive_failures=4, next_sync_at=timezone.now() + dt.timedelta(minutes=8),
                                                  last_synced_at=timezone.now() - dt.timedelta(hours=2))  # fmt: skip
     Mailbox.objects.filter(pk=paused.pk).update(sync_paused=True, sync_paused_reason="Mass-deletion guard: 95% of contacts vanished")
+    record_run(failing, "failed", error_class="consent_missing")
     client.force_login(request.getfixturevalue(who))
 
     html = client.get(reverse(LIST_URL)).content.decode()
 
     assert "in 7\xa0minutes" in html or "in 8\xa0minutes" in html
-    assert '<td class="field-consecutive_failures">4</td>' in html
+    # failures with the latest error's human title, not its code
+    assert "<strong>4</strong> · Admin consent for full_access_as_app is missing" in html
     assert "Mass-deletion guard: 95% of contacts vanished" in html
 
 
@@ -115,3 +117,86 @@ def test_mailbox_page_shows_its_schedule_read_only_and_links_to_its_runs(client,
     assert '<div class="readonly">2</div>' in html  # consecutive failures, not an input
     assert 'name="consecutive_failures"' not in html and 'name="next_sync_at"' not in html
     assert f"/admin/scheduling/syncrun/?q={mailbox.email}" in html
+
+
+@pytest.mark.django_db
+def test_a_paused_mailbox_page_explains_the_pause_and_what_to_do_not_in_an_input(client, operator, make_brokerage):
+    # Given a mailbox the mass-deletion guard paused
+    mailbox = make_brokerage(mailboxes=1).mailboxes.get()
+    reason = "Mass-deletion guard: the mailbox side lost 212 of 230 linked items (more than 50%, at least 25)"
+    Mailbox.objects.filter(pk=mailbox.pk).update(sync_paused=True, sync_paused_reason=reason)
+    client.force_login(operator)
+
+    # When staff open it
+    html = client.get(reverse("admin:brokerages_mailbox_change", args=[mailbox.pk])).content.decode()
+
+    # Then the whole reason reads as text with the remedy, and there is no app sidebar taking the width
+    assert f"<p><strong>{reason}</strong></p>" in html
+    assert "confirm the deletion in Sync → Folder states" in html
+    assert 'name="sync_paused_reason"' not in html
+    assert 'id="nav-sidebar"' not in html
+
+
+@pytest.mark.django_db
+def test_a_failing_mailbox_page_shows_its_latest_error_by_title_with_the_remedy(client, operator, make_brokerage, record_run):
+    mailbox = make_brokerage(mailboxes=1).mailboxes.get()
+    Mailbox.objects.filter(pk=mailbox.pk).update(consecutive_failures=3)
+    record_run(mailbox, "failed", error_class="mailbox_not_found", ago=dt.timedelta(minutes=1))
+    client.force_login(operator)
+
+    html = client.get(reverse("admin:brokerages_mailbox_change", args=[mailbox.pk])).content.decode()
+
+    assert "<strong>The mailbox does not exist in this tenant</strong>" in html
+    assert "Check the spelling, that the user has an Exchange Online licence" in html
+    assert "mailbox_not_found</code>" in html
+
+
+@pytest.mark.django_db
+def test_the_mailbox_list_filters_by_state_switches_and_latest_error(client, operator, make_brokerage, record_run):
+    # Given mailboxes in each state, one without calendar, two failing with different errors
+    brokerage = make_brokerage(mailboxes=6)
+    active, failing_a, failing_b, paused, inactive, no_calendar = brokerage.mailboxes.order_by("email")
+    Mailbox.objects.filter(pk__in=[failing_a.pk, failing_b.pk]).update(consecutive_failures=2)
+    record_run(failing_a, "failed", error_class="ews_disabled", ago=dt.timedelta(minutes=30))
+    record_run(failing_a, "failed", error_class="mailbox_not_found", ago=dt.timedelta(minutes=5))  # the latest
+    record_run(failing_b, "failed", error_class="ews_disabled", ago=dt.timedelta(minutes=5))
+    Mailbox.objects.filter(pk=paused.pk).update(sync_paused=True)
+    Mailbox.objects.filter(pk=inactive.pk).update(is_active=False)
+    Mailbox.objects.filter(pk=no_calendar.pk).update(calendar_enabled=False)
+    client.force_login(operator)
+
+    def listed(**params) -> set[int]:
+        response = client.get(reverse(LIST_URL), {"brokerage__id__exact": brokerage.pk, **params})
+        assert response.status_code == 200 and "e=1" not in response.request["QUERY_STRING"]
+        return {m.pk for m in response.context["cl"].result_list}
+
+    # Then each filter keeps exactly its mailboxes
+    assert listed(state="active") == {active.pk, no_calendar.pk}
+    assert listed(state="failing") == {failing_a.pk, failing_b.pk}
+    assert listed(state="paused") == {paused.pk}
+    assert listed(state="inactive") == {inactive.pk}
+    assert listed(calendar_enabled__exact="0") == {no_calendar.pk}
+    assert listed(error_class="ews_disabled") == {failing_b.pk}
+    assert listed(error_class="mailbox_not_found") == {failing_a.pk}
+    # ... and the error filter's choices are the titles
+    html = client.get(reverse(LIST_URL)).content.decode()
+    assert ">The mailbox does not exist in this tenant</a>" in html
+
+
+@pytest.mark.django_db
+def test_the_brokerage_filter_lists_a_bounded_number_of_brokerages_and_still_selects_any(client, operator, make_brokerage):
+    # Given 30 brokerages, the last by name with a mailbox
+    for n in range(29):
+        make_brokerage(f"Realty {n:02}")
+    last = make_brokerage("Zeta Homes", mailboxes=1)
+    client.force_login(operator)
+
+    # When the list is opened, then the filter offers 25 of them, not all 30
+    html = client.get(reverse(LIST_URL)).content.decode()
+    assert "brokerage (first 25 by name; others from their page)" in html
+    assert "Realty 24" in html and "Realty 25" not in html
+
+    # ... and a link from Zeta's page still selects Zeta, shown as chosen
+    response = client.get(reverse(LIST_URL), {"brokerage__id__exact": last.pk})
+    assert [m.brokerage_id for m in response.context["cl"].result_list] == [last.pk]
+    assert f'href="?brokerage__id__exact={last.pk}"' in response.content.decode()  # a choice of the filter

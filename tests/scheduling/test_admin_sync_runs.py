@@ -22,7 +22,7 @@ def listed(client, **params) -> list[int]:
 
 
 @pytest.mark.parametrize("who", ["superuser", "operator"])
-def test_run_list_shows_mailbox_brokerage_duration_outcome_counts_and_error_class(who, request, client, make_brokerage, record_run):
+def test_run_list_shows_mailbox_brokerage_outcome_counts_and_error_title(who, request, client, make_brokerage, record_run):
     # Given a failed run and an OK one
     brokerage = make_brokerage("Harbor Homes", mailboxes=1)
     mailbox = first_mailbox(brokerage)
@@ -36,8 +36,8 @@ def test_run_list_shows_mailbox_brokerage_duration_outcome_counts_and_error_clas
     # Then each run shows what happened, with a coloured outcome badge
     assert mailbox.email in html and "Harbor Homes" in html
     assert 'class="outcome-failed"' in html and 'class="outcome-ok"' in html
-    assert "consent_missing" in html
-    assert "2.5 s" in html and "420 ms" in html
+    assert "Admin consent for full_access_as_app is missing" in html  # the human title first
+    assert '<code class="error-code"' in html and "consent_missing" in html  # the raw code as a detail
     assert "↓7 ↑3 ⚡1" in html
 
 
@@ -60,6 +60,8 @@ def test_filters_narrow_runs_by_brokerage_outcome_error_class_and_time(client, s
     # ... and the error-class choices come from the gateway's taxonomy, not from a scan of the table
     html = client.get(reverse(LIST_URL)).content.decode()
     assert "?error_class=ews_disabled" in html
+    # ... each choice named by its title, the code only in the link
+    assert 'title="EWS is switched off for this tenant or app"' in html or ">EWS is switched off for this tenant or app<" in html
 
 
 def test_search_finds_runs_by_exact_email_address_prefix_or_task_id(client, operator, make_brokerage, record_run):
@@ -81,6 +83,7 @@ def test_runs_are_a_record_nobody_adds_changes_or_deletes(client, superuser, mak
 
     detail = client.get(reverse("admin:scheduling_syncrun_change", args=[run.pk]))
     assert detail.status_code == 200 and "Allow the app ID in EwsAllowedAppIDs" in detail.content.decode()
+    assert "EWS is switched off for this tenant or app" in detail.content.decode()
     assert client.get(reverse("admin:scheduling_syncrun_add")).status_code == 403
     assert client.post(reverse("admin:scheduling_syncrun_delete", args=[run.pk]), {"post": "yes"}).status_code == 403
     assert client.post(reverse("admin:scheduling_syncrun_change", args=[run.pk]), {"outcome": "ok"}).status_code == 403
