@@ -73,7 +73,7 @@ def main() -> None:
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5")
     tokens = TokenProvider.from_redis_url(redis_url, key_prefix=f"bench-token:{uuid.uuid4().hex[:8]}")
     with tempfile.TemporaryDirectory() as state_dir:
-        running = start_simulator(Path(state_dir))
+        running = start_simulator(Path(state_dir), "--lenient")  # the fast path: no schema checks
         try:
             sim = running.client
             details, mailbox = make_brokerage(sim, 0)

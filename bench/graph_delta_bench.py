@@ -39,7 +39,7 @@ def measure(label: str, count: int, server_pid: int, call) -> None:
 
 def run(mode: str, requests: int) -> None:
     with tempfile.TemporaryDirectory() as state_dir:
-        running = start_simulator(Path(state_dir), *(["--strict"] if mode == "strict" else []))
+        running = start_simulator(Path(state_dir), "--strict" if mode == "strict" else "--lenient")
         try:
             sim = running.client
             tenant = sim.create_tenant("Bench Realty", ["bench.example"])

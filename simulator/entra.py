@@ -30,7 +30,7 @@ EXCHANGE_ROLE = "full_access_as_app"
 EXCHANGE_AUDIENCE = "https://outlook.office365.com"
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-# Recorded from login.microsoftonline.com (reference/aad/token_response_headers.txt).
+# Recorded from login.microsoftonline.com (tests/simulator/reference/aad/token_response_headers.txt).
 TOKEN_HEADERS = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache", "Expires": "-1",
                  "Content-Type": "application/json; charset=utf-8",
                  "Strict-Transport-Security": "max-age=31536000; includeSubDomains",

@@ -21,6 +21,7 @@ from typing import Any
 
 from simulator import control, entra, persistence, tls
 from simulator.ews import endpoint as ews_endpoint
+from simulator.ews import schema as ews_schema
 from simulator.graph import endpoint as graph_endpoint
 from simulator.graph import strict as graph_strict
 from simulator.world import DEFAULT_TOKEN_LIFETIME, World
@@ -204,12 +205,12 @@ def serve(host: str, port: int, state_dir: Path, *, persist: bool = False, stric
           token_lifetime: int = DEFAULT_TOKEN_LIFETIME, announce: Callable[[str], None] = print,
           graph_schema: Path = graph_strict.SCHEMA_PATH) -> None:
     """Run the simulator until SIGTERM/SIGINT: certificates, signing key, control token, optional saved world.
-    In strict mode the Graph OpenAPI subset is compiled first; without it the simulator refuses to start."""
+
+    Strict mode loads the EWS schema and compiles the Graph OpenAPI subset before anything else, so a missing
+    schema stops the start (with a message naming the file) instead of failing every request later."""
     if strict:
-        try:
-            graph_strict.activate(graph_schema)
-        except graph_strict.StrictSchemaMissing as exc:
-            raise SystemExit(f"simulator: {exc}") from None
+        ews_schema.schema()
+        graph_strict.activate(graph_schema)
     state_dir.mkdir(parents=True, exist_ok=True)
     tls_files = tls.ensure_certificates(state_dir)
     signing_key, kid = entra.load_or_create_signing_key(state_dir)

@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite. The services are real: PostgreSQL, RabbitMQ, Redis."""
+"""Fixtures shared by the whole suite. The services are real: PostgreSQL, RabbitMQ, Redis — on the session's own
+database (pytest-django) and RabbitMQ vhost (tests/fixtures/session_vhost.py), so a test run disturbs no other."""
 
 import os
 import signal
@@ -70,15 +71,17 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def worker_process(transactional_db, tmp_path):
-    """Factory: start real worker processes on the test database; every one is stopped at the end.
+def worker_process(transactional_db, tmp_path, session_broker):
+    """Factory: start real worker processes on the test database and the session's broker vhost; every one is
+    stopped at the end.
 
     ``worker_process(queues="mail", failpoints="outbox.after_create=kill")`` arms a failpoint in that
     worker only (see engage_sync/failpoints.py).
     """
     from django.db import connection
 
-    celery_app.control.purge()  # stale messages of earlier runs would only add noise
+    if session_broker.owned:
+        celery_app.control.purge()  # earlier tests' leftovers in the session's own vhost would only add noise
     database = connection.settings_dict
     started: list[WorkerProcess] = []
 
@@ -106,6 +109,7 @@ def _database_url(database: dict) -> str:
 
 
 pytest_plugins = [
+    "tests.fixtures.session_vhost",  # the session's own RabbitMQ vhost (autouse): `session_broker`
     "tests.fixtures.simulator",  # the Microsoft 365 simulator: `simulator`, `sim_tenant`
     "tests.simulator.graph_support",  # `graph`: httpx clients with a real MSAL Graph token
     "tests.fixtures.crm",  # `brokerage`, `mailbox`, `sim_mailbox`, `crm_client`

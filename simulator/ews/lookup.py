@@ -1,4 +1,6 @@
-"""Resolving request ids (ItemId, OccurrenceItemId, RecurringMasterItemId) to store items and render views."""
+"""Resolving request ids (folder ids, ItemId, OccurrenceItemId, RecurringMasterItemId) to store folders, items and
+render views, with Exchange's answers for ids that name nothing: a well-formed id of nothing is ErrorItemNotFound
+(for folders too), an id that is not an Exchange id at all is ErrorInvalidIdMalformed."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from datetime import timedelta
 
 from lxml import etree
 
-from simulator.mailstore import Item
+from simulator.mailstore import Folder, Item
 from simulator.mailstore.recurrence import occurrences
 
 from .context import RequestContext
@@ -27,6 +29,9 @@ class ItemError(Exception):
 
 NOT_FOUND = ("ErrorItemNotFound", "The specified object was not found in the store., The process failed to get the "
              "correct properties.")
+MALFORMED = ("ErrorInvalidIdMalformed", "Id is malformed.")
+# A well-known folder the mailbox does not have (or another mailbox's): Exchange's own answer for those.
+FOLDER_NOT_FOUND = ("ErrorFolderNotFound", "The specified folder could not be found in the store.")
 
 
 @dataclass(slots=True)
@@ -37,11 +42,26 @@ class Target:
     original_start_key: str | None = None  # "...Z" of the occurrence's original start
 
 
-def _check_id(item_id: str) -> None:
+def _check_id(store_id: str) -> None:
+    """Raise ErrorInvalidIdMalformed unless the id could be an Exchange id (non-empty base64)."""
     try:
-        base64.b64decode(item_id, validate=True)
+        if not base64.b64decode(store_id, validate=True):
+            raise ValueError("empty id")
     except (binascii.Error, ValueError):
-        raise ItemError("ErrorInvalidIdMalformed", "Id is malformed.") from None
+        raise ItemError(*MALFORMED) from None
+
+
+def resolve_folder(context: RequestContext, node: etree._Element) -> Folder:
+    """Resolve a t:FolderId or t:DistinguishedFolderId element to a folder of the impersonated mailbox, or raise
+    ItemError with Exchange's code: ErrorItemNotFound for a well-formed id of no folder, ErrorInvalidIdMalformed
+    for an id that is not one, ErrorFolderNotFound for a well-known folder the mailbox lacks."""
+    folder = context.folder_from(node)
+    if folder is not None:
+        return folder
+    if etree.QName(node).localname == "FolderId":
+        _check_id(node.get("Id", ""))
+        raise ItemError(*NOT_FOUND)
+    raise ItemError(*FOLDER_NOT_FOUND)
 
 
 def resolve(context: RequestContext, node: etree._Element) -> Target:

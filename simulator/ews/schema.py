@@ -1,4 +1,4 @@
-"""Microsoft's EWS schema (reference/ews-schema/patched) loaded once into lxml, for strict mode and the tests."""
+"""Microsoft's EWS schema (`xsd/`, see xsd/SOURCE.md) loaded once into lxml, for strict mode and the tests."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 from lxml import etree
 
 _HERE = Path(__file__).resolve().parent
-# The schema is the team's reference data beside the repository (../shared); the variable points elsewhere.
-SCHEMA_DIR = Path(os.environ.get("SIMULATOR_EWS_SCHEMA_DIR", _HERE.parents[2] / "shared/reference/ews-schema/patched"))
+# The schema travels with the simulator; the variable points elsewhere (another schema generation, say).
+SCHEMA_DIR = Path(os.environ.get("SIMULATOR_EWS_SCHEMA_DIR", _HERE / "xsd"))
 
 _lock = threading.Lock()
 _schema: etree.XMLSchema | None = None
@@ -24,6 +24,10 @@ NEWER_DISTINGUISHED_FOLDERS = frozenset({
     "quarantinedemaildefaultcategory", "recoverableitemssubstrateholds", "relevantcontacts",
     "sharepointnotifications", "shortnotes", "temporarysaves", "usercuratedcontacts",
 })
+
+
+class SchemaMissing(FileNotFoundError):
+    """Strict mode was asked for but a schema file is not where it should be."""
 
 
 class _LocalSchemas(etree.Resolver):
@@ -44,13 +48,15 @@ def schema() -> etree.XMLSchema:
     global _schema
     with _lock:
         if _schema is None:
-            if not (SCHEMA_DIR / "messages.xsd").is_file():
-                raise RuntimeError(f"the EWS schema is not at {SCHEMA_DIR}; strict mode needs it "
-                                   "(set SIMULATOR_EWS_SCHEMA_DIR to the directory holding messages.xsd/types.xsd)")
+            for needed in (SCHEMA_DIR / "messages.xsd", SCHEMA_DIR / "types.xsd"):
+                if not needed.is_file():
+                    raise SchemaMissing(f"strict mode needs Microsoft's EWS schema, and {needed} is missing "
+                                        "(SIMULATOR_EWS_SCHEMA_DIR names the directory holding messages.xsd and "
+                                        "types.xsd; --lenient serves without validating)")
             types = etree.parse(str(SCHEMA_DIR / "types.xsd"))
             types.getroot().insert(0, etree.Element(
                 "{http://www.w3.org/2001/XMLSchema}import",
-                namespace="http://www.w3.org/XML/1998/namespace", schemaLocation=(_HERE / "xml.xsd").as_uri()))
+                namespace="http://www.w3.org/XML/1998/namespace", schemaLocation=(_HERE / "xsd" / "xml.xsd").as_uri()))
             parser = etree.XMLParser()
             parser.resolvers.add(_LocalSchemas(etree.tostring(types)))
             _schema = etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "messages.xsd"), parser))

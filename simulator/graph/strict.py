@@ -41,8 +41,8 @@ _LENIENT_DATE_TIME = ("^[0-9]{4,}-(0[1-9]|1[012])-(0[1-9]|[12][0-9]|3[01])(T([01
                       "(:[0-5][0-9]([.][0-9]{1,12})?)?(Z|[+-][0-9][0-9]:[0-9][0-9])?)?$")
 
 
-class StrictSchemaMissing(RuntimeError):
-    """Strict mode was asked for but the OpenAPI subset is not there (the simulator refuses to start)."""
+class StrictSchemaMissing(FileNotFoundError):
+    """Strict mode was asked for but the OpenAPI subset is not there (the CLI exits 2 with this message)."""
 
 
 @dataclass(slots=True)

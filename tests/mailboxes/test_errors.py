@@ -15,7 +15,7 @@ JWT = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJyb2xlcyI6WyJmdWxsX2FjY2Vzc19hc19h
 
 
 def entra_error(code: int, error: str = "invalid_client", message: str = "Something failed.") -> dict:
-    """An MSAL error result shaped as Entra ID answers (see reference/aad/token_error_response_msdocs.json)."""
+    """An MSAL error result shaped as Entra ID answers (see tests/simulator/reference/aad/token_error_response_msdocs.json)."""
     return {
         "error": error,
         "error_description": f"AADSTS{code}: {message}\r\nTrace ID: 1\r\nCorrelation ID: 2\r\nTimestamp: 2026-11-26",

@@ -15,7 +15,7 @@ from simulator.ews.soap import SOAP
 
 from .ews_harness import MAILBOX, NS, T, assert_schema_valid, make_world
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "ews-examples"
+EXAMPLES = Path(__file__).resolve().parent / "reference" / "ews-examples"  # origin: reference/SOURCE.md
 INDEX = json.loads((EXAMPLES / "index.json").read_text(encoding="utf-8"))
 _KINDS = {"Contact": ("contact", "contacts"), "CalendarItem": ("event", "calendar"), "Message": ("message", "inbox")}
 

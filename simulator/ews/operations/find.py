@@ -12,7 +12,7 @@ from simulator.mailstore.recurrence import occurrences
 
 from .. import soap
 from ..context import RequestContext
-from ..lookup import occurrence_view
+from ..lookup import ItemError, occurrence_view, resolve_folder
 from ..render import View, render_item, view_of
 from ..restriction import matches, value_of
 from ..shape import parse_shape
@@ -61,10 +61,10 @@ def find_item(context: RequestContext, request: etree._Element) -> etree._Elemen
     root, messages = soap.response_root("FindItem")
     mailbox = context.store.mailbox(context.address)
     for node in request.find(m("ParentFolderIds")):
-        folder = context.folder_from(node)
-        if folder is None:
-            soap.response_message(messages, "FindItem", "ErrorFolderNotFound",
-                                  "The specified folder could not be found in the store.")
+        try:
+            folder = resolve_folder(context, node)
+        except ItemError as error:
+            soap.response_message(messages, "FindItem", error.code, error.text)
             continue
         if calendar is not None:
             views = _calendar_views(context, folder, calendar, restriction)

@@ -8,6 +8,7 @@ from simulator.mailstore import Folder
 
 from .. import soap
 from ..context import RequestContext
+from ..lookup import ItemError, resolve_folder
 from ..soap import m, sub, t
 
 _FOLDER_ELEMENT = {"IPF.Contact": "ContactsFolder", "IPF.Appointment": "CalendarFolder"}
@@ -62,14 +63,15 @@ def render_folder(context: RequestContext, parent: etree._Element, folder: Folde
 
 
 def get_folder(context: RequestContext, request: etree._Element) -> etree._Element:
-    """GetFolder: one response message per requested folder id, ErrorFolderNotFound for unknown ones."""
+    """GetFolder: one response message per requested folder id, an error message for ids naming no folder."""
     fields = requested_fields(request.find(m("FolderShape")))
     root, messages = soap.response_root("GetFolder")
     for node in request.find(m("FolderIds")):
-        folder = context.folder_from(node)
-        if folder is None:
-            soap.response_message(messages, "GetFolder", "ErrorFolderNotFound",
-                                  "The specified folder could not be found in the store.")
+        try:
+            folder = resolve_folder(context, node)
+        except ItemError as error:
+            message = soap.response_message(messages, "GetFolder", error.code, error.text)
+            sub(message, m("Folders"))  # empty on errors, as Exchange writes it
             continue
         message = soap.response_message(messages, "GetFolder")
         render_folder(context, sub(message, m("Folders")), folder, fields)
@@ -82,10 +84,10 @@ def find_folder(context: RequestContext, request: etree._Element) -> etree._Elem
     deep = request.get("Traversal") == "Deep"
     root, messages = soap.response_root("FindFolder")
     for node in request.find(m("ParentFolderIds")):
-        parent = context.folder_from(node)
-        if parent is None:
-            soap.response_message(messages, "FindFolder", "ErrorFolderNotFound",
-                                  "The specified folder could not be found in the store.")
+        try:
+            parent = resolve_folder(context, node)
+        except ItemError as error:
+            soap.response_message(messages, "FindFolder", error.code, error.text)
             continue
         found, queue = [], [parent]
         while queue:

@@ -11,7 +11,7 @@ from simulator.mailstore.fields import normalize_contact, normalize_event, norma
 from .. import soap
 from ..attachments import parse_attachments
 from ..context import RequestContext
-from ..lookup import ItemError, Target, item_ids, resolve, view_for
+from ..lookup import ItemError, Target, item_ids, resolve, resolve_folder, view_for
 from ..parse import KIND_OF_ELEMENT, deletion, merge, parse_properties
 from ..render import render_attachments, render_item
 from ..shape import ID_ONLY, parse_shape
@@ -58,10 +58,7 @@ def get_item(context: RequestContext, request: etree._Element) -> etree._Element
 def _target_folder(context: RequestContext, request: etree._Element, kind: str) -> Any:
     saved = request.find(m("SavedItemFolderId"))
     if saved is not None and len(saved):
-        folder = context.folder_from(saved[0])
-        if folder is None:
-            raise ItemError("ErrorFolderNotFound", "The specified folder could not be found in the store.")
-        return folder
+        return resolve_folder(context, saved[0])
     return context.store.folder(context.address, _DEFAULT_FOLDER[kind])
 
 

@@ -14,7 +14,7 @@ from simulator.mailstore.records import now_utc
 
 from .. import soap
 from ..context import RequestContext
-from ..lookup import ItemError, item_ids, resolve
+from ..lookup import ItemError, item_ids, resolve, resolve_folder
 from ..soap import m
 
 # Exchange Online throttles a mailbox past its message rate; EWS reports a budget overrun as ErrorServerBusy with a
@@ -74,10 +74,8 @@ def send_item(context: RequestContext, request: etree._Element) -> etree._Elemen
                 raise ItemError("ErrorInvalidItemForOperationSendItem", "The item is not a message that can be sent.")
             folder = None
             if save:
-                folder = context.folder_from(saved[0]) if saved is not None and len(saved) else \
+                folder = resolve_folder(context, saved[0]) if saved is not None and len(saved) else \
                     context.store.folder(context.address, "sentitems")
-                if folder is None:
-                    raise ItemError("ErrorFolderNotFound", "The specified folder could not be found in the store.")
             try:
                 take_send_slot(context)
             except soap.SoapFault as throttled:

@@ -8,6 +8,7 @@ from simulator.mailstore import InvalidSyncState
 
 from .. import soap
 from ..context import RequestContext
+from ..lookup import FOLDER_NOT_FOUND, ItemError, resolve_folder
 from ..render import render_item, view_of
 from ..shape import parse_shape
 from ..soap import m, sub, t
@@ -27,9 +28,12 @@ def sync_folder_items(context: RequestContext, request: etree._Element) -> etree
     shape = parse_shape(request.find(m("ItemShape")))
     root, messages = soap.response_root("SyncFolderItems")
     folder_node = request.find(m("SyncFolderId"))
-    folder = context.folder_from(folder_node[0]) if folder_node is not None and len(folder_node) else None
-    if folder is None:
-        _error(messages, "ErrorFolderNotFound", "The specified folder could not be found in the store.")
+    try:
+        if folder_node is None or not len(folder_node):
+            raise ItemError(*FOLDER_NOT_FOUND)  # only a lenient simulator lets such a request through
+        folder = resolve_folder(context, folder_node[0])
+    except ItemError as error:
+        _error(messages, error.code, error.text)
         return root
     state = (request.findtext(m("SyncState")) or "").strip() or None
     limit = int(request.findtext(m("MaxChangesReturned")) or "512")
