@@ -20,7 +20,8 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-KUBERNETES_ROOT = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KUBERNETES_ROOT = REPO_ROOT / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.33.0"  # the oldest minor still supported upstream when this was written
 KUBECTL = Path(sys.executable).parent / "kubectl"
 CRD_FILES = {"ScaledObject": "keda.sh_scaledobjects.yaml", "TriggerAuthentication": "keda.sh_triggerauthentications.yaml"}

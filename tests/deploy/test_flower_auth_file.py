@@ -10,9 +10,7 @@ import time
 import httpx
 import pytest
 
-from .kubernetes_manifests import KUBERNETES_ROOT, render
-
-REPO_ROOT = KUBERNETES_ROOT.parents[1]
+from .kubernetes_manifests import KUBERNETES_ROOT, REPO_ROOT, render
 
 
 def _free_port() -> int:
