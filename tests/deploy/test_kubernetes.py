@@ -117,3 +117,14 @@ def test_keda_scales_exactly_the_worker_deployments_that_leave_replicas_to_it():
         assert 1 <= scaled["spec"]["minReplicaCount"] < scaled["spec"]["maxReplicaCount"]
         (trigger,) = scaled["spec"]["triggers"]
         assert trigger["type"] == "rabbitmq" and trigger["authenticationRef"]["name"] in _by_name(objects, "TriggerAuthentication")
+
+
+def test_the_web_readiness_probe_gets_a_200_from_django_with_the_hosts_the_configmap_allows(client, settings):
+    # Given the production ConfigMap's ALLOWED_HOSTS and the probe the web Deployment declares
+    objects = render(KUBERNETES_ROOT / "overlays/production")
+    settings.ALLOWED_HOSTS = _by_name(objects, "ConfigMap")["engage-sync-config"]["data"]["ALLOWED_HOSTS"].split(",")
+    probe = _pod(_by_name(objects, "Deployment")["engage-sync-web"])["containers"][0]["readinessProbe"]["httpGet"]
+    (host,) = [h["value"] for h in probe["httpHeaders"] if h["name"] == "Host"]
+    # When the kubelet asks, then Django answers 200 (a 400 for a host it does not allow would keep pods unready)
+    assert client.get(probe["path"], HTTP_HOST=host).status_code == 200
+    assert client.get(probe["path"], HTTP_HOST="10.1.2.3").status_code == 400  # the pod IP alone is refused
