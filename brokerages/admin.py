@@ -151,7 +151,7 @@ class BrokerageAdmin(admin.ModelAdmin):
                     "fields": ("certificate_state", "certificate_thumbprint", "new_certificate", "clear_certificate"),
                 }),
                 ("Mailboxes", {"fields": ("test_mailbox", "email_domains")}),
-                ("Connection", {"fields": ("mailbox_backend", "ews_url", "authority_host", "ca_bundle_path")}),
+                ("Connection", {"fields": ("mailbox_backend", "ews_url", "graph_url", "authority_host", "ca_bundle_path")}),
                 SYNC_FIELDSET,
                 ("History", {"fields": ("status_changed_at", "verified_at", "created_at", "updated_at")}),
             )  # fmt: skip
@@ -162,7 +162,7 @@ class BrokerageAdmin(admin.ModelAdmin):
                 "fields": ("tenant_id", "client_id", "credential_kind", "client_secret_state", "pending_secret_state", "certificate_state"),
             }),
             ("Mailboxes", {"fields": ("test_mailbox", "email_domains")}),
-            ("Connection", {"fields": ("mailbox_backend", "ews_url", "authority_host", "ca_bundle_path")}),
+            ("Connection", {"fields": ("mailbox_backend", "ews_url", "graph_url", "authority_host", "ca_bundle_path")}),
             SYNC_FIELDSET,
             ("History", {"fields": ("status_changed_at", "verified_at", "created_at", "updated_at")}),
         )  # fmt: skip
@@ -171,7 +171,9 @@ class BrokerageAdmin(admin.ModelAdmin):
         fields = ["client_secret_state", "pending_secret_state", "certificate_state", "certificate_thumbprint",
                   "status_changed_at", "verified_at", "created_at", "updated_at", "cooldown_until", "sync_health"]  # fmt: skip
         if not can_change_credentials(request):
-            fields += ["tenant_id", "client_id", "credential_kind", "ews_url", "authority_host", "ca_bundle_path"]
+            fields += [
+                "tenant_id", "client_id", "credential_kind", "ews_url", "graph_url", "authority_host", "ca_bundle_path",
+            ]
         return fields
 
     @method_decorator(sensitive_post_parameters(*CREDENTIAL_INPUTS))
@@ -354,10 +356,13 @@ class BrokerageAdmin(admin.ModelAdmin):
             # History as a plain table, not an inline: an inline formset would demand management-form data
             # in every POST of this page (the API-style posts of the tests, scripts) for read-only rows.
             history = list(brokerage.verification_runs.select_related("requested_by")[:HISTORY_SHOWN])
-            latest = history[0] if history else None
+            # A retry waiting for its due time is not what staff need to read: the failure it retries is.
+            retry = next((run for run in history if run.status == VerificationRun.Status.QUEUED and run.attempt > 1), None)
+            latest = next((run for run in history if run is not retry), None)
             extra_context = {
                 **(extra_context or {}),
                 "verification": latest,
+                "verification_retry": retry,
                 "verification_history": history,
                 "verification_steps": list(latest.steps.all()) if latest else [],
                 "can_promote": can_change_credentials(request) and _is_stored(brokerage, "pending_client_secret"),

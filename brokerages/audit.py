@@ -26,6 +26,7 @@ CREDENTIAL_FIELDS = (
     "pending_client_secret_expires_on",
     "authority_host",
     "ews_url",
+    "graph_url",
     "ca_bundle_path",
 )
 

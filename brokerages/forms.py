@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from brokerages import certificates, domains
-from brokerages.models import Brokerage
+from brokerages.models import MICROSOFT_GRAPH_URL, Brokerage
 from mailboxes.secret import Secret
 
 # ruff's S105 reads any name containing SECRET as a password; this is a message about one.
@@ -126,13 +126,15 @@ class BrokerageForm(BrokerageOperatorForm):
     )
     clear_certificate = forms.BooleanField(label="Remove the stored certificate", required=False)
     ews_url = forms.URLField(label="EWS URL", assume_scheme="https")
+    graph_url = forms.URLField(label="Graph URL", assume_scheme="https", required=False,
+                               help_text=f"Empty means {MICROSOFT_GRAPH_URL}.")
     authority_host = forms.URLField(label="Entra ID authority host", assume_scheme="https")
 
     class Meta(BrokerageOperatorForm.Meta):
         fields = [
             "name", "status", "tenant_id", "client_id", "credential_kind", "client_secret_expires_on",
             "pending_client_secret_expires_on", "test_mailbox", "email_domains", "mailbox_backend",
-            "ews_url", "authority_host", "ca_bundle_path",
+            "ews_url", "graph_url", "authority_host", "ca_bundle_path",
         ]  # fmt: skip
         error_messages = {
             "tenant_id": _guid_messages("Tenant ID", "Copy “Directory (tenant) ID” from the app registration's Overview (guide step 13)."),
@@ -169,6 +171,9 @@ class BrokerageForm(BrokerageOperatorForm):
 
     def clean_ews_url(self) -> str:
         return _https_only(self.cleaned_data["ews_url"], "The EWS URL")
+
+    def clean_graph_url(self) -> str:
+        return _https_only(self.cleaned_data["graph_url"] or MICROSOFT_GRAPH_URL, "The Graph URL")
 
     def clean_authority_host(self) -> str:
         return _https_only(self.cleaned_data["authority_host"], "The authority host")

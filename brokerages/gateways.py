@@ -85,6 +85,7 @@ def connection_details(brokerage: Brokerage, *, pending_secret: bool = False) ->
         certificate=certificate,
         authority_host=brokerage.authority_host,
         ews_url=brokerage.ews_url,
+        graph_url=brokerage.graph_url,
         ca_bundle_path=brokerage.ca_bundle_path or None,
         allowed_domains=frozenset(brokerage.email_domains or ()),
         backend=brokerage.mailbox_backend,

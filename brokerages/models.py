@@ -14,6 +14,7 @@ from brokerages.fields import EncryptedSecretField
 
 MICROSOFT_365_EWS_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
 MICROSOFT_ENTRA_AUTHORITY = "https://login.microsoftonline.com"
+MICROSOFT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 
 
 class Brokerage(models.Model):
@@ -62,6 +63,9 @@ class Brokerage(models.Model):
 
     mailbox_backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.EWS)
     ews_url = models.URLField("EWS URL", default=MICROSOFT_365_EWS_URL)
+    graph_url = models.URLField(
+        "Graph URL", default=MICROSOFT_GRAPH_URL, help_text="The Microsoft Graph root, version included (for the Graph backend)."
+    )
     authority_host = models.URLField("Entra ID authority host", default=MICROSOFT_ENTRA_AUTHORITY)
     ca_bundle_path = models.CharField(
         "CA bundle path", max_length=500, blank=True, help_text="Only for a private CA (Exchange Server, the simulator)."
@@ -302,6 +306,8 @@ class VerificationRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     promoted = models.BooleanField(default=False, help_text="The next secret verified and replaced the current one.")
+    # 1 for a requested run; n for the (n-1)th retry of a run that failed transiently (verification._retry_later).
+    attempt = models.PositiveSmallIntegerField(default=1, editable=False)
     # The failing step, denormalised so the brokerage page and the alert mail need no second query.
     failed_step = models.CharField(max_length=40, blank=True)
     error_kind = models.CharField(max_length=40, blank=True)

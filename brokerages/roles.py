@@ -4,7 +4,9 @@ Operators watch and run the service: they see brokerages (status, failures), man
 and may edit a brokerage's non-credential fields; they see failed emails (and retry them), the sync's
 conflict decisions and folder states (and confirm a paused mass deletion), and set brokerages' sync
 policies; they never see or change credentials, nor the CRM's contacts and events. Credential
-managers may also enter and change credentials (see audit.CREDENTIAL_FIELDS) and add brokerages.
+managers may also enter and change credentials (see audit.CREDENTIAL_FIELDS), add brokerages, unlock a
+staff login that django-axes locked out, and read emails' content (subject, bodies, recipients, attachment names),
+which operators never see.
 
 CRM API keys (apikeys/) are credentials too: operators see their metadata (client, prefix, scope, last use)
 and the audit, never a key; only credential managers issue and revoke them, including all-brokerages keys.
@@ -46,9 +48,13 @@ _OPERATOR_PERMISSIONS = (
 )
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     OPERATORS: _OPERATOR_PERMISSIONS,
+    # Credential managers also issue and revoke CRM API keys, unlock a staff login locked out after too many wrong
+    # passwords (django-axes' access attempts) and may read what an email says and to whom (operators see its state
+    # only: outbox/admin.py)
     CREDENTIAL_MANAGERS: (
         *_OPERATOR_PERMISSIONS, "add_brokerage", "change_brokerage_credentials",
         "apikeys.add_apikey", "apikeys.change_apikey", "apikeys.issue_all_brokerages_apikey",
+        "axes.view_accessattempt", "axes.delete_accessattempt", "outbox.view_email_content",
     ),
 }
 

@@ -11,6 +11,11 @@ Status rules: a brokerage still onboarding (new / verifying / verified / cannot 
 brokerage keeps its status: a success stamps ``verified_at``; a failure is recorded and mailed to staff but
 does not pause syncs (they meet the same classified error per mailbox and resume by themselves once the
 brokerage's administrator fixes it; a pause would need a person to undo it, even after a passing hiccup).
+A run that fails **transiently** (throttled, the network, a Microsoft 5xx) is retried by a new run on its own
+due time (the wait doubling from a minute, or Microsoft's back-off if longer, to an hour; VERIFY_TRANSIENT_RETRIES
+times), staff being mailed only when the retries are used up; after that the daily re-verification keeps trying
+it, a brokerage left *Cannot be verified* by a transient failure included — so its remedy's "resumes by itself"
+holds.
 A run of the *next* secret (zero-gap rotation) promotes it when it verifies; the current secret keeps
 working until that moment, and a failing next secret changes nothing but the record.
 
@@ -33,13 +38,22 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from brokerages import audit
 from brokerages.gateways import gateway_for_brokerage
 from brokerages.models import Brokerage, VerificationRun, VerificationStep
-from mailboxes.errors import AccessError, GatewayError, MailboxNotAllowed, UnknownFailure, classify_exception, scrub
+from mailboxes.errors import (
+    ACCESS_ERROR_CLASSES,
+    AccessError,
+    GatewayError,
+    MailboxNotAllowed,
+    Throttled,
+    UnknownFailure,
+    classify_exception,
+    scrub,
+)
 from mailboxes.gateway import MailboxGateway
 from mailboxes.items import Collection, Contact, Event, MessageFolder, OutgoingMessage
 
@@ -55,6 +69,9 @@ STALE_RUN = dt.timedelta(minutes=10)
 SENT_ITEMS_POLLS, SENT_ITEMS_POLL_SECONDS = 10, 0.5
 TEST_ITEM_TITLE = "Engage Sync verification (safe to delete)"
 DETAIL_LIMIT = 1000
+# Error kinds a retry may get past, as the classes say (mailboxes/errors.py); the rest wait for a person.
+TRANSIENT_KINDS = frozenset(cls.kind for cls in ACCESS_ERROR_CLASSES if not cls.permanent)
+RETRY_FIRST_WAIT, RETRY_LONGEST_WAIT = dt.timedelta(minutes=1), dt.timedelta(hours=1)
 
 
 class CredentialsMissing(AccessError):
@@ -90,6 +107,7 @@ def request_verification(
     pending_secret: bool = False,
     send_test_message: bool = False,
     due_at: dt.datetime | None = None,
+    attempt: int = 1,
 ) -> VerificationRun:
     """Record a queued run and publish its task after commit, or, given ``due_at``, leave it to publish_due_runs().
 
@@ -108,6 +126,7 @@ def request_verification(
         brokerage=brokerage, reason=reason, pending_secret=pending_secret, send_test_message=send_test_message,
         requested_by=requested_by if getattr(requested_by, "is_authenticated", False) else None,
         test_mailbox=brokerage.test_mailbox, due_at=due_at or now, published_at=None if due_at else now,
+        attempt=attempt,
     )  # fmt: skip
     if due_at is None:
         args = [brokerage.pk, run.pk]  # ids only: the worker reloads the row and decrypts there
@@ -163,12 +182,19 @@ def on_credentials_changed(brokerage: Brokerage, changes: dict[str, str]) -> Non
 
 
 def request_daily_reverification(spread_seconds: float | None = None) -> int:
-    """Queue one run per active or verified brokerage, due at times spread over ``spread_seconds``; returns how many.
+    """Queue one run per active or verified brokerage, and per brokerage left *Cannot be verified* by a transient
+    failure, due at times spread over ``spread_seconds``; returns how many.
 
     Publishes nothing: publish_due_runs() publishes each run when it is due.
     """
     spread = settings.VERIFY_DAILY_SPREAD_SECONDS if spread_seconds is None else spread_seconds
-    brokerages = Brokerage.objects.filter(status__in=[Brokerage.Status.ACTIVE, Brokerage.Status.VERIFIED])
+    latest_error = VerificationRun.objects.filter(
+        brokerage=OuterRef("pk"), pending_secret=False, status__in=[VerificationRun.Status.VERIFIED, VerificationRun.Status.FAILED]
+    ).order_by("-created_at", "-id").values("error_kind")[:1]  # fmt: skip
+    brokerages = Brokerage.objects.annotate(latest_error=Subquery(latest_error)).filter(
+        Q(status__in=[Brokerage.Status.ACTIVE, Brokerage.Status.VERIFIED])
+        | Q(status=Brokerage.Status.CANNOT_BE_VERIFIED, latest_error__in=TRANSIENT_KINDS)
+    )
     total = brokerages.count()
     now = timezone.now()
     count = 0
@@ -362,11 +388,28 @@ def _finish(run: VerificationRun, failure: tuple[Step, GatewayError] | None) -> 
     run.save(update_fields=[
         "status", "finished_at", "promoted", "failed_step", "error_kind", "error_title", "error_remedy",
     ])  # fmt: skip
-    if failure is not None and (brokerage.status not in ONBOARDING_STATUSES or run.pending_secret):
+    retrying = failure is not None and _retry_later(run, brokerage, failure[1])
+    if failure is not None and not retrying and (brokerage.status not in ONBOARDING_STATUSES or run.pending_secret):
         from brokerages import staff_alerts
 
         staff_alerts.verification_failed(run, brokerage)
     log.info("verification run %s of brokerage %s: %s", run.pk, brokerage.pk, run.status)
+
+
+def _retry_later(run: VerificationRun, brokerage: Brokerage, error: GatewayError) -> bool:
+    """Queue the same check again, due after a back-off, if the failure was transient and retries are left."""
+    if error.permanent or run.attempt > settings.VERIFY_TRANSIENT_RETRIES:
+        return False
+    wait = min(RETRY_FIRST_WAIT * 2 ** (run.attempt - 1), RETRY_LONGEST_WAIT) * random.uniform(1.0, 1.2)
+    if isinstance(error, Throttled):
+        wait = max(wait, dt.timedelta(seconds=error.back_off_seconds))
+    retry = request_verification(
+        brokerage, reason=run.reason, requested_by=run.requested_by, pending_secret=run.pending_secret,
+        send_test_message=run.send_test_message, due_at=timezone.now() + wait, attempt=run.attempt + 1,
+    )  # fmt: skip
+    log.info("verification run %s of brokerage %s failed transiently (%s): retried by run %s at %s", run.pk,
+             brokerage.pk, error.kind, retry.pk, retry.due_at)  # fmt: skip
+    return True
 
 
 def _set_status(brokerage: Brokerage, status: str) -> None:

@@ -8,12 +8,15 @@ The configuration reference is in README.md; keep the two in step.
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
+
+from engage_sync.api.rates import parse_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -86,6 +89,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "apikeys",
+    "axes",  # admin login lockout (below)
     "brokerages",
     "outbox",
     "scheduling",
@@ -93,6 +97,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "engage_sync.api.middleware.ApiJsonErrorsMiddleware",  # first: it sees every answer under /api/, even Django's own
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -101,6 +106,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires: answers a locked-out login with 429
 ]
 
 ROOT_URLCONF = "engage_sync.urls"
@@ -148,6 +154,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
+# Admin login lockout (django-axes): ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for one username from one client
+# address lock that pair out for ADMIN_LOGIN_COOLOFF_MINUTES (each further try during the lock restarts it).
+# A credential manager unlocks early in the admin (Axes → Access attempts: delete the row) or with
+# `manage.py axes_reset_username <username>`. The API's tokens never go through authenticate(), so never lock.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "engage_sync.staff_login.client_address"
+# How many proxies (each appending to X-Forwarded-For) stand between clients and gunicorn; 0 = REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -158,6 +177,20 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+
+# HTTPS (deploy/README.md: behind a TLS proxy). Production defaults: redirect plain HTTP to HTTPS, HSTS for a year.
+# Behind a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER names the header it sets to "https" (e.g.
+# X-Forwarded-Proto; the proxy must overwrite it from clients), or every request looks like plain HTTP and is
+# redirected forever.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+# Prometheus may scrape /metrics over the internal network in plain HTTP (its bearer token guards it).
+SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT", "^metrics$")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Harmless on the service's own host name: only a registrable domain (example.com) can join the preload list.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 # --- Celery (read by engage_sync/celery.py through the CELERY_ namespace) ----------------------------
 
@@ -210,12 +243,19 @@ CELERY_TASK_ROUTES = {f"tasks.{name}.*": {"queue": name, "routing_key": name} fo
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.HasScopedApiKey"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "engage_sync.api.schema.ErrorDocumentingAutoSchema",  # every status, errors included
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["engage_sync.api.renderers.ApiJSONRenderer"],
+    # JSON objects only, within API_MAX_REQUEST_BYTES (the emails endpoint: API_MAX_EMAIL_REQUEST_BYTES)
+    "DEFAULT_PARSER_CLASSES": ["engage_sync.api.parsers.JSONObjectParser"],
+    # Every 4xx as {"error": {"code", "message", "fields"?, "retry_after"?}} (engage_sync/api/errors.py, README.md)
+    "EXCEPTION_HANDLER": "engage_sync.api.handler.api_exception_handler",
+    # API_RATE_LIMIT requests per client credential, counted in Redis; over it 429 with Retry-After
+    "DEFAULT_THROTTLE_CLASSES": ["engage_sync.api.throttling.PerCredentialRateThrottle"],
 }
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1200/minute")
+parse_rate(API_RATE_LIMIT)  # a malformed rate stops start-up
 SPECTACULAR_SETTINGS = {
     "TITLE": "Engage Sync CRM API",
     "DESCRIPTION": "Contacts, calendar events and outgoing email of agents' mailboxes.",
@@ -266,7 +306,11 @@ METRICS_WINDOW_SECONDS = env_int("METRICS_WINDOW_SECONDS", 300, minimum=60)
 # At most OUTBOX_SENDS_PER_MINUTE sends per mailbox in any OUTBOX_PACING_WINDOW_SECONDS (Exchange Online: 30 / 60 s).
 OUTBOX_SENDS_PER_MINUTE = env_int("OUTBOX_SENDS_PER_MINUTE", 30, minimum=1)
 OUTBOX_PACING_WINDOW_SECONDS = env_int("OUTBOX_PACING_WINDOW_SECONDS", 60, minimum=1)
-OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 10, minimum=1)
+# Transient failures are retried up to OUTBOX_MAX_ATTEMPTS times, the back-off doubling from 30 s up to
+# OUTBOX_MAX_BACKOFF_SECONDS (jittered ±20 %): with the defaults an email rides out about 1.5 hours of outage and
+# leaves within two minutes of its end. (Microsoft's own throttling back-off is honoured as given.)
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 60, minimum=1)
+OUTBOX_MAX_BACKOFF_SECONDS = env_int("OUTBOX_MAX_BACKOFF_SECONDS", 90, minimum=1)
 # A sending attempt's lease: longer than any one attempt can take (the mail task's time limit is 240 s),
 # so it only expires when its worker is gone; then the sweep hands the email to another worker.
 OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300, minimum=1)
@@ -276,6 +320,18 @@ OUTBOX_IN_TRANSIT_GRACE_SECONDS = env_int("OUTBOX_IN_TRANSIT_GRACE_SECONDS", 300
 OUTBOX_MAX_ATTACHMENT_BYTES = env_int("OUTBOX_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0)
 OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES = env_int("OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=0)
 
+# --- CRM API request limits (engage_sync/api/parsers.py) ------------------------------------------------
+# Larger bodies are answered 413 (JSON, naming the limit) before they are read. Contacts and events are small.
+# Django's own limit stays at its default for the admin's forms; the API's parser reads bodies under the limits below.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+API_MAX_REQUEST_BYTES = env_int("API_MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)
+# An email carries its attachments in base64 (4 bytes for every 3), plus bodies, recipients and JSON: the
+# default fits the full OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES with 2 MiB to spare, so the per-attachment and per-email
+# limits (checked after parsing, with their own messages) are the ones a client meets first.
+API_MAX_EMAIL_REQUEST_BYTES = env_int(
+    "API_MAX_EMAIL_REQUEST_BYTES", 4 * -(-OUTBOX_MAX_TOTAL_ATTACHMENT_BYTES // 3) + 2 * 1024 * 1024, minimum=1024
+)
+
 # --- Verification and staff mail (brokerages/verification.py, brokerages/secret_expiry.py) ------------
 
 # Credential changes publish a verification run after commit (tests/settings.py turns it off by default so
@@ -284,6 +340,10 @@ VERIFY_ON_CREDENTIAL_CHANGE = env_bool("VERIFY_ON_CREDENTIAL_CHANGE", True)
 # The daily re-verification spreads the due times of its runs over this many seconds (one random moment in
 # each brokerage's slice); the due times are kept in PostgreSQL and beat's sweep publishes each run when due.
 VERIFY_DAILY_SPREAD_SECONDS = env_int("VERIFY_DAILY_SPREAD_SECONDS", 2 * 60 * 60, minimum=0)
+# A verification that failed transiently (throttled, network, a Microsoft 5xx) is retried on its own due time, the
+# wait doubling from a minute (or Microsoft's back-off, if longer) up to an hour, this many times; after that the
+# daily re-verification keeps trying it.
+VERIFY_TRANSIENT_RETRIES = env_int("VERIFY_TRANSIENT_RETRIES", 6, minimum=0)
 # Who gets failed re-verifications and secret-expiry warnings (comma-separated addresses).
 STAFF_ALERT_EMAILS = env_list("STAFF_ALERT_EMAILS", "")
 ADMIN_BASE_URL = env_str("ADMIN_BASE_URL", "")  # e.g. https://sync.example.com, for links in staff mail
@@ -317,6 +377,9 @@ SYNC_REPLAN_ROUNDS = env_int("SYNC_REPLAN_ROUNDS", 2, minimum=0)
 # Every N to 2N days (per mailbox) a calendar is read in full instead of since its watermark, so events that were
 # outside the calendar window when they arrived are imported once it reaches them. 0 = never.
 SYNC_CALENDAR_REREAD_DAYS = env_int("SYNC_CALENDAR_REREAD_DAYS", 14, minimum=0)
+# The same for a contacts folder, as the last line of defence against a change the feed never reported
+# (sync/README.md, "Our writes are confirmed"). 0 = never.
+SYNC_CONTACTS_REREAD_DAYS = env_int("SYNC_CONTACTS_REREAD_DAYS", 28, minimum=0)
 
 # JSON lines (LOG_FORMAT=json) carry task_id, mailbox_id, brokerage_id from the running Celery task
 # (engage_sync/logging_json.py); plain stays the default for the demo.

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 from mailboxes.errors import MailboxNotAllowed
 from mailboxes.secret import Secret
 
-EXCHANGE_SCOPE = "https://outlook.office365.com/.default"
+EXCHANGE_SCOPE = "https://outlook.office365.com/.default"  # the audience of EWS tokens
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"  # the audience of Microsoft Graph tokens
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,10 @@ class ClientCertificate:
 
 @dataclass(frozen=True)
 class ConnectionDetails:
-    """One brokerage's tenant, app credentials and endpoints; ``key`` names it in caches and logs (e.g. its pk)."""
+    """One brokerage's tenant, app credentials and endpoints; ``key`` names it in caches and logs (e.g. its pk).
+
+    ``backend`` picks the protocol (``ews`` or ``graph``); each backend reads only its own URL.
+    """
 
     key: str
     tenant_id: str
@@ -32,6 +36,7 @@ class ConnectionDetails:
     certificate: ClientCertificate | None = None
     authority_host: str = "https://login.microsoftonline.com"
     ews_url: str = "https://outlook.office365.com/EWS/Exchange.asmx"
+    graph_url: str = "https://graph.microsoft.com/v1.0"  # the Graph root, version included (the simulator's: …/v1.0)
     ca_bundle_path: str | None = None
     allowed_domains: frozenset[str] = field(default_factory=frozenset)
     backend: str = "ews"

@@ -176,6 +176,16 @@ class TlsFailure(AccessError):
     )
 
 
+class RequestRejected(AccessError):
+    kind, permanent, title = "request_rejected", True, "Exchange rejected our request as malformed"
+    remedy = (
+        "Exchange refused a request Engage Sync sent as invalid against its schema (ErrorSchemaValidation): a defect "
+        "in Engage Sync, not at Microsoft and not in the brokerage's setup. Retrying the same request will not help; "
+        "engineering must fix it (the detail names the line, position and violation). Syncs keep retrying on their "
+        "back-off, so a release with the fix resumes them by itself."
+    )
+
+
 class UnknownFailure(AccessError):
     kind, permanent, title = "unknown", False, "An unrecognised failure"
     remedy = "The failure was not recognised. Engineering should look at the detail; it is retried meanwhile."
@@ -184,7 +194,7 @@ class UnknownFailure(AccessError):
 ACCESS_ERROR_CLASSES: tuple[type[AccessError], ...] = (
     InvalidSecret, ExpiredSecret, AppNotInTenant, TenantNotFound, ConsentMissing, ServicePrincipalMissing,
     ConditionalAccess, MailboxNotFound, MailboxOutOfScope, EwsDisabled, MailboxNotAllowed, Throttled,
-    TransientNetwork, ServerError, TokenRejected, TlsFailure, UnknownFailure,
+    TransientNetwork, ServerError, TokenRejected, TlsFailure, RequestRejected, UnknownFailure,
 )  # fmt: skip
 
 
@@ -327,6 +337,8 @@ _EWS_CODE_CLASSES: dict[type[Exception], type[AccessError]] = {
     ews_errors.ErrorMailboxStoreUnavailable: ServerError,
     ews_errors.ErrorMailboxMoveInProgress: ServerError,
     ews_errors.ErrorTimeoutExpired: TransientNetwork,
+    # A TransportError subclass, so it must be matched before the catch-all below calls it a server error.
+    ews_errors.ErrorSchemaValidation: RequestRejected,
 }
 _NETWORK_ERRORS = (
     requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError,

@@ -38,7 +38,16 @@ from mailboxes.errors import (
 )
 from mailboxes.ews_occurrences import keeps_series, occurrence_writes
 from mailboxes.ews_transport import BrokerageRegistry, install_log_redaction
-from mailboxes.gateway import Change, ChangeKind, ChangePage, ItemRef, SentMessage, StoredItem, TokenCheck
+from mailboxes.gateway import (
+    Capabilities,
+    Change,
+    ChangeKind,
+    ChangePage,
+    ItemRef,
+    SentMessage,
+    StoredItem,
+    TokenCheck,
+)
 from mailboxes.items import Collection, Contact, Event, MessageFolder, OutgoingMessage, Recurrence
 from mailboxes.tokens import EXCHANGE_ROLE, TokenProvider
 
@@ -51,10 +60,19 @@ FETCH_BATCH = 50
 _CHANGE_KINDS = {"create": ChangeKind.CREATED, "update": ChangeKind.UPDATED, "delete": ChangeKind.DELETED}
 _FOLDERS = {Collection.CONTACTS: "contacts", Collection.CALENDAR: "calendar"}
 _MESSAGE_FOLDERS = {MessageFolder.DRAFTS: "drafts", MessageFolder.SENT: "sent"}
+# What EWS does differently (mailboxes.gateway.Capabilities): SyncFolderItems nets out create-then-delete,
+# Exchange Online allows 27 concurrent connections per mailbox, writes notify attendees only when asked.
+CAPABILITIES = Capabilities(
+    max_page_size=512, feed_nets_out_own_writes=True, feed_tells_created_from_updated=True,
+    send_returns_id=False, concurrency_cap=27,
+    cancel_notifies_attendees=True, attendees_always_invited=False,
+)  # fmt: skip
 
 
 class EwsGateway:
     """MailboxGateway over EWS for one brokerage; cheap to build (its exchangelib objects are shared per process)."""
+
+    capabilities = CAPABILITIES
 
     def __init__(self, details: ConnectionDetails, tokens: TokenProvider) -> None:
         self.details = details

@@ -1,8 +1,8 @@
 """The mailbox gateway interface: what the sync engine, the mailer and verification need from a mailbox.
 
-Protocol-neutral: item ids, version tokens and watermarks are opaque strings; an EWS implementation
-(``mailboxes.ews``) exists today and a Microsoft Graph one slots in behind the same protocol.
-Every method raises only ``mailboxes.errors.GatewayError`` subclasses.
+Protocol-neutral: item ids, version tokens and watermarks are opaque strings; two implementations exist, EWS
+(``mailboxes.ews``) and Microsoft Graph (``mailboxes.graph``), and each declares what differs between them as
+``Capabilities``. Every method raises only ``mailboxes.errors.GatewayError`` subclasses.
 """
 
 from __future__ import annotations
@@ -81,9 +81,37 @@ class SentMessage:
     attachment_names: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend does differently, declared by it so callers need not know its protocol.
+
+    - ``max_page_size``: the most items one ``read_changes`` page may ask for (larger ``page_size`` is capped).
+    - ``feed_nets_out_own_writes``: the change feed drops an item created and deleted between two reads (EWS
+      SyncFolderItems does; Graph's delta may report the deletion of an item the reader never saw).
+    - ``feed_tells_created_from_updated``: a change's kind says CREATED or UPDATED truly (Graph's delta does
+      not: a round read from the start reports CREATED, any later one UPDATED; DELETED is always exact).
+    - ``send_returns_id``: a send answers with the sent message's id (neither does: EWS SendItem and Graph's
+      ``/send`` answer without one, so the sent copy is found by tag).
+    - ``concurrency_cap``: requests in flight per app (Graph: 4 per app for Outlook; EWS: 27 per mailbox).
+    - ``cancel_notifies_attendees``: ``cancel_event`` can tell an organizer's attendees.
+    - ``attendees_always_invited``: writing an event with attendees always sends them invitations (Graph has no
+      "save without sending"; EWS writes silently unless ``Event.send_invitations``).
+    """
+
+    max_page_size: int
+    feed_nets_out_own_writes: bool
+    feed_tells_created_from_updated: bool
+    send_returns_id: bool
+    concurrency_cap: int
+    cancel_notifies_attendees: bool
+    attendees_always_invited: bool
+
+
 @runtime_checkable
 class MailboxGateway(Protocol):
     """One brokerage's mailboxes. ``mailbox`` is an SMTP address inside the brokerage's domains."""
+
+    capabilities: Capabilities
 
     def read_changes(
         self, mailbox: str, collection: Collection, watermark: str | None, *, page_size: int = 100
@@ -92,7 +120,10 @@ class MailboxGateway(Protocol):
         ...
 
     def fetch(self, mailbox: str, collection: Collection, item_ids: Sequence[str]) -> list[StoredItem | None]:
-        """The items with these ids, in order, fetched in batches; None where one is gone (or is no contact/event)."""
+        """The items with these ids, in order, fetched in batches; None where one is gone from the collection's folder
+        (or is no contact/event). The sync reads its own unconfirmed writes this way, taking None for a deletion: a
+        deletion in Outlook moves the item to Deleted Items, so a backend whose ids survive a move (Graph's immutable
+        ids) must answer None for an item now in another folder. (EWS gives a moved item a new id.)"""
         ...
 
     def create_contact(self, mailbox: str, contact: Contact, *, tag: str) -> ItemRef: ...
@@ -144,9 +175,13 @@ class MailboxGateway(Protocol):
 
 
 def open_gateway(details: ConnectionDetails, tokens: TokenProvider) -> MailboxGateway:
-    """The gateway implementation the brokerage's ``backend`` names (today: ``ews``)."""
+    """The gateway implementation the brokerage's ``backend`` names (``ews`` or ``graph``)."""
     if details.backend == "ews":
         from mailboxes.ews import EwsGateway
 
         return EwsGateway(details, tokens)
+    if details.backend == "graph":
+        from mailboxes.graph.gateway import GraphGateway
+
+        return GraphGateway(details, tokens)
     raise ValueError(f"Unknown mailbox backend {details.backend!r} for brokerage {details.key}")

@@ -1,7 +1,9 @@
 """App-only access tokens from Entra ID through MSAL, shared by every worker process on every host.
 
-The fleet asks Entra ID for at most one token per brokerage per token lifetime: a token lives in Redis until a
-little before it expires, and a short Redis lock makes one process fetch while the others wait and re-read.
+The fleet asks Entra ID for at most one token per brokerage, audience and token lifetime: a token lives in Redis
+until a little before it expires, and a short Redis lock makes one process fetch while the others wait and re-read.
+The audience (scope) is chosen by the backend: Exchange (EWS, the default) or Microsoft Graph; each has its own
+cache entry, so a token of one audience is never handed to the other.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import redis
 import requests
 import requests.adapters
 
-from mailboxes.connection import EXCHANGE_SCOPE, ConnectionDetails
+from mailboxes.connection import EXCHANGE_SCOPE, GRAPH_SCOPE, ConnectionDetails
 from mailboxes.errors import (
     GatewayError,
     TransientNetwork,
@@ -38,6 +40,8 @@ from mailboxes.secret import Secret
 log = logging.getLogger(__name__)
 
 EXCHANGE_ROLE = "full_access_as_app"
+# The word each audience has in the cache key and the logs; a scope not listed here is refused.
+AUDIENCES = {EXCHANGE_SCOPE: "exchange", GRAPH_SCOPE: "graph"}
 # A Redis hash: brokerage key -> tokens fetched from Entra ID, fleet-wide (read by the /metrics endpoint).
 TOKENS_FETCHED_KEY = "engage:metrics:tokens_fetched"
 
@@ -117,7 +121,7 @@ class _NoStoreTokenCache(msal.TokenCache):
 
 
 class TokenProvider:
-    """Tokens for the Exchange scope, per brokerage, through one MSAL app per brokerage per process (bounded LRU)."""
+    """Tokens per brokerage and audience (Exchange by default, or Graph), through one MSAL app per brokerage per process (bounded LRU)."""
 
     def __init__(
         self,
@@ -144,22 +148,23 @@ class TokenProvider:
     def from_redis_url(cls, url: str, **options: float) -> TokenProvider:
         return cls(RedisTokenStore(url), **options)  # type: ignore[arg-type]
 
-    def cache_key(self, details: ConnectionDetails) -> str:
-        return f"{self._prefix}:{details.tenant_id}:{details.client_id}:{details.credential_fingerprint}"
+    def cache_key(self, details: ConnectionDetails, scope: str = EXCHANGE_SCOPE) -> str:
+        audience = _audience(scope)
+        return f"{self._prefix}:{audience}:{details.tenant_id}:{details.client_id}:{details.credential_fingerprint}"
 
-    def get_token(self, details: ConnectionDetails, *, fresh: bool = False) -> AccessToken:
-        """A token valid for a while yet; ``fresh`` asks Entra ID regardless of the shared cache."""
-        key = self.cache_key(details)
+    def get_token(self, details: ConnectionDetails, *, fresh: bool = False, scope: str = EXCHANGE_SCOPE) -> AccessToken:
+        """A token for ``scope`` valid for a while yet; ``fresh`` asks Entra ID regardless of the shared cache."""
+        key = self.cache_key(details, scope)
         try:
             if fresh:
-                return self._request_and_store(details, key)
-            return self._shared_token(details, key)
+                return self._request_and_store(details, key, scope)
+            return self._shared_token(details, key, scope)
         except redis.RedisError as exc:
             raise TransientNetwork(f"token cache unavailable: {type(exc).__name__}") from None
 
-    def discard(self, details: ConnectionDetails, token_value: str) -> None:
+    def discard(self, details: ConnectionDetails, token_value: str, scope: str = EXCHANGE_SCOPE) -> None:
         """Forget a token the mail server refused, unless another process already replaced it."""
-        key = self.cache_key(details)
+        key = self.cache_key(details, scope)
         try:
             raw = self._store.get(key)
             cached = _decode(raw)
@@ -168,7 +173,7 @@ class TokenProvider:
         except redis.RedisError:
             log.warning("Could not discard a rejected token for brokerage %s", details.key)
 
-    def _shared_token(self, details: ConnectionDetails, key: str) -> AccessToken:
+    def _shared_token(self, details: ConnectionDetails, key: str, scope: str) -> AccessToken:
         deadline = time.monotonic() + self._wait
         while True:
             cached = _decode(self._store.get(key))
@@ -178,26 +183,26 @@ class TokenProvider:
             if owner is not None:
                 try:
                     cached = _decode(self._store.get(key))  # another process may have just stored one
-                    return cached if cached is not None else self._request_and_store(details, key)
+                    return cached if cached is not None else self._request_and_store(details, key, scope)
                 finally:
                     self._store.release_lock(f"{key}:lock", owner)
             if time.monotonic() > deadline:
                 raise TransientNetwork("timed out waiting for another worker's token request")
             time.sleep(0.05 + random.random() * 0.05)
 
-    def _request_and_store(self, details: ConnectionDetails, key: str) -> AccessToken:
-        token = self._request(details)
+    def _request_and_store(self, details: ConnectionDetails, key: str, scope: str) -> AccessToken:
+        token = self._request(details, scope)
         lifetime = token.expires_at - time.time()
         margin = min(self._margin, lifetime / 10)
         if lifetime - margin > 1:
             self._store.set(key, _encode(token), lifetime - margin)
         return token
 
-    def _request(self, details: ConnectionDetails) -> AccessToken:
+    def _request(self, details: ConnectionDetails, scope: str) -> AccessToken:
         secrets = details.secret_values()
         try:
             app = self._app(details)
-            result = app.acquire_token_for_client(scopes=[EXCHANGE_SCOPE])
+            result = app.acquire_token_for_client(scopes=[scope])
         except GatewayError:
             raise
         except ValueError as exc:
@@ -206,7 +211,8 @@ class TokenProvider:
             raise classify_exception(exc, secrets=secrets) from None
         if "access_token" not in result:
             raise classify_token_result(result, secrets=secrets)
-        log.info("Acquired an Exchange token for brokerage %s (expires in %ss)", details.key, result.get("expires_in"))
+        log.info("Acquired a token (audience %s) for brokerage %s (expires in %ss)", _audience(scope), details.key,
+                 result.get("expires_in"))
         count_fetch = getattr(self._store, "count_token_fetch", None)  # optional: test stores need not count
         if count_fetch is not None:
             count_fetch(details.key)
@@ -238,6 +244,13 @@ class TokenProvider:
     @property
     def app_count(self) -> int:
         return len(self._apps)
+
+
+def _audience(scope: str) -> str:
+    try:
+        return AUDIENCES[scope]
+    except KeyError:
+        raise ValueError(f"No token audience is known for scope {scope!r}") from None
 
 
 def _http_client(ca_bundle_path: str | None, timeout: float) -> requests.Session:

@@ -1,4 +1,8 @@
-"""Staff's view of the outbox: status, failures with their remedy, and a retry for failed emails."""
+"""Staff's view of the outbox: status, failures with their remedy, and a retry for failed emails.
+
+What an email says and to whom (subject, bodies, recipients, reply-to, attachment names) is clients' data: only
+users with ``outbox.view_email_content`` (credential managers, superusers) see it; operators see the state.
+"""
 
 from django.contrib import admin, messages
 from django.db import transaction
@@ -9,6 +13,12 @@ from .models import OutgoingEmail
 from .publishing import publish_send_on_commit
 
 _BADGE_COLOURS = {"queued": "#777", "sending": "#1f6fb2", "sent": "#2e7d32", "failed": "#c62828"}
+CONTENT_PERMISSION = "outbox.view_email_content"
+CONTENT_FIELDS = ("to", "cc", "bcc", "reply_to", "subject", "text_body", "html_body")
+
+
+def sees_content(request) -> bool:
+    return request.user.has_perm(CONTENT_PERMISSION)
 
 
 class OutgoingAttachmentInline(admin.TabularInline):
@@ -17,6 +27,12 @@ class OutgoingAttachmentInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    def get_fields(self, request, obj=None):
+        return self.fields if sees_content(request) else ("content_type", "size")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("outbox.view_outgoingemail")  # part of the email; names only with content
 
 
 @admin.register(OutgoingEmail)
@@ -30,6 +46,17 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
     actions = ["retry_failed"]
     readonly_fields = [field.name for field in OutgoingEmail._meta.fields]
     show_full_result_count = False  # the table grows large; counting it on every page is slow
+
+    def get_list_display(self, request):
+        return self.list_display if sees_content(request) else ("__str__", *self.list_display[1:])
+
+    def get_search_fields(self, request):
+        # Not by subject for operators either: a search is a way to read it
+        return self.search_fields if sees_content(request) else tuple(f for f in self.search_fields if f != "subject")
+
+    def get_fields(self, request, obj=None):
+        fields = self.readonly_fields
+        return fields if sees_content(request) else [name for name in fields if name not in CONTENT_FIELDS]
 
     def has_add_permission(self, request) -> bool:
         return False  # emails come from the CRM API, with an idempotency key

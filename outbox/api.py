@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from apikeys.models import Permission
 from apikeys.scope import get_in_scope, scoped_mailbox
 from brokerages.models import Mailbox
+from engage_sync.api.fields import HeaderCharField, HeaderEmailField, StrictCharField
 from engage_sync.idempotency import request_fingerprint
 
 from .models import OutgoingAttachment, OutgoingEmail
@@ -27,20 +28,14 @@ from .publishing import publish_send_on_commit
 
 MAX_ATTACHMENTS = 20
 MAX_RECIPIENTS = 500  # Exchange Online's per-message recipient limit
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 
 
-def _no_control_characters(value: str) -> str:
-    if _CONTROL_CHARACTERS.search(value):
-        raise serializers.ValidationError("Control characters are not allowed.")
-    return value
-
-
 class AttachmentSerializer(serializers.Serializer):
-    filename = serializers.CharField(max_length=255)
-    content_type = serializers.CharField(max_length=255, default="application/octet-stream")
-    content_base64 = serializers.CharField(write_only=True, trim_whitespace=False)
+    # Header-bound (Content-Disposition, Content-Type): no control characters, text only (engage_sync/api/fields.py)
+    filename = HeaderCharField(max_length=255)
+    content_type = HeaderCharField(max_length=255, default="application/octet-stream")
+    content_base64 = StrictCharField(write_only=True, trim_whitespace=False)
     size = serializers.IntegerField(read_only=True)
 
     def validate_filename(self, value: str) -> str:
@@ -63,8 +58,15 @@ class AttachmentSerializer(serializers.Serializer):
 
 class OutgoingEmailSerializer(serializers.ModelSerializer):
     attachments = AttachmentSerializer(many=True, required=False)
-    idempotency_key = serializers.CharField(max_length=200, validators=[_no_control_characters])
-    subject = serializers.CharField(max_length=255, required=False, allow_blank=True, validators=[_no_control_characters])
+    idempotency_key = HeaderCharField(max_length=200)
+    # Header-bound fields refuse CR, LF and every other control character; all text fields take only strings.
+    subject = HeaderCharField(max_length=255, required=False, allow_blank=True)
+    to = serializers.ListField(child=HeaderEmailField(max_length=254), required=False)
+    cc = serializers.ListField(child=HeaderEmailField(max_length=254), required=False)
+    bcc = serializers.ListField(child=HeaderEmailField(max_length=254), required=False)
+    reply_to = serializers.ListField(child=HeaderEmailField(max_length=254), required=False)
+    text_body = StrictCharField(required=False, allow_blank=True)
+    html_body = StrictCharField(required=False, allow_blank=True)
 
     class Meta:
         model = OutgoingEmail

@@ -72,9 +72,12 @@ class OutgoingEmail(models.Model):
             models.Index(fields=["status", "not_before"], name="outbox_due"),
             models.Index(fields=["mailbox", "send_slot_at"], name="outbox_pacing"),
         ]
+        # Clients' data: operators see an email's state, not what it says or to whom (outbox/admin.py).
+        permissions = [("view_email_content", "Can see emails' subjects, bodies, recipients and attachment names")]
 
     def __str__(self) -> str:
-        return f"{self.subject or '(no subject)'} → {', '.join(self.to)[:80]} [{self.status}]"
+        # No subject or recipient: the admin shows this to everyone who may see the row (titles, history, messages).
+        return f"Email {self.pk} [{self.status}]"
 
 
 class OutgoingAttachment(models.Model):
@@ -85,4 +88,4 @@ class OutgoingAttachment(models.Model):
     size = models.PositiveIntegerField()
 
     def __str__(self) -> str:
-        return f"{self.filename} ({self.size} bytes)"
+        return f"Attachment {self.pk} ({self.size} bytes)"  # no file name: the admin shows this to operators

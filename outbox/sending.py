@@ -168,8 +168,10 @@ def _after_error(email: OutgoingEmail, error: GatewayError) -> str:
         return "failed"
     if isinstance(error, Throttled):
         delay = error.back_off_seconds
-    else:  # exponential back-off with jitter, capped at half an hour
-        delay = min(30 * 2 ** (email.attempts - 1), 1800) * random.uniform(0.8, 1.2)
+    else:
+        # Exponential back-off with jitter, capped low: an email is a listing alert someone waits for, so once the
+        # fault clears it should leave within a minute or two, not after a half-hour back-off has run out.
+        delay = min(30 * 2 ** (email.attempts - 1), settings.OUTBOX_MAX_BACKOFF_SECONDS) * random.uniform(0.8, 1.2)
     _release(email, not_before=timezone.now() + timedelta(seconds=delay), **fields)
     return "retry"
 

@@ -45,6 +45,8 @@ CSRF_COOKIE_SECURE=0
 DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/engage_sync}
 WEB_PORT=${WEB_PORT:-8000}
 FLOWER_PORT=${FLOWER_PORT:-5555}
+# Flower reads its credentials from the environment (ops/flower_config.py): never on a command line `ps` shows.
+FLOWER_BASIC_AUTH="admin:${DEMO_ADMIN_PASSWORD}"
 set +a
 
 db_name=${DATABASE_URL##*/}
@@ -60,8 +62,8 @@ SIMULATOR_PORT=${SIMULATOR_PORT:-8443}
   > "$var/simulator.log" 2>&1 &
 started+=($!)
 .venv/bin/python -m simulator --state-dir "$var/simulator" --wait 30 seed-demo --json "$var/demo-brokerage.json"
-.venv/bin/python manage.py demo_setup --admin-password "$DEMO_ADMIN_PASSWORD" --brokerage-json "$var/demo-brokerage.json" \
-  --api-key-file "$var/demo-api-key"
+# The admin password comes from DEMO_ADMIN_PASSWORD (exported above), never a command line.
+.venv/bin/python manage.py demo_setup --brokerage-json "$var/demo-brokerage.json" --api-key-file "$var/demo-api-key"
 
 cat <<MSG
 

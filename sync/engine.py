@@ -3,8 +3,9 @@
 Per enabled folder: read the mailbox's changes since the stored watermark, read the CRM's changes since the
 links, plan (sync.reconcile, pure), apply (sync.executor), and store the new watermark only when every action
 applied. A skipped action (a side moved under us) means re-read and re-plan, a bounded number of times. The
-mass-deletion guard pauses the mailbox and alerts staff; gateway errors propagate to the fleet, after what
-was safely done is saved (every applied action already is).
+mailbox items we wrote stay marked unconfirmed until a committed watermark covers them; a read that does not
+report one reads it by id. The mass-deletion guard pauses the mailbox and alerts staff; gateway errors propagate
+to the fleet, after what was safely done is saved (every applied action already is).
 """
 
 from __future__ import annotations
@@ -15,17 +16,20 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from brokerages.models import Mailbox
+from engage_sync.failpoints import failpoint
 from mailboxes.gateway import MailboxGateway
 from mailboxes.items import Collection
 from scheduling.runs import EngineResult
 from sync import ledger
+from sync.actions import CreateRemote, SyncAction, UpdateBoth, UpdateRemote
 from sync.executor import Executor
 from sync.models import BrokerageSyncSettings, FolderState
 from sync.policy import ConflictPolicy, SyncPolicy
-from sync.pull import Pulled, read_remote
+from sync.pull import Pulled, check_unseen_writes, read_remote
 from sync.reconcile import Plan, plan_sync
 from sync.state import RemoteChanges, RemoteItem
 from sync.window import CalendarWindow
@@ -72,17 +76,23 @@ def sync_folder(
     page_size = min(settings.SYNC_PAGE_SIZE, 512)  # EWS's maximum for SyncFolderItems
     pulled = pushed = conflicts = 0
     gone: set[str] = set()
-    reread = window is not None and calendar_reread_due(state, timezone.now())
+    reread = full_read_due(state, collection, timezone.now())
     for _round in range(1 + settings.SYNC_REPLAN_ROUNDS):
+        # Our writes of every round so far happened before this read starts: committing its watermark confirms them.
+        written = state.write_round
+        unconfirmed = ledger.unconfirmed_writes(mailbox.pk, collection) if written > state.confirmed_round else frozenset()
         remote = read_remote(gateway, mailbox.email, collection, None if reread else state.watermark or None,
                              page_size=page_size, keep_lease=keep_lease)  # fmt: skip
         changes = remote.changes
+        if unconfirmed and not changes.complete:
+            # A feed nets out an item created and deleted since its watermark: what it did not report of ours, by id.
+            changes = check_unseen_writes(gateway, mailbox.email, collection, changes, remote.unreadable, unconfirmed)
         if gone and not changes.complete:
             changes = replace(changes, deleted_ids=tuple(sorted({*changes.deleted_ids, *gone})))
         local = ledger.local_changes(mailbox.pk, collection, first_sync=not state.first_sync_done)
         if not changes.complete and not (changes.items or changes.deleted_ids) and not (local.items or local.tombstones):
             # Nothing on either side: no need to read the link table; the watermark may still move.
-            _commit(state, remote, Plan())
+            _commit(state, remote, Plan(), written)
             return EngineResult(pulled, pushed, conflicts)
         links = ledger.load_links(mailbox.pk, collection)
         if remote.unreadable:
@@ -97,20 +107,34 @@ def sync_folder(
             _alert_mass_deletion(mailbox, reason)
             return EngineResult(pulled, pushed, conflicts, reason)
         keep_lease()
-        executor = Executor(mailbox.pk, mailbox.email, collection, gateway, keep_lease)
+        # Counted before the first write, so a crash after it still leaves the round's writes awaiting confirmation.
+        write_round = ledger.start_write_round(state) if _writes_mailbox_items(plan.actions) else None
+        executor = Executor(mailbox.pk, mailbox.email, collection, gateway, keep_lease, write_round)
         complete = executor.apply(plan.actions)
         pulled, pushed, conflicts = pulled + executor.pulled, pushed + executor.pushed, conflicts + executor.conflicts
         gone |= executor.gone
         if complete:
-            _commit(state, remote, plan)
+            _commit(state, remote, plan, written)
             reread = False
             if not executor.pushed:
                 return EngineResult(pulled, pushed, conflicts)
-            # We wrote to the mailbox: read once more so the watermark moves past our own writes. Otherwise
-            # Exchange nets out our create and a user's delete of it before the next sync, and the CRM
-            # would never hear of that deletion.
+            failpoint("sync.before_confirming_read")
+            # We wrote to the mailbox: read once more so the watermark moves past our own writes and confirms them.
+            # If this read fails, or this was the last round, the writes stay unconfirmed and the next sync reads
+            # what its feed does not report of them by id (a feed nets out our create and a user's delete of it).
         # else a side moved under us: re-read from the same watermark and re-plan; never overwrite blindly.
     return EngineResult(pulled, pushed, conflicts)
+
+
+def _writes_mailbox_items(actions: tuple[SyncAction, ...]) -> bool:
+    """Whether the plan creates or updates mailbox items (removals need no confirmation: there is nothing to net out)."""
+    return any(isinstance(action, CreateRemote | UpdateRemote | UpdateBoth) for action in actions)
+
+
+def full_read_due(state: FolderState, collection: Collection, now: dt.datetime) -> bool:
+    """Whether the folder's periodic full read is due (SYNC_CALENDAR_REREAD_DAYS / SYNC_CONTACTS_REREAD_DAYS)."""
+    days = settings.SYNC_CALENDAR_REREAD_DAYS if collection is Collection.CALENDAR else settings.SYNC_CONTACTS_REREAD_DAYS
+    return _reread_due(state, now, days)
 
 
 def calendar_reread_due(state: FolderState, now: dt.datetime) -> bool:
@@ -120,7 +144,10 @@ def calendar_reread_due(state: FolderState, now: dt.datetime) -> bool:
     A full read is what an expired watermark costs (one listing, compared against the links; nothing written if
     nothing changed); it imports events the window skipped when they arrived and has now reached.
     """
-    days = settings.SYNC_CALENDAR_REREAD_DAYS
+    return _reread_due(state, now, settings.SYNC_CALENDAR_REREAD_DAYS)
+
+
+def _reread_due(state: FolderState, now: dt.datetime, days: int) -> bool:
     if not days or not state.first_sync_done:
         return False
     last = state.last_full_sync_at  # set by every complete read (the first sync's too; migration 0005 for older ones)
@@ -144,14 +171,19 @@ def _within_window(changes: RemoteChanges, links: dict, window: CalendarWindow) 
     return replace(changes, items=kept)
 
 
-def _commit(state: FolderState, remote: Pulled, plan: Plan) -> None:
-    """Store the watermark: everything it covers is applied."""
+def _commit(state: FolderState, remote: Pulled, plan: Plan, written: int) -> None:
+    """Store the watermark: everything it covers is applied, and our writes of rounds up to ``written`` (made before
+    its read started) are confirmed with it, in one transaction."""
     complete = remote.changes.complete
+    confirms = written > state.confirmed_round
     if (remote.watermark == state.watermark and state.first_sync_done and not complete
-            and not state.confirm_mass_deletion):  # fmt: skip
+            and not state.confirm_mass_deletion and not confirms):  # fmt: skip
         return  # a quiet sync whose watermark did not move: nothing to write
     now = timezone.now()
     fields = ["watermark", "last_completed_at"]
+    if confirms:
+        state.confirmed_round = written
+        fields.append("confirmed_round")
     state.watermark, state.last_completed_at = remote.watermark, now
     if complete:  # the first sync, a lost watermark, or the calendar's periodic full read
         state.last_full_sync_at = now
@@ -172,7 +204,10 @@ def _commit(state: FolderState, remote: Pulled, plan: Plan) -> None:
     if state.confirm_mass_deletion:
         state.confirm_mass_deletion = False
         fields.append("confirm_mass_deletion")
-    state.save(update_fields=fields)
+    with transaction.atomic():
+        if confirms:
+            ledger.confirm_writes(state.mailbox_id, Collection(state.collection), written)
+        state.save(update_fields=fields)
 
 
 def _alert_mass_deletion(mailbox: Mailbox, reason: str) -> None:

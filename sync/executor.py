@@ -53,6 +53,9 @@ class Executor:
     collection: Collection
     gateway: MailboxGateway
     keep_lease: Callable[[], None]
+    # The folder's write round these actions' mailbox writes belong to (ledger.start_write_round): each link of an
+    # item we create or update is stamped with it, so the item is read by id until a committed watermark covers it.
+    write_round: int | None = None
     pulled: int = 0
     pushed: int = 0
     conflicts: int = 0
@@ -115,8 +118,8 @@ class Executor:
         log.info("sync: mailbox %s %s: skipped %s (%s); re-read next round", self.mailbox_id, self.collection,
                  type(action).__name__, why)  # fmt: skip
 
-    def _link(self, link) -> None:
-        ledger.save_link(self.mailbox_id, self.collection, link)
+    def _link(self, link, *, written: bool = False) -> None:
+        ledger.save_link(self.mailbox_id, self.collection, link, write_round=self.write_round if written else None)
 
     def _record(self, action: SyncAction) -> None:
         conflict = getattr(action, "conflict", None)
@@ -229,11 +232,11 @@ class Executor:
             case CreateRemote():
                 self._create_remote(action)
             case UpdateRemote():
-                ledger.mark_push(c, action.local_id, action.content.hash)
+                ledger.mark_push(c, action.local_id, action.content.hash, mailbox_id=m, write_round=self.write_round)
                 ref = self._update_remote(action)
                 if ref is not None:
                     with transaction.atomic():
-                        self._link(action.link(ref.version))
+                        self._link(action.link(ref.version), written=True)
                         self._record(action)
             case UpdateBoth():
                 # The CRM first, with the mark: a crash or a refused mailbox write then leaves a CRM row holding
@@ -246,12 +249,16 @@ class Executor:
                     records.write_values(row, action.content.values)
                     row.pushed_hash = action.content.hash
                     row.save()
+                    if self.write_round is not None:  # the mailbox write about to happen awaits confirmation
+                        SyncLink.objects.filter(mailbox_id=m, collection=c.value, local_id=row.pk).update(
+                            write_round=self.write_round
+                        )
                 self.pulled += 1
                 ref = self._update_remote(action)
                 if ref is None:
                     return
                 with transaction.atomic():
-                    self._link(action.link(row.version, ref.version))
+                    self._link(action.link(row.version, ref.version), written=True)
                     self._record(action)
             case DeleteRemote():
                 self._delete_remote(action)
@@ -290,7 +297,7 @@ class Executor:
             failpoint("sync.after_remote_create")
             link = action.link_created(ref.item_id, ref.version)
         with transaction.atomic():
-            self._link(link)
+            self._link(link, written=True)  # found or created: our create, which no committed watermark covers yet
             self._record(action)
 
     def _removal_version(self, action: DeleteRemote | CancelRemote) -> tuple[bool, str | None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from mailboxes.items import Collection
@@ -80,9 +81,39 @@ def local_changes(mailbox_id: int, collection: Collection, *, first_sync: bool =
     return LocalChanges(tuple(items), tuple(tombstones), pushes_marked=True)
 
 
-def mark_push(collection: Collection, local_id: str, content_hash: str) -> None:
-    """The write-ahead mark, committed before the mailbox request (no version bump: it is no CRM edit)."""
-    records.MODEL_OF[collection].objects.filter(pk=UUID(local_id)).update(pushed_hash=content_hash)
+def mark_push(collection: Collection, local_id: str, content_hash: str, *, mailbox_id: int | None = None,
+              write_round: int | None = None) -> None:
+    """The write-ahead mark, committed before the mailbox request (no version bump: it is no CRM edit); with a
+    ``write_round``, the row's current link (an update's target) is stamped unconfirmed in the same transaction."""
+    with transaction.atomic():
+        records.MODEL_OF[collection].objects.filter(pk=UUID(local_id)).update(pushed_hash=content_hash)
+        if write_round is not None:
+            SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(local_id)).update(
+                write_round=write_round
+            )
+
+
+def start_write_round(state: FolderState) -> int:
+    """Count a round that is about to write to the mailbox (before its first write) and return its number."""
+    FolderState.objects.filter(pk=state.pk).update(write_round=F("write_round") + 1)
+    state.write_round += 1
+    return state.write_round
+
+
+def unconfirmed_writes(mailbox_id: int, collection: Collection) -> frozenset[str]:
+    """The mailbox items we created or updated that no committed watermark covers yet (sync/README.md)."""
+    return frozenset(
+        SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, write_round__isnull=False)
+        .values_list("remote_id", flat=True)
+        .iterator(2000)
+    )
+
+
+def confirm_writes(mailbox_id: int, collection: Collection, up_to_round: int) -> None:
+    """Our writes of rounds up to ``up_to_round`` are covered by the watermark being committed with this."""
+    SyncLink.objects.filter(
+        mailbox_id=mailbox_id, collection=collection.value, write_round__isnull=False, write_round__lte=up_to_round
+    ).update(write_round=None)
 
 
 def _clear_marks(collection: Collection, local_id: str) -> None:
@@ -91,15 +122,18 @@ def _clear_marks(collection: Collection, local_id: str) -> None:
     model.objects.filter(Q(pk=UUID(local_id)) & (~Q(pushed_hash="") | _MARKED[collection])).update(**_UNMARKED[collection])
 
 
-def save_link(mailbox_id: int, collection: Collection, link: Link) -> None:
+def save_link(mailbox_id: int, collection: Collection, link: Link, *, write_round: int | None = None) -> None:
     """Replace the local id's link and clear the row's marks, which the link now covers (inside the action's
-    transaction)."""
+    transaction). ``write_round``: we just wrote this mailbox item in that round; otherwise an unconfirmed write of
+    the same item stays unconfirmed (a new link without a write does not make the watermark cover it)."""
     _clear_marks(collection, link.local_id)
-    SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id)).delete()
+    old = SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id))
+    kept = old.filter(remote_id=link.remote_id).values_list("write_round", flat=True).first()
+    old.delete()
     SyncLink.objects.create(
         mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id), remote_id=link.remote_id,
         local_version=link.local_version, remote_version=link.remote_version, agreed_hash=link.agreed_hash,
-        agreed_fields=dict(link.agreed_fields),
+        agreed_fields=dict(link.agreed_fields), write_round=write_round if write_round is not None else kept,
     )  # fmt: skip
 
 

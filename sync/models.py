@@ -111,6 +111,11 @@ class SyncLink(models.Model):
     remote_version = models.CharField(max_length=512, null=True)
     agreed_hash = models.CharField(max_length=64)
     agreed_fields = models.JSONField(default=dict)  # per-field digests, never values
+    # The folder's write round (FolderState.write_round) in which we last created or updated this mailbox item,
+    # until a read that started after that write is committed (sync/README.md, "Our writes are confirmed"):
+    # a change feed nets out an item born and gone since its watermark, so such an item is read by id. NULL:
+    # confirmed (the stored watermark covers our write).
+    write_round = models.PositiveIntegerField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -136,6 +141,10 @@ class FolderState(models.Model):
     last_completed_at = models.DateTimeField(null=True, blank=True)
     last_full_sync_at = models.DateTimeField(null=True, blank=True)
     full_syncs = models.PositiveIntegerField(default=0)  # how often the watermark was lost
+    # Rounds of this folder's syncs that wrote to the mailbox, counted (bumped before the round's first write), and
+    # the last of them a committed watermark covers: links stamped with a later round await confirmation.
+    write_round = models.PositiveIntegerField(default=0, editable=False)
+    confirmed_round = models.PositiveIntegerField(default=0, editable=False)
     match_report = models.JSONField(default=dict, blank=True)  # the initial sync's matches, for staff
 
     class Meta:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mailboxes.errors import WatermarkExpired
 from mailboxes.gateway import ChangeKind, MailboxGateway
@@ -83,3 +83,27 @@ def _read(
         tuple(items.values()), () if complete else tuple(sorted(deleted)), complete=complete, observed_at=observed_at
     )
     return Pulled(changes, new_watermark, restarted, frozenset(unreadable))
+
+
+def check_unseen_writes(
+    gateway: MailboxGateway, address: str, collection: Collection, changes: RemoteChanges, unreadable: frozenset[str],
+    unconfirmed: frozenset[str],
+) -> RemoteChanges:  # fmt: skip
+    """The changes plus, as deletions, the items we wrote (``unconfirmed``) that the feed did not report and that a
+    read by id (one batched read) no longer finds in the folder.
+
+    A change feed reports what changed since its watermark, but an item created *and* deleted since then never
+    existed for it (Exchange's SyncFolderItems; Graph's delta the same): a user's deletion of an item we created
+    after the stored watermark was taken is not in the feed, only its absence tells.
+    """
+    seen = {item.remote_id for item in changes.items} | set(changes.deleted_ids) | unreadable
+    unseen = sorted(unconfirmed - seen)
+    if not unseen:
+        return changes
+    found = gateway.fetch(address, collection, unseen)
+    missing = [remote_id for remote_id, stored in zip(unseen, found, strict=True) if stored is None]
+    if not missing:
+        return changes
+    log.info("sync: %s %s: %d item(s) we wrote are gone, though the feed did not say so", address, collection,
+             len(missing))  # fmt: skip
+    return replace(changes, deleted_ids=tuple(sorted({*changes.deleted_ids, *missing})))

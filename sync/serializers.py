@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from tzlocal.windows_tz import tz_win
 
+from engage_sync.api.fields import StrictCharField, StrictEmailField
 from mailboxes.items import AddressType, PhoneType, RecurrenceFrequency
 
 from .models import Contact, Event
@@ -38,11 +39,11 @@ def one_line(value: str) -> str:
 
 
 def line_field(max_length: int, **kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(max_length=max_length, required=False, allow_blank=True, validators=[one_line], **kwargs)
+    return StrictCharField(max_length=max_length, required=False, allow_blank=True, validators=[one_line], **kwargs)
 
 
 def text_field() -> serializers.CharField:
-    return serializers.CharField(max_length=MAX_LONG_TEXT, required=False, allow_blank=True, trim_whitespace=False,
+    return StrictCharField(max_length=MAX_LONG_TEXT, required=False, allow_blank=True, trim_whitespace=False,
                                  validators=[no_control_characters])  # fmt: skip
 
 
@@ -58,7 +59,24 @@ def valid_time_zone(value: str) -> str:
     return value
 
 
-class AddressSerializer(serializers.Serializer):
+class WholeValue:
+    """A nested value that is always given whole, even in a PATCH: its required fields and defaults apply.
+
+    DRF lets a partial update skip required fields at every depth, so ``{"recurrence": {"count": 3}}`` got through
+    without a frequency (a 500, found by tests/api/test_fuzz.py); a PATCH replaces a recurrence or the attendees
+    whole, so they are validated as new.
+    """
+
+    def run_validation(self, data=serializers.empty):
+        root = self.root
+        partial, root.partial = root.partial, False
+        try:
+            return super().run_validation(data)
+        finally:
+            root.partial = partial
+
+
+class AddressSerializer(WholeValue, serializers.Serializer):
     street = text_field()
     city = line_field(100)
     state = line_field(100)
@@ -78,7 +96,7 @@ class ContactSerializer(serializers.ModelSerializer):
     company = line_field(255)
     job_title = line_field(255)
     notes = text_field()
-    emails = serializers.ListField(child=serializers.EmailField(max_length=254), max_length=MAX_EMAILS, required=False)
+    emails = serializers.ListField(child=StrictEmailField(max_length=254), max_length=MAX_EMAILS, required=False)
     phones = serializers.DictField(child=line_field(64), required=False, help_text=f"type → number; types: {', '.join(PhoneType)}")
     addresses = serializers.DictField(child=AddressSerializer(), required=False,
                                       help_text=f"type → address; types: {', '.join(AddressType)}")  # fmt: skip
@@ -132,8 +150,8 @@ class LocalDateTimeField(serializers.Field):
         return value if isinstance(value, str) else value.isoformat()  # stored JSON keeps ISO text
 
 
-class AttendeeSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+class AttendeeSerializer(WholeValue, serializers.Serializer):
+    email = StrictEmailField(max_length=254)
     name = line_field(255, default="")
     required = serializers.BooleanField(default=True)
 
@@ -144,7 +162,7 @@ class OccurrenceChangeSerializer(serializers.Serializer):
     end = LocalDateTimeField()
 
 
-class RecurrenceSerializer(serializers.Serializer):
+class RecurrenceSerializer(WholeValue, serializers.Serializer):
     frequency = serializers.ChoiceField(choices=[f.value for f in RecurrenceFrequency])
     interval = serializers.IntegerField(min_value=1, max_value=999, default=1)
     weekdays = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=7), max_length=7, default=list)
@@ -170,7 +188,7 @@ class EventSerializer(serializers.ModelSerializer):
     body = text_field()
     start = LocalDateTimeField()
     end = LocalDateTimeField()
-    time_zone = serializers.CharField(max_length=64, default="UTC", validators=[valid_time_zone])
+    time_zone = StrictCharField(max_length=64, default="UTC", validators=[valid_time_zone])
     attendees = AttendeeSerializer(many=True, required=False, max_length=MAX_ATTENDEES)
     recurrence = RecurrenceSerializer(required=False, allow_null=True)
 

@@ -15,6 +15,10 @@ os.environ.setdefault(
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 # Credential saves publish no verification unless a test asks (tests/brokerages/test_verification*.py do).
 os.environ.setdefault("VERIFY_ON_CREDENTIAL_CHANGE", "0")
+# Bursts and the API fuzz stay under the rate limit; tests/api/test_rate_limits.py sets its own low rate.
+os.environ.setdefault("API_RATE_LIMIT", "100000/minute")
+# The test client speaks plain HTTP; tests/test_deploy_settings.py checks the production defaults.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 
 from engage_sync.settings import *  # noqa: F403
 

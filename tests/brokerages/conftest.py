@@ -76,6 +76,7 @@ def change_form_data(brokerage: Brokerage, **overrides) -> dict[str, str]:
         "email_domains": ", ".join(brokerage.email_domains),
         "mailbox_backend": brokerage.mailbox_backend,
         "ews_url": brokerage.ews_url,
+        "graph_url": brokerage.graph_url,
         "authority_host": brokerage.authority_host,
         "ca_bundle_path": brokerage.ca_bundle_path,
         "sync_interval_seconds": str(brokerage.sync_interval_seconds),

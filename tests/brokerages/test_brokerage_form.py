@@ -168,6 +168,16 @@ def test_endpoints_must_be_https_and_the_ca_bundle_an_absolute_path(db):
     assert "absolute path" in errors["ca_bundle_path"][0]
 
 
+def test_the_graph_url_defaults_to_microsoft_graph_and_must_be_https(db):
+    # A form without a Graph URL (an EWS brokerage's, say) saves Microsoft Graph's own root
+    form = BrokerageForm(new_brokerage_data())
+    assert form.is_valid(), form.errors
+    assert form.save().graph_url == "https://graph.microsoft.com/v1.0"
+    # and one given in plain HTTP is refused like the other endpoints
+    errors = errors_of(new_brokerage_data(graph_url="http://graph.example.com/v1.0", mailbox_backend="graph"))
+    assert "must start with https://" in errors["graph_url"][0]
+
+
 def test_certificate_credential_records_thumbprint_and_expiry_and_needs_a_matching_pair(db):
     # Given a certificate brokerage with a valid key+certificate bundle
     pem = certificate_pem()

@@ -21,6 +21,7 @@ def sim_brokerage(simulator, tenant, **overrides) -> Brokerage:
         "test_mailbox": tenant.mailboxes[0] if tenant.mailboxes else f"test@{tenant.domain}",
         "email_domains": [tenant.domain],
         "ews_url": tenant.ews_url,
+        "graph_url": tenant.graph_url,
         "authority_host": simulator.base_url,
         "ca_bundle_path": tenant.ca_path,
     }

@@ -1,4 +1,8 @@
-"""Gateway fixtures: connection details for simulator tenants, a token provider on the real Redis that counts."""
+"""Gateway fixtures: connection details for simulator tenants, a token provider on the real Redis that counts.
+
+``gateway_for`` builds the gateway of the ``backend`` fixture (``ews`` unless a module parametrizes it:
+``pytestmark = pytest.mark.parametrize("backend", BACKENDS)`` runs its tests on EWS and on Graph).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from mailboxes.connection import ConnectionDetails
-from mailboxes.ews import EwsGateway
+from mailboxes.gateway import MailboxGateway, open_gateway
 from mailboxes.secret import Secret
 from mailboxes.tokens import RedisTokenStore, TokenProvider
 
@@ -65,6 +69,7 @@ def details_for(tenant, **overrides) -> ConnectionDetails:
         client_secret=Secret(tenant.client_secret),
         authority_host=tenant.authority.rsplit("/", 1)[0],
         ews_url=tenant.ews_url,
+        graph_url=tenant.graph_url,
         ca_bundle_path=tenant.ca_path,
         allowed_domains=frozenset({tenant.domain}),
     )
@@ -72,9 +77,17 @@ def details_for(tenant, **overrides) -> ConnectionDetails:
     return ConnectionDetails(**values)
 
 
+BACKENDS = ("ews", "graph")
+
+
 @pytest.fixture
-def gateway_for(tokens) -> Callable[..., EwsGateway]:
-    def make(tenant, **overrides) -> EwsGateway:
-        return EwsGateway(details_for(tenant, **overrides), tokens)
+def backend() -> str:
+    return "ews"
+
+
+@pytest.fixture
+def gateway_for(tokens, backend) -> Callable[..., MailboxGateway]:
+    def make(tenant, **overrides) -> MailboxGateway:
+        return open_gateway(details_for(tenant, **{"backend": backend, **overrides}), tokens)
 
     return make

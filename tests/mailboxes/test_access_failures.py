@@ -188,3 +188,14 @@ def test_a_token_endpoint_outage_is_a_transient_server_error(simulator, sim_tena
     error = failure_of(lambda: gateway_for(tenant).check_token(fresh=True))
     assert_classified(error, errors.ServerError, tenant.client_secret)
     assert not error.permanent
+
+
+def test_a_request_exchange_finds_malformed_is_a_permanent_request_rejected(sim_tenant, gateway_for):
+    # Given a request Exchange's schema refuses (SyncFolderItems allows at most 512 changes a page)
+    tenant = sim_tenant()
+    # When the gateway sends it
+    error = failure_of(lambda: next(iter(gateway_for(tenant).read_changes(tenant.mailboxes[0], Collection.CONTACTS,
+                                                                           None, page_size=1000))))  # fmt: skip
+    # Then it is our defect, permanent, and the remedy says so (not a transient "server error")
+    assert_classified(error, errors.RequestRejected)
+    assert error.permanent and "defect in Engage Sync" in error.remedy

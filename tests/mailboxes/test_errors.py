@@ -50,6 +50,7 @@ def test_entra_error_codes_map_to_their_class_with_a_remedy(code, error, expecte
 def test_permanent_and_transient_classes_are_marked():
     assert errors.InvalidSecret.permanent and errors.ConsentMissing.permanent and errors.EwsDisabled.permanent
     assert not errors.Throttled.permanent and not errors.TransientNetwork.permanent and not errors.ServerError.permanent
+    assert errors.RequestRejected.permanent  # a malformed request is our defect: the same request never passes
 
 
 def test_every_access_class_has_a_title_and_remedy():
@@ -83,6 +84,7 @@ def test_exchangelib_and_network_exceptions_are_classified():
     assert type(errors.classify_exception(ews_errors.ErrorImpersonateUserDenied("x"))) is errors.MailboxOutOfScope
     assert type(errors.classify_exception(ews_errors.ErrorIrresolvableConflict("x"))) is errors.ConflictError
     assert type(errors.classify_exception(ews_errors.ErrorInvalidSyncStateData("x"))) is errors.WatermarkExpired
+    assert type(errors.classify_exception(ews_errors.ErrorSchemaValidation("x"))) is errors.RequestRejected
     assert type(errors.classify_exception(requests.exceptions.ConnectTimeout("x"))) is errors.TransientNetwork
     assert type(errors.classify_exception(requests.exceptions.SSLError("x"))) is errors.TlsFailure
     try:  # exchangelib re-raises TLS failures as a bare TransportError; the cause tells

@@ -1,4 +1,4 @@
-"""The whole fleet asks Entra ID for one token per brokerage per token lifetime (counted at the simulator)."""
+"""The whole fleet asks Entra ID for one token per brokerage, audience and token lifetime (counted at the simulator)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from mailboxes import errors
-from mailboxes.connection import ClientCertificate
+from mailboxes.connection import GRAPH_SCOPE, ClientCertificate
 from mailboxes.items import Collection
 from mailboxes.secret import Secret
-from mailboxes.tokens import AccessToken, TokenProvider, _encode
+from mailboxes.tokens import AccessToken, RedisTokenStore, TokenProvider, _encode
 from tests.mailboxes.conftest import details_for
 from tests.mailboxes.fleet_worker import reach_mailboxes
 
@@ -27,11 +27,12 @@ def token_requests(simulator, client_id: str) -> int:
     return simulator.stats().get("token_app", {}).get(client_id, 0)
 
 
-def run_fleet(tenant, redis_url: str, key_prefix: str) -> list[int]:
+def run_fleet(tenant, redis_url: str, key_prefix: str, backend: str = "ews") -> list[int]:
     plain = {
         "key": "fleet", "tenant_id": tenant.tenant_id, "client_id": tenant.client_id,
         "client_secret": tenant.client_secret, "authority_host": tenant.authority.rsplit("/", 1)[0],
-        "ews_url": tenant.ews_url, "ca_bundle_path": tenant.ca_path, "allowed_domains": [tenant.domain],
+        "ews_url": tenant.ews_url, "graph_url": tenant.graph_url, "ca_bundle_path": tenant.ca_path,
+        "allowed_domains": [tenant.domain], "backend": backend,
     }
     start_at = time.time() + 4.0  # enough for every spawned process to import exchangelib first
     with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
@@ -52,6 +53,33 @@ def test_worker_processes_share_one_token_per_lifetime(simulator, sim_tenant, re
     time.sleep(12)
     assert run_fleet(tenant, redis_url, token_prefix) == [3] * WORKERS
     assert token_requests(simulator, tenant.client_id) == 2
+
+
+def test_graph_workers_share_one_graph_token_and_an_exchange_token_is_cached_apart(simulator, sim_tenant, redis_url,
+                                                                                 token_prefix, tokens):
+    # Given a brokerage on Graph, its fleet of four processes reaching every mailbox at the same moment
+    tenant = sim_tenant(mailboxes=3)
+    assert run_fleet(tenant, redis_url, token_prefix, backend="graph") == [3] * WORKERS
+    # Then Entra ID saw one token request, for Graph's audience, which this process now reuses too
+    assert token_requests(simulator, tenant.client_id) == 1
+    details = details_for(tenant)
+    graph = tokens.get_token(details, scope=GRAPH_SCOPE)
+    assert token_requests(simulator, tenant.client_id) == 1 and "Contacts.ReadWrite" in graph.roles()
+    # And an Exchange token is its own request under its own key, never the Graph token
+    exchange = tokens.get_token(details)
+    assert token_requests(simulator, tenant.client_id) == 2
+    assert exchange.value.reveal() != graph.value.reveal() and exchange.roles() == {"full_access_as_app"}
+    assert tokens.cache_key(details) != tokens.cache_key(details, GRAPH_SCOPE)
+    # And both stay cached for every other process (a new provider over the same store asks nobody)
+    other = TokenProvider(RedisTokenStore(redis_url), key_prefix=token_prefix)
+    assert other.get_token(details, scope=GRAPH_SCOPE).value.reveal() == graph.value.reveal()
+    assert other.get_token(details).value.reveal() == exchange.value.reveal()
+    assert token_requests(simulator, tenant.client_id) == 2
+
+
+def test_a_scope_of_no_known_audience_is_refused(sim_tenant, tokens):
+    with pytest.raises(ValueError):
+        tokens.get_token(details_for(sim_tenant()), scope="https://example.com/.default")
 
 
 def test_threads_of_one_process_and_repeated_calls_reuse_the_cached_token(simulator, sim_tenant, tokens, token_store):

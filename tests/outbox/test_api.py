@@ -46,7 +46,7 @@ def test_the_same_key_for_a_different_email_is_refused(crm_client, mailbox):
     _post(crm_client, mailbox, _email())
     response = _post(crm_client, mailbox, _email(subject="Another listing"))
     assert response.status_code == 409
-    assert "already used" in response.json()["idempotency_key"]
+    assert "already used" in response.json()["error"]["message"]
     assert OutgoingEmail.objects.get().subject == "New listing"
 
 
@@ -65,8 +65,8 @@ def test_the_same_key_for_a_different_email_is_refused(crm_client, mailbox):
 def test_bad_input_is_refused_with_a_clear_error_and_nothing_queued(crm_client, mailbox, overrides, field, message):
     response = _post(crm_client, mailbox, _email(**overrides))
     assert response.status_code == 400
-    assert field in response.json()
-    assert message in str(response.json()[field])
+    assert field in response.json()["error"]["fields"]
+    assert message in str(response.json()["error"]["fields"][field])
     assert not OutgoingEmail.objects.exists()
 
 
@@ -91,7 +91,7 @@ def test_a_mailbox_without_email_enabled_is_refused(crm_client, mailbox):
     mailbox.save()
     response = _post(crm_client, mailbox, _email())
     assert response.status_code == 422
-    assert "not enabled" in response.json()["mailbox"]
+    assert "not enabled" in response.json()["error"]["message"]
     assert not OutgoingEmail.objects.exists()
 
 

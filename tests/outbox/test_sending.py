@@ -4,6 +4,7 @@ Each fault test ends the same way: the simulator's outbound log and the mailbox'
 message exactly once, and the row says sent.
 """
 
+import datetime as dt
 import time
 
 import pytest
@@ -146,3 +147,29 @@ def test_a_burst_of_100_emails_is_paced_under_the_limit_and_all_are_sent(sim_mai
     slots = sorted(OutgoingEmail.objects.values_list("send_slot_at", flat=True))
     busiest = max(sum(1 for t in slots[i:] if (t - start).total_seconds() < 2) for i, start in enumerate(slots))
     assert busiest <= 10
+
+
+def test_an_email_that_failed_transiently_five_times_is_retried_within_two_minutes_of_the_next_failure(
+    sim_mailbox, simulator, settings
+):
+    from django.utils import timezone
+
+    from brokerages.gateways import gateway_for_mailbox
+
+    # Given an email already tried five times through a transient fault (uncapped, the sixth wait would be ~16 min)
+    settings.OUTBOX_MAX_BACKOFF_SECONDS = 90
+    email = _queue(sim_mailbox)
+    OutgoingEmail.objects.filter(pk=email.pk).update(attempts=5, last_error_class="transient_network")
+    simulator.add_fault("drop_connection", mailbox=sim_mailbox.email, count=1)
+    # When the next attempt fails the same way
+    before = timezone.now()
+    assert sending.send(str(email.pk), gateway_for_mailbox) == "retry"
+    # Then it is due again within the cap (plus its jitter), not after an ever-doubling back-off
+    email.refresh_from_db()
+    assert (email.status, email.attempts, email.last_error_class) == ("queued", 6, "transient_network")
+    assert email.not_before - before <= dt.timedelta(seconds=90 * 1.2 + 1)
+    # And once due (as time would make it), with the fault gone, it is sent, once
+    OutgoingEmail.objects.filter(pk=email.pk).update(not_before=email.created_at)
+    assert sending.send(str(email.pk), gateway_for_mailbox) == "sent"
+    email.refresh_from_db()
+    _sent_once(simulator, sim_mailbox, email)

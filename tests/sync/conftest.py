@@ -13,6 +13,14 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+# The production-path model (test_model_engine.py): each step is real requests, so far fewer, longer histories.
+settings.register_profile(
+    "sync-engine-soak",
+    max_examples=600,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 # --- The engine and the API against the simulator (H6): a simulated mailbox, the CRM client, one sync ---------

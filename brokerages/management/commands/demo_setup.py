@@ -27,11 +27,16 @@ class Command(BaseCommand):
     help = "Create or update the demo's superuser 'admin', and the demo brokerage from seed-demo's JSON."
 
     def add_arguments(self, parser):
-        parser.add_argument("--admin-password", required=True)
+        # From the environment by default (scripts/demo.sh exports it): a command line is visible to every local user.
+        parser.add_argument("--admin-password", default=os.environ.get("DEMO_ADMIN_PASSWORD"),
+                            help="default: $DEMO_ADMIN_PASSWORD")  # fmt: skip
         parser.add_argument("--brokerage-json", help="the file `python -m simulator seed-demo --json FILE` wrote")
         parser.add_argument("--api-key-file", help="keep the demo CRM's API key here (mode 600); needs --brokerage-json")
 
-    def handle(self, *args, admin_password: str, brokerage_json: str | None, api_key_file: str | None, **options):
+    def handle(self, *args, admin_password: str | None, brokerage_json: str | None, api_key_file: str | None,
+               **options):
+        if not admin_password:
+            raise CommandError("Set DEMO_ADMIN_PASSWORD (or pass --admin-password).")
         user, created = get_user_model().objects.get_or_create(
             username="admin", defaults={"is_staff": True, "is_superuser": True, "email": "admin@localhost"}
         )
@@ -76,6 +81,8 @@ class Command(BaseCommand):
         brokerage.email_domains = [domain]
         brokerage.authority_host = seed["authority"].rsplit("/", 1)[0]
         brokerage.ews_url = seed["ews_url"]
+        # The simulator serves Graph beside EWS, at its base URL + /v1.0.
+        brokerage.graph_url = seed.get("graph_url") or seed["authority"].rsplit("/", 1)[0] + "/v1.0"
         brokerage.ca_bundle_path = str(Path(seed["ca_path"]).resolve())
         # Active at once, so the demo syncs without a staff step; the credential change still triggers the
         # automatic verification, whose outcome shows on the brokerage page.
