@@ -119,12 +119,17 @@ def test_keda_scales_exactly_the_worker_deployments_that_leave_replicas_to_it():
         assert trigger["type"] == "rabbitmq" and trigger["authenticationRef"]["name"] in _by_name(objects, "TriggerAuthentication")
 
 
-def test_the_web_readiness_probe_gets_a_200_from_django_with_the_hosts_the_configmap_allows(client, settings):
-    # Given the production ConfigMap's ALLOWED_HOSTS and the probe the web Deployment declares
+def test_the_web_readiness_probe_gets_a_200_from_django_with_the_configmaps_https_settings(client, settings):
+    # Given production's HTTPS settings (redirect to HTTPS, behind the TLS proxy) with the ConfigMap's values
     objects = render(KUBERNETES_ROOT / "overlays/production")
-    settings.ALLOWED_HOSTS = _by_name(objects, "ConfigMap")["engage-sync-config"]["data"]["ALLOWED_HOSTS"].split(",")
+    config = _by_name(objects, "ConfigMap")["engage-sync-config"]["data"]
+    settings.ALLOWED_HOSTS = config["ALLOWED_HOSTS"].split(",")
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_" + config["SECURE_PROXY_SSL_HEADER"].upper().replace("-", "_"), "https")
     probe = _pod(_by_name(objects, "Deployment")["engage-sync-web"])["containers"][0]["readinessProbe"]["httpGet"]
-    (host,) = [h["value"] for h in probe["httpHeaders"] if h["name"] == "Host"]
-    # When the kubelet asks, then Django answers 200 (a 400 for a host it does not allow would keep pods unready)
-    assert client.get(probe["path"], HTTP_HOST=host).status_code == 200
-    assert client.get(probe["path"], HTTP_HOST="10.1.2.3").status_code == 400  # the pod IP alone is refused
+    headers = {"HTTP_" + h["name"].upper().replace("-", "_"): h["value"] for h in probe["httpHeaders"]}
+    # When the kubelet sends the probe, then Django answers 200 (not a redirect, not a 400 for the host)
+    assert client.get(probe["path"], **headers).status_code == 200
+    # And without the probe's headers it would not have: the pod IP is not an allowed host, plain HTTP is redirected
+    assert client.get(probe["path"], HTTP_HOST="10.1.2.3").status_code == 400
+    assert client.get(probe["path"], HTTP_HOST="localhost").status_code == 301
