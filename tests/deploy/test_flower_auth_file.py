@@ -1,5 +1,6 @@
-"""Flower as deploy/kubernetes and deploy/systemd run it: basic auth from its own config file (a Secret or a
-systemd credential), never from the command line. A real Flower process on the session's broker."""
+"""Flower as deploy/kubernetes runs it (the systemd unit runs the same command): its credentials from the Secret
+file FLOWER_BASIC_AUTH_FILE names, through ops/flower_config.py, never the command line. A real Flower process
+on the session's broker; tests/test_flower.py covers the config file itself page by page."""
 
 import os
 import socket
@@ -19,18 +20,27 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _flower_container() -> dict:
+    (flower,) = [o for o in render(KUBERNETES_ROOT / "base") if o["kind"] == "Deployment" and o["metadata"]["name"] == "engage-sync-flower"]
+    return flower["spec"]["template"]["spec"]["containers"][0]
+
+
 @pytest.fixture
-def flower_with_config_file(tmp_path, session_broker):
-    config = tmp_path / "flowerconfig.py"
-    config.write_text('basic_auth = ["ops:correct-horse-battery"]\n', encoding="utf-8")
+def flower_as_deployed(tmp_path, session_broker):
+    container = _flower_container()
+    # The Secret's file, here in a temporary folder instead of /run/secrets/engage-sync-flower
+    (secret_file,) = [e["value"] for e in container["env"] if e["name"] == "FLOWER_BASIC_AUTH_FILE"]
+    credentials = tmp_path / "credentials"
+    credentials.write_text("ops:correct-horse-battery\n", encoding="utf-8")
     port = _free_port()
+    # The container's command, with this test's address and port
+    args = [a for a in container["command"][1:] if not a.startswith(("--address=", "--port="))]
     log = (tmp_path / "flower.log").open("wb")
-    # The arguments the manifests give it, with this test's address, port and config path
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "engage_sync", "flower", "--address=127.0.0.1", f"--port={port}",
-         f"--conf={config}"],
+        [sys.executable, "-m", "celery", *args, "--address=127.0.0.1", f"--port={port}"],
         cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CELERY_BROKER_URL": session_broker.url},
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CELERY_BROKER_URL": session_broker.url,
+             "FLOWER_BASIC_AUTH_FILE": str(credentials)},
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -42,20 +52,21 @@ def flower_with_config_file(tmp_path, session_broker):
                 break
             except httpx.TransportError:
                 time.sleep(0.2)
-        yield base
+        yield base, secret_file, args
     finally:
         process.terminate()
         process.wait(timeout=30)
         log.close()
 
 
-def test_flower_started_as_the_manifests_start_it_asks_for_the_credentials_from_its_config_file(flower_with_config_file):
-    # Given Flower started with --conf naming a file that holds basic_auth (the manifests' way)
-    command = next(o for o in render(KUBERNETES_ROOT / "base") if o["metadata"]["name"] == "engage-sync-flower"
-                   and o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["command"]  # fmt: skip
-    assert any(arg.startswith("--conf=") for arg in command) and not any("basic-auth" in arg for arg in command)
+def test_flower_started_as_the_manifest_starts_it_asks_for_the_credentials_of_its_secret_file(flower_as_deployed):
+    base, secret_file, args = flower_as_deployed
+    # Given the manifest's Flower: credentials from a file on the mounted Secret, none on its command line
+    mounted = [m["mountPath"] for m in _flower_container()["volumeMounts"]]
+    assert any(secret_file.startswith(f"{path}/") for path in mounted)
+    assert not any("basic" in arg or "correct-horse" in arg for arg in args)
     # When a browser asks without credentials, or with wrong ones, then it is refused
-    assert httpx.get(flower_with_config_file, timeout=10).status_code == 401
-    assert httpx.get(flower_with_config_file, auth=("ops", "wrong"), timeout=10).status_code == 401
+    assert httpx.get(base, timeout=10).status_code == 401
+    assert httpx.get(base, auth=("ops", "wrong"), timeout=10).status_code == 401
     # And with the file's credentials it is let in
-    assert httpx.get(flower_with_config_file, auth=("ops", "correct-horse-battery"), timeout=10).status_code == 200
+    assert httpx.get(base, auth=("ops", "correct-horse-battery"), timeout=10).status_code == 200

@@ -90,7 +90,8 @@ def test_secrets_reach_the_pods_only_as_files_named_by_file_settings():
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         secret_volumes = {v["name"] for v in pod["volumes"] if "secret" in v}
         mounted = [mounts[name] for name in secret_volumes]
-        assert all(any(path.startswith(f"{root}/") for root in mounted) for path in secret_paths)
+        own_files = {v["value"] for v in container.get("env", []) if v["name"].endswith("_FILE")}  # Flower's
+        assert all(any(path.startswith(f"{root}/") for root in mounted) for path in secret_paths | own_files)
         assert all(m.get("readOnly") for m in container["volumeMounts"] if m["name"] in secret_volumes)
 
 
