@@ -9,6 +9,7 @@ import threading
 
 from django.conf import settings
 
+from mailboxes import ews
 from mailboxes.connection import ClientCertificate, ConnectionDetails
 from mailboxes.gateway import MailboxGateway, open_gateway
 from mailboxes.tokens import RedisTokenStore, TokenProvider
@@ -62,7 +63,10 @@ def token_provider() -> TokenProvider:
     global _token_provider
     with _token_provider_lock:
         if _token_provider is None:
-            _token_provider = TokenProvider(EncryptedTokenStore(RedisTokenStore(settings.REDIS_URL)))
+            _token_provider = TokenProvider(EncryptedTokenStore(RedisTokenStore(settings.REDIS_URL)),
+                                            http_timeout_seconds=settings.TOKEN_REQUEST_TIMEOUT_SECONDS)
+            # Every EWS request of this process is bounded too (a hung call fails as a transient network error).
+            ews.REGISTRY.request_timeout = settings.EWS_REQUEST_TIMEOUT_SECONDS
         return _token_provider
 
 

@@ -202,7 +202,10 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Off: it works by killing the task's process, which the thread pool cannot do (celery/celery#9203; it only logs
+# "Failed to cancel"). A copy redelivered after a connection loss does nothing instead: taking up a sync's
+# lease replaces its token (scheduling/leases.py), and an email is claimed by a conditional UPDATE.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # After a broker restart Celery lowers the prefetch count and "restores" it as in-flight tasks finish, but
 # the restore never reaches the running consumer and a worker stayed idle with a full queue
@@ -210,8 +213,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_ENABLE_PREFETCH_COUNT_REDUCTION = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 15 * 60, minimum=1)
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 10 * 60, minimum=1)
+# No CELERY_TASK_TIME_LIMIT: the workers run the thread pool, which cannot stop a task (celery/celery#9203).
+# The limits that hold are our own: a timeout on every request to Microsoft and SYNC_TIME_LIMIT_SECONDS.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower's live view (received, started, succeeded, failed)
@@ -266,6 +269,12 @@ SPECTACULAR_SETTINGS = {
 
 # A sync task's lease on its mailbox, renewed while it works; it only expires when the worker is gone.
 SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 600, minimum=5)
+# A sync stops at the first page boundary after this long (a failure, "time_limit"; what it did is kept). The
+# lease is renewed at every page, so this may exceed SYNC_LEASE_SECONDS; the lease must outlast one request.
+SYNC_TIME_LIMIT_SECONDS = env_int("SYNC_TIME_LIMIT_SECONDS", 480, minimum=1)
+# Every request to Microsoft is bounded: EWS (exchangelib's per-request timeout) and the token endpoint (MSAL).
+EWS_REQUEST_TIMEOUT_SECONDS = env_int("EWS_REQUEST_TIMEOUT_SECONDS", 30, minimum=1)
+TOKEN_REQUEST_TIMEOUT_SECONDS = env_int("TOKEN_REQUEST_TIMEOUT_SECONDS", 10, minimum=1)
 SYNC_MAX_BACKOFF_SECONDS = env_int("SYNC_MAX_BACKOFF_SECONDS", 3600, minimum=60)
 # The broker the prompt publisher (scheduling/prompt.py: a CRM write's sync, sent at once) uses; empty: Celery's
 # own (CELERY_BROKER_URL). Its own setting so a broker outage can be shown on the web side alone: pointed at a

@@ -228,7 +228,7 @@ class BrokerageRegistry:
         self._entries: OrderedDict[ConnectionDetails, BrokerageEws] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_brokerages
-        self._timeout = timeout
+        self.request_timeout = timeout  # seconds; settable once at start-up (brokerages/gateways.py)
         self._max_connections = max_connections
 
     def get(self, details: ConnectionDetails, tokens: TokenProvider) -> BrokerageEws:
@@ -237,7 +237,7 @@ class BrokerageRegistry:
             if entry is not None:
                 self._entries.move_to_end(details)
                 return entry
-            entry = BrokerageEws(details, tokens, timeout=self._timeout, max_connections=self._max_connections)
+            entry = BrokerageEws(details, tokens, timeout=self.request_timeout, max_connections=self._max_connections)
             self._entries[details] = entry
             evicted = []
             while len(self._entries) > self._max:

@@ -8,6 +8,7 @@ conditional on the token, so a task whose lease expired and was given to another
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,15 +18,22 @@ from django.utils import timezone
 from brokerages.models import Mailbox
 
 
-def confirm(mailbox_id: int, lease_token: str, owner: str) -> bool:
-    """Take up the lease the dispatcher gave this task; False for a stale, expired or foreign token."""
+def confirm(mailbox_id: int, lease_token: str, owner: str) -> str | None:
+    """Take up the lease the dispatcher gave this task; returns the task's own token (None for a stale,
+    expired or foreign one).
+
+    The token is replaced as it is taken up, so the task message is good for one delivery only: a copy
+    redelivered while the first still runs (the broker connection dropped and the thread pool cannot cancel
+    the running task) finds the token changed and does nothing.
+    """
     now = timezone.now()
-    return (
+    own_token = uuid.uuid4()
+    taken = (
         Mailbox.objects.filter(pk=mailbox_id, lease_token=lease_token, lease_expires_at__gt=now)
-        .update(lease_owner=owner[:200], lease_expires_at=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS),
-                sync_started_at=now)
-        == 1
+        .update(lease_token=own_token, lease_owner=owner[:200],
+                lease_expires_at=now + timedelta(seconds=settings.SYNC_LEASE_SECONDS), sync_started_at=now)
     )  # fmt: skip
+    return str(own_token) if taken == 1 else None
 
 
 def renew(mailbox_id: int, lease_token: str) -> bool:

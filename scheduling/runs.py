@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -37,7 +38,7 @@ from mailboxes.errors import (
     scrub,
 )  # fmt: skip
 
-from . import leases
+from . import leases, shutdown
 from .models import SyncRun
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,20 @@ class EngineResult:
     paused_reason: str = ""
 
 
-class LeaseLost(Exception):
+class SyncStopped(Exception):
+    """The sync must stop at this page boundary; the message tells staff why."""
+
+
+class LeaseLost(SyncStopped):
     """The mailbox's lease was given to another task while this one worked: stop without writing."""
+
+
+class WorkerStopping(SyncStopped):
+    """The worker is shutting down (SIGTERM): give the mailbox back so another worker syncs it now."""
+
+
+class TimeLimitReached(SyncStopped):
+    """The sync has run past SYNC_TIME_LIMIT_SECONDS: stop, keep what is done, and count it a failure."""
 
 
 Engine = Callable[[Mailbox, Any, Callable[[], None]], EngineResult]
@@ -69,7 +82,8 @@ Engine = Callable[[Mailbox, Any, Callable[[], None]], EngineResult]
 def run_sync(mailbox_id: int, lease_token: str, *, engine: Engine, gateway_for: Callable[[Mailbox], Any],
              task_id: str = "", worker: str = "") -> str:  # fmt: skip
     """Sync the mailbox under the given lease; returns the outcome. A stale lease does nothing at all."""
-    if not leases.confirm(mailbox_id, lease_token, owner=worker or task_id):
+    lease_token = leases.confirm(mailbox_id, lease_token, owner=worker or task_id)
+    if lease_token is None:
         log.info("sync: lease for mailbox %s is not ours (late or duplicate delivery); nothing done", mailbox_id)
         return SyncRun.Outcome.SKIPPED
     mailbox = Mailbox.objects.select_related("brokerage").get(pk=mailbox_id)
@@ -88,16 +102,29 @@ def run_sync(mailbox_id: int, lease_token: str, *, engine: Engine, gateway_for: 
     started, clock = timezone.now(), time.monotonic()
 
     def keep_lease() -> None:
+        # Called by the engine between pages (each page one bounded request), so these checks bound the
+        # whole sync: a lost lease, the kill switch, a worker shutting down, the time limit.
         if not leases.renew(mailbox_id, lease_token):
             raise LeaseLost(LEASE_LOST)
         if Brokerage.objects.filter(pk=mailbox.brokerage_id, status=Brokerage.Status.PAUSED).exists():
             raise LeaseLost(BROKERAGE_PAUSED[0])
+        if shutdown.stop_requested():
+            raise WorkerStopping(WORKER_STOPPING)
+        if time.monotonic() - clock > settings.SYNC_TIME_LIMIT_SECONDS:
+            raise TimeLimitReached(TIME_LIMIT[0].format(seconds=settings.SYNC_TIME_LIMIT_SECONDS))
 
     run = SyncRun(mailbox=mailbox, brokerage_id=mailbox.brokerage_id, task_id=task_id, worker=worker, started_at=started)
     try:
         result = engine(mailbox, gateway_for(mailbox), keep_lease)
-    except LeaseLost as stopped:
-        # Kept for the next sync, no failure counted; a lease another task holds now is not touched.
+    except TimeLimitReached as stopped:
+        # What the sync applied is kept (a folder's watermark moves only with applied work); the next one carries on.
+        run.outcome, run.error_class, run.error_message, run.remedy = SyncRun.Outcome.FAILED, "time_limit", str(stopped), TIME_LIMIT[1]
+        leases.release(mailbox_id, lease_token, succeeded=False)
+        _save(run, clock)
+        return run.outcome
+    except (LeaseLost, WorkerStopping) as stopped:
+        # Kept for the next sync, no failure counted; the mailbox stays due, so the next tick sends it to a
+        # worker that is not stopping. A lease another task holds now is not touched.
         leases.give_back(mailbox_id, lease_token)
         run.outcome, run.error_message = SyncRun.Outcome.SKIPPED, str(stopped)
         _save(run, clock)
@@ -137,6 +164,10 @@ def _record_internal_failure(run: SyncRun, clock: float, mailbox_id: int, lease_
 BROKERAGE_PAUSED = ("Stopped: the brokerage was paused (kill switch) while this sync waited or ran.",
                     "Resume the brokerage (Brokerages → Resume brokerage); its mailboxes go out at the next tick.")
 LEASE_LOST = "Stopped: this sync's lease ran out and may be another task's now; the mailbox's next sync carries on."
+WORKER_STOPPING = "Stopped: the worker shut down (a deploy or scale-in); the next dispatcher tick gives the mailbox to another worker."
+TIME_LIMIT = ("Stopped: the sync ran longer than its time limit ({seconds} s); what it had applied is kept.",
+              "Nothing to do if it is rare: the next sync carries on where this one stopped. If it recurs, Microsoft is "
+              "answering this mailbox slowly (see the throttle events) or its first sync is very large.")
 MAILBOX_INACTIVE = ("Skipped: the mailbox is not active.", "Activate the mailbox if it should sync.")
 MAILBOX_PAUSED = ("Skipped: the mailbox's sync is paused.", "Resume sync in the mailbox list once the reason shown there is dealt with.")
 BROKERAGE_NOT_ACTIVE = ("Skipped: the brokerage is not active.", "Set the brokerage active once its credentials are verified.")

@@ -17,4 +17,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
   echo "$wanted" > "$stamp"
 fi
+# tests/deploy/test_systemd.py checks the units with systemd-analyze (Debian's systemd package; no init needed).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "[setup] installing systemd (for systemd-analyze)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+fi
 bash scripts/services-up.sh

@@ -5,7 +5,7 @@ from celery import shared_task
 from scheduling import dispatch
 
 
-@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+@shared_task(acks_late=True)
 def dispatch_due_syncs() -> int:
     """Lease due mailboxes and publish their sync tasks; returns how many were published this tick."""
     return dispatch.dispatch().published

@@ -7,8 +7,9 @@ from outbox import publishing, sending
 
 
 # No Celery retries: a failed attempt puts the row back with a due time, and the sweep republishes it.
-# The time limit stays under the outbox lease, so a lease only expires when its worker is gone.
-@shared_task(acks_late=True, time_limit=240, soft_time_limit=200)
+# No Celery time limit (the thread pool cannot enforce one): an attempt is a few requests, each bounded by
+# EWS_REQUEST_TIMEOUT_SECONDS, well under the outbox lease; a warm shutdown lets it finish.
+@shared_task(acks_late=True)
 def send_email(email_id: str) -> None:
     """Run one send attempt for the email; a duplicate delivery finds the row claimed and does nothing."""
     sending.send(email_id, gateway_for_mailbox)

@@ -12,7 +12,8 @@ from brokerages.models import VerificationRun
 # No Celery retries: a failed step is an outcome (recorded, shown to staff), not an error to retry. A run
 # whose worker died is redelivered (acks_late), or republished by the sweep, and taken over once it is stale
 # (verification.STALE_RUN).
-@shared_task(acks_late=True, time_limit=300, soft_time_limit=240)
+# (No Celery time limit: the thread pool cannot enforce one; each step is a request bounded by its timeout.)
+@shared_task(acks_late=True)
 def verify_brokerage(brokerage_id: int, run_id: int) -> None:
     """Execute one verification run; quietly nothing when the run is gone, finished or not this brokerage's."""
     if VerificationRun.objects.filter(pk=run_id, brokerage_id=brokerage_id).exists():
