@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from brokerages import certificates, domains
-from brokerages.models import MICROSOFT_GRAPH_URL, Brokerage
+from brokerages.models import MICROSOFT_GRAPH_URL, Brokerage, backend_for_new_brokerage
 from mailboxes.secret import Secret
 
 # ruff's S105 reads any name containing SECRET as a password; this is a message about one.
@@ -80,6 +80,11 @@ class BrokerageOperatorForm(forms.ModelForm):
     class Meta:
         model = Brokerage
         fields = ["name", "status", "test_mailbox", "email_domains", "mailbox_backend"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None and "mailbox_backend" not in (kwargs.get("initial") or {}):
+            self.initial["mailbox_backend"] = backend_for_new_brokerage(self.instance.ews_url)
 
     def clean_email_domains(self) -> list[str]:
         new_domains = self.cleaned_data["email_domains"]
@@ -190,6 +195,9 @@ class BrokerageForm(BrokerageOperatorForm):
             self.add_error("client_id", "The Client ID equals the Tenant ID: copy “Application (client) ID”, the other GUID.")
         self._check_secret_pair("client_secret", "new_client_secret", "clear_client_secret")
         self._check_secret_pair("pending_client_secret", "new_pending_client_secret", "clear_pending_client_secret")
+        if self.instance.pk is None and "mailbox_backend" not in self.changed_data and data.get("ews_url"):
+            # The backend left as offered follows the EWS URL typed: an Exchange Server on-premises has no Graph.
+            data["mailbox_backend"] = backend_for_new_brokerage(data["ews_url"])
         if data.get("new_certificate") and data.get("clear_certificate"):
             self.add_error("clear_certificate", "Either paste a new certificate or remove the stored one, not both.")
         kind = data.get("credential_kind")
