@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -129,3 +130,19 @@ def test_without_credentials_neither_backend_is_checked(simulator, sim_tenant, a
     assert [(v["backend"], v["usable"]) for v in run.backends] == [("graph", None), ("ews", None)]
     assert set(run.steps.exclude(backend="").values_list("outcome", flat=True)) == {"skipped"}
     assert run.usable_backends == []
+
+
+def test_the_staff_mail_about_an_active_ews_brokerage_losing_ews_names_graph_as_usable(simulator, sim_tenant, settings):
+    # Given an active brokerage on EWS whose tenant has just switched EWS off
+    settings.STAFF_ALERT_EMAILS = ["ops@example.com"]
+    tenant = sim_tenant()
+    brokerage = sim_brokerage(simulator, tenant, mailbox_backend="ews", status=Brokerage.Status.ACTIVE)
+    simulator.update_tenant(tenant.tenant_id, ews_enabled=False)
+
+    # When it is re-verified
+    verify(brokerage)
+
+    # Then staff are mailed the EWS remedy and that the tenant lets the app use Microsoft Graph
+    [alert] = mail.outbox
+    assert errors.EwsDisabled.title in alert.subject and "EwsAllowedAppIDs" in alert.body
+    assert "Backends its tenant lets the app use: Microsoft Graph\n" in alert.body
