@@ -27,8 +27,9 @@ def test_the_add_page_offers_microsoft_graph_without_a_not_available_label(admin
 
 @pytest.mark.parametrize(
     ("ews_url", "expected"),
-    [("https://outlook.office365.com/EWS/Exchange.asmx", "graph"), (ON_PREMISES_EWS_URL, "ews")],
-    ids=["microsoft-365", "exchange-server-on-premises"],
+    [("https://outlook.office365.com/EWS/Exchange.asmx", "graph"), ("https://outlook.office.com/EWS/Exchange.asmx", "graph"),
+     (ON_PREMISES_EWS_URL, "ews")],
+    ids=["microsoft-365", "microsoft-365-other-host", "exchange-server-on-premises"],
 )
 def test_a_new_brokerage_left_at_the_offered_backend_gets_graph_on_microsoft_365_and_ews_on_premises(
     db, ews_url, expected

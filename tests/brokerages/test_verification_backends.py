@@ -81,6 +81,10 @@ def test_an_ews_brokerage_whose_app_is_not_on_ews_allowed_app_ids_fails_and_lear
     box = verification_box(admin_client, brokerage)
     assert "Cannot be verified" in box and "Microsoft Graph</p>" in box
     assert 'data-backend="graph" data-usable="yes"' in box
+    # ... and once it has a history, each past run there says which backends were usable
+    verify(brokerage)
+    history = verification_box(admin_client, brokerage).split("Verification history")[1]
+    assert history.count("usable: Microsoft Graph</span>") == 2
 
 
 def test_a_graph_app_missing_mail_send_is_told_which_permission_needs_admin_consent(simulator, sim_tenant, admin_client):
