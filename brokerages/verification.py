@@ -13,9 +13,9 @@ run's verdict (``VerificationRun.backends``) says which backends the brokerage's
 remedy of each failure: an EWS brokerage whose tenant switched EWS off learns that Graph works. Step labels and
 remedies come from what the gateway declares (``AccessNeeds``) and its error classes: no protocol here.
 
-The run's outcome is its own backend's. Status rules: a brokerage still onboarding (new / verifying / verified / cannot be verified) shows
-*Verifying* while a run works and ends *Verified* or *Cannot be verified*. An active, paused or disabled
-brokerage keeps its status: a success stamps ``verified_at``; a failure is recorded and mailed to staff but
+The run's outcome is its own backend's; the probes never change it. Status rules: a brokerage still onboarding
+(new / verifying / verified / cannot be verified) shows *Verifying* while a run works and ends *Verified* or
+*Cannot be verified*. An active, paused or disabled brokerage keeps its status: a success stamps ``verified_at``; a failure is recorded and mailed to staff but
 does not pause syncs (they meet the same classified error per mailbox and resume by themselves once the
 brokerage's administrator fixes it; a pause would need a person to undo it, even after a passing hiccup).
 A run that fails **transiently** (throttled, the network, a Microsoft 5xx) is retried by a new run on its own
