@@ -16,7 +16,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from brokerages import certificates, domains
-from brokerages.models import MICROSOFT_365_EWS_URL, MICROSOFT_ENTRA_AUTHORITY, MICROSOFT_GRAPH_URL, Brokerage
+from brokerages.models import (
+    MICROSOFT_365_EWS_URL, MICROSOFT_ENTRA_AUTHORITY, MICROSOFT_GRAPH_URL, Brokerage, backend_for_new_brokerage,
+)
 from mailboxes.secret import Secret
 
 # ruff's S105 reads any name containing SECRET as a password; this is a message about one.
@@ -133,6 +135,11 @@ class BrokerageOperatorForm(forms.ModelForm):
     class Meta:
         model = Brokerage
         fields = ["name", "status", "test_mailbox", "email_domains", "mailbox_backend"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None and "mailbox_backend" not in (kwargs.get("initial") or {}):
+            self.initial["mailbox_backend"] = backend_for_new_brokerage(self.instance.ews_url)
 
     def clean_email_domains(self) -> list[str]:
         """The domains, or every problem with them at once: malformed, claimed by another brokerage, stranding mailboxes."""
@@ -261,6 +268,9 @@ class BrokerageForm(BrokerageOperatorForm):
             self.add_error("client_id", "The Client ID equals the Tenant ID: copy “Application (client) ID”, the other GUID.")
         self._check_secret_pair("client_secret", "new_client_secret", "clear_client_secret")
         self._check_secret_pair("pending_client_secret", "new_pending_client_secret", "clear_pending_client_secret")
+        if self.instance.pk is None and "mailbox_backend" not in self.changed_data and data.get("ews_url"):
+            # The backend left as offered follows the EWS URL typed: an Exchange Server on-premises has no Graph.
+            data["mailbox_backend"] = backend_for_new_brokerage(data["ews_url"])
         if data.get("new_certificate") and data.get("clear_certificate"):
             self.add_error("clear_certificate", "Either paste a new certificate or remove the stored one, not both.")
         kind = data.get("credential_kind")

@@ -70,8 +70,11 @@ def token_provider() -> TokenProvider:
         return _token_provider
 
 
-def connection_details(brokerage: Brokerage, *, pending_secret: bool = False) -> ConnectionDetails:
-    """The brokerage's connection details; ``pending_secret`` uses the secret entered for rotation instead."""
+def connection_details(
+    brokerage: Brokerage, *, pending_secret: bool = False, backend: str | None = None
+) -> ConnectionDetails:
+    """The brokerage's connection details; ``pending_secret`` uses the secret entered for rotation instead, and
+    ``backend`` another backend than the brokerage's (verification probes whether it would work too)."""
     certificate = None
     secret = brokerage.pending_client_secret if pending_secret else brokerage.client_secret
     if brokerage.credential_kind == Brokerage.CredentialKind.CERTIFICATE and not pending_secret:
@@ -88,12 +91,15 @@ def connection_details(brokerage: Brokerage, *, pending_secret: bool = False) ->
         graph_url=brokerage.graph_url,
         ca_bundle_path=brokerage.ca_bundle_path or None,
         allowed_domains=frozenset(brokerage.email_domains or ()),
-        backend=brokerage.mailbox_backend,
+        backend=backend or brokerage.mailbox_backend,
     )
 
 
-def gateway_for_brokerage(brokerage: Brokerage, *, pending_secret: bool = False) -> MailboxGateway:
-    return open_gateway(connection_details(brokerage, pending_secret=pending_secret), token_provider())
+def gateway_for_brokerage(
+    brokerage: Brokerage, *, pending_secret: bool = False, backend: str | None = None
+) -> MailboxGateway:
+    details = connection_details(brokerage, pending_secret=pending_secret, backend=backend)
+    return open_gateway(details, token_provider())
 
 
 def gateway_for_mailbox(mailbox: Mailbox) -> MailboxGateway:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
@@ -15,6 +17,15 @@ from brokerages.fields import EncryptedSecretField
 MICROSOFT_365_EWS_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
 MICROSOFT_ENTRA_AUTHORITY = "https://login.microsoftonline.com"
 MICROSOFT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
+# Exchange Online's EWS hosts: an EWS URL elsewhere is an Exchange Server on-premises.
+MICROSOFT_365_EWS_HOSTS = frozenset({"outlook.office365.com", "outlook.office.com"})
+
+
+def backend_for_new_brokerage(ews_url: str) -> str:
+    """Graph for a Microsoft 365 brokerage (Exchange Online switches EWS off tenant by tenant from 1 October 2026,
+    for all on 1 April 2027); EWS for an Exchange Server on-premises, which keeps EWS and has no Graph."""
+    host = urlsplit(ews_url or MICROSOFT_365_EWS_URL).hostname or ""
+    return Brokerage.Backend.GRAPH if host.lower() in MICROSOFT_365_EWS_HOSTS else Brokerage.Backend.EWS
 
 
 class Brokerage(models.Model):
@@ -35,7 +46,7 @@ class Brokerage(models.Model):
 
     class Backend(models.TextChoices):
         EWS = "ews", "Exchange Web Services (EWS)"
-        GRAPH = "graph", "Microsoft Graph (not available yet)"
+        GRAPH = "graph", "Microsoft Graph"
 
     name = models.CharField("display name", max_length=200)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW)
@@ -61,6 +72,8 @@ class Brokerage(models.Model):
         help_text="The brokerage's own email domains; only mailboxes in them are synced.",
     )
 
+    # EWS for rows made in code (fixtures, the demo), as before Graph existed; the brokerage form gives a new
+    # brokerage backend_for_new_brokerage(): Graph for Microsoft 365, EWS for Exchange Server on-premises.
     mailbox_backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.EWS)
     ews_url = models.URLField("EWS URL", default=MICROSOFT_365_EWS_URL)
     graph_url = models.URLField(
@@ -314,6 +327,12 @@ class VerificationRun(models.Model):
     error_kind = models.CharField(max_length=40, blank=True)
     error_title = models.CharField(max_length=200, blank=True)
     error_remedy = models.TextField(blank=True)
+    # The backend verified in full (the brokerage's, at the time), and the verdict per backend: the others are
+    # probed for a token and the test mailbox. A list (jsonb keeps no key order), the brokerage's backend first:
+    # [{"backend", "usable": bool | None, "checked", and on failure "failed_step", "error_kind", "error_title",
+    # "error_remedy"}] (verification.py writes it).
+    backend = models.CharField(max_length=10, blank=True)
+    backends = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -333,6 +352,24 @@ class VerificationRun(models.Model):
         return self.status in (self.Status.VERIFIED, self.Status.FAILED)
 
     @property
+    def backend_verdicts(self) -> list[dict]:
+        """The verdict per backend for the brokerage page: its name, whether it is the brokerage's, what was found."""
+        labels = dict(Brokerage.Backend.choices)
+        return [
+            {**verdict, "label": labels.get(verdict["backend"], verdict["backend"]), "chosen": verdict["backend"] == self.backend}
+            for verdict in self.backends or ()
+        ]
+
+    def verdict_of(self, backend: str) -> dict | None:
+        """What this run found of ``backend`` (as stored), or None when it did not try it."""
+        return next((verdict for verdict in self.backends or () if verdict["backend"] == backend), None)
+
+    @property
+    def usable_backends(self) -> list[str]:
+        """The names of the backends this run found usable, the brokerage's own first."""
+        return [verdict["label"] for verdict in self.backend_verdicts if verdict.get("usable")]
+
+    @property
     def duration_ms(self) -> int | None:
         if self.started_at is None or self.finished_at is None:
             return None
@@ -350,6 +387,7 @@ class VerificationStep(models.Model):
     run = models.ForeignKey(VerificationRun, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField()
     name = models.CharField(max_length=40)
+    backend = models.CharField(max_length=10, blank=True, help_text="The backend the step tried; empty for neither.")
     label = models.CharField(max_length=200)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     duration_ms = models.PositiveIntegerField(default=0)

@@ -45,6 +45,7 @@ def verification_failed(run: VerificationRun, brokerage: Brokerage) -> list[str]
         f"Failed step: {run.failed_step}\n"
         f"Problem: {run.error_title} [{run.error_kind}]\n\n"
         f"What the brokerage's administrator must do:\n{run.error_remedy}\n\n"
+        f"Backends its tenant lets the app use: {', '.join(run.usable_backends) or 'none'}\n\n"
         "Syncs are not paused by this: they keep trying and resume by themselves once the cause is fixed.\n"
         f"Details and history: {brokerage_link(brokerage)}\n"
     )

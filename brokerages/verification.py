@@ -1,14 +1,21 @@
-"""Verification of credentials (the integration guide's onboarding step): can we really reach the brokerage's mailboxes?
+"""Verification of credentials (the integration guide's onboarding step): can we really reach the brokerage's mailboxes,
+and on which backend?
 
 A run is a fixed sequence of steps, each recorded as it finishes (outcome, milliseconds, error class and
-remedy), stopping at the first failure: credentials entered → test mailbox inside the brokerage's domains
-(refused before any request, invariant 6) → a fresh token carrying full_access_as_app → the test mailbox
-reached by impersonation → contacts and calendar readable → a test contact and a test event created and
-removed → optionally a test message sent to the mailbox itself and found in Sent Items.
+remedy): credentials entered → test mailbox inside the brokerage's domains (refused before any request,
+invariant 6) → then, on the brokerage's own backend, in full: a fresh token carrying the application permissions
+the backend declares (EWS: full_access_as_app; Microsoft Graph: Contacts.ReadWrite, Calendars.ReadWrite,
+Mail.ReadWrite, Mail.Send) → the test mailbox reached as the backend reaches it (EWS: impersonation; Graph: within
+the app's mailbox scope) → contacts and calendar readable → a test contact and a test event created and removed →
+optionally a test message sent to the mailbox itself and found in Sent Items; each backend stops at its first
+failure. Every other backend is then probed for its token and the test mailbox only (writing nothing), so the
+run's verdict (``VerificationRun.backends``) says which backends the brokerage's tenant lets the app use, with the
+remedy of each failure: an EWS brokerage whose tenant switched EWS off learns that Graph works. Step labels and
+remedies come from what the gateway declares (``AccessNeeds``) and its error classes: no protocol here.
 
-Status rules: a brokerage still onboarding (new / verifying / verified / cannot be verified) shows
-*Verifying* while a run works and ends *Verified* or *Cannot be verified*. An active, paused or disabled
-brokerage keeps its status: a success stamps ``verified_at``; a failure is recorded and mailed to staff but
+The run's outcome is its own backend's; the probes never change it. Status rules: a brokerage still onboarding
+(new / verifying / verified / cannot be verified) shows *Verifying* while a run works and ends *Verified* or
+*Cannot be verified*. An active, paused or disabled brokerage keeps its status: a success stamps ``verified_at``; a failure is recorded and mailed to staff but
 does not pause syncs (they meet the same classified error per mailbox and resume by themselves once the
 brokerage's administrator fixes it; a pause would need a person to undo it, even after a passing hiccup).
 A run that fails **transiently** (throttled, the network, a Microsoft 5xx) is retried by a new run on its own
@@ -27,11 +34,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +62,7 @@ from mailboxes.errors import (
     classify_exception,
     scrub,
 )
-from mailboxes.gateway import MailboxGateway
+from mailboxes.gateway import AccessNeeds, MailboxGateway, gateway_class
 from mailboxes.items import Collection, Contact, Event, MessageFolder, OutgoingMessage
 
 log = logging.getLogger(__name__)
@@ -216,16 +224,19 @@ class _Context:
     brokerage: Brokerage
     mailbox: str
     tag: str
-    gateway: MailboxGateway | None = None
+    gateways: dict[str, MailboxGateway] = field(default_factory=dict)
     secrets: tuple[str, ...] = field(default=())
 
 
 def _credentials(ctx: _Context) -> str:
     try:
-        ctx.gateway = gateway_for_brokerage(ctx.brokerage, pending_secret=ctx.run.pending_secret)
+        ctx.gateways = {
+            backend: gateway_for_brokerage(ctx.brokerage, pending_secret=ctx.run.pending_secret, backend=backend)
+            for backend in _backends(ctx.run)
+        }  # fmt: skip
     except ValueError as exc:  # ConnectionDetails: neither a secret nor a certificate
         raise CredentialsMissing(str(exc)) from None
-    ctx.secrets = ctx.gateway.details.secret_values()
+    ctx.secrets = ctx.gateways[ctx.run.backend].details.secret_values()
     which = "next client secret" if ctx.run.pending_secret else ctx.brokerage.get_credential_kind_display().lower()
     return f"using the {which}"
 
@@ -239,52 +250,52 @@ def _domain(ctx: _Context) -> str:
     return ctx.mailbox
 
 
-def _token(ctx: _Context) -> str:
-    check = ctx.gateway.check_token(fresh=True)  # type: ignore[union-attr]
+def _token(ctx: _Context, gateway: MailboxGateway) -> str:
+    check = gateway.check_token(fresh=True)
     return f"roles: {', '.join(sorted(check.roles))}; valid until {check.expires_at:%H:%M} UTC"
 
 
-def _mailbox(ctx: _Context) -> str:
-    ctx.gateway.check_mailbox(ctx.mailbox)  # type: ignore[union-attr]
+def _mailbox(ctx: _Context, gateway: MailboxGateway) -> str:
+    gateway.check_mailbox(ctx.mailbox)
     return ""
 
 
-def _contacts(ctx: _Context) -> str:
-    ctx.gateway.check_collection(ctx.mailbox, Collection.CONTACTS)  # type: ignore[union-attr]
+def _contacts(ctx: _Context, gateway: MailboxGateway) -> str:
+    gateway.check_collection(ctx.mailbox, Collection.CONTACTS)
     return ""
 
 
-def _calendar(ctx: _Context) -> str:
-    ctx.gateway.check_collection(ctx.mailbox, Collection.CALENDAR)  # type: ignore[union-attr]
+def _calendar(ctx: _Context, gateway: MailboxGateway) -> str:
+    gateway.check_collection(ctx.mailbox, Collection.CALENDAR)
     return ""
 
 
-def _test_contact(ctx: _Context) -> str:
+def _test_contact(ctx: _Context, gateway: MailboxGateway) -> str:
     contact = Contact(given_name="Engage Sync", surname="Verification", display_name=TEST_ITEM_TITLE)
-    ref = ctx.gateway.create_contact(ctx.mailbox, contact, tag=ctx.tag)  # type: ignore[union-attr]
-    ctx.gateway.delete_item(ctx.mailbox, ref)  # type: ignore[union-attr]
+    ref = gateway.create_contact(ctx.mailbox, contact, tag=ctx.tag)
+    gateway.delete_item(ctx.mailbox, ref)
     return "created and deleted"
 
 
-def _test_event(ctx: _Context) -> str:
+def _test_event(ctx: _Context, gateway: MailboxGateway) -> str:
     # A quarter-hour a year ahead: far from anything the agent looks at in the moment it exists.
     start = (timezone.now() + dt.timedelta(days=365)).replace(minute=0, second=0, microsecond=0)
     event = Event(TEST_ITEM_TITLE, start, start + dt.timedelta(minutes=15))
-    ref = ctx.gateway.create_event(ctx.mailbox, event, tag=ctx.tag)  # type: ignore[union-attr]
-    ctx.gateway.delete_item(ctx.mailbox, ref)  # type: ignore[union-attr]
+    ref = gateway.create_event(ctx.mailbox, event, tag=ctx.tag)
+    gateway.delete_item(ctx.mailbox, ref)
     return "created and deleted"
 
 
-def _test_message(ctx: _Context) -> str:
+def _test_message(ctx: _Context, gateway: MailboxGateway) -> str:
     message = OutgoingMessage(
         subject=f"Engage Sync verification {ctx.run.pk}",
         body="Engage Sync checked that it can send email through this mailbox. No action is needed.",
         to=(ctx.mailbox,),
     )
-    draft = ctx.gateway.create_draft(ctx.mailbox, message, tag=ctx.tag)  # type: ignore[union-attr]
-    ctx.gateway.send_draft(ctx.mailbox, draft)  # type: ignore[union-attr]
+    draft = gateway.create_draft(ctx.mailbox, message, tag=ctx.tag)
+    gateway.send_draft(ctx.mailbox, draft)
     for _ in range(SENT_ITEMS_POLLS):
-        if ctx.gateway.find_messages_by_tag(ctx.mailbox, MessageFolder.SENT, ctx.tag):  # type: ignore[union-attr]
+        if gateway.find_messages_by_tag(ctx.mailbox, MessageFolder.SENT, ctx.tag):
             return "sent and found in Sent Items"
         time.sleep(SENT_ITEMS_POLL_SECONDS)
     raise UnknownFailure(f"sent, but no copy appeared in Sent Items within {SENT_ITEMS_POLLS * SENT_ITEMS_POLL_SECONDS:g} s")
@@ -292,22 +303,51 @@ def _test_message(ctx: _Context) -> str:
 
 @dataclass(frozen=True)
 class Step:
+    """A step before any backend is tried: its label is fixed."""
+
     name: str
     label: str
     check: Callable[[_Context], str]
 
 
+@dataclass(frozen=True)
+class BackendStep:
+    """A step tried on one backend; its label is filled in from what the backend declares (AccessNeeds)."""
+
+    name: str
+    label: str  # str.format() with protocol, roles and mailbox_reach
+    check: Callable[[_Context, MailboxGateway], str]
+
+    def label_for(self, access: AccessNeeds) -> str:
+        return self.label.format(
+            protocol=access.protocol, roles=", ".join(access.required_roles), mailbox_reach=access.mailbox_reach
+        )
+
+
 STEPS: tuple[Step, ...] = (
     Step("credentials", "Credentials entered", _credentials),
     Step("domain", "Test mailbox is in the brokerage's domains", _domain),
-    Step("token", "Token acquired (fresh) with full_access_as_app", _token),
-    Step("mailbox", "Test mailbox reachable by impersonation", _mailbox),
-    Step("contacts", "Contacts readable", _contacts),
-    Step("calendar", "Calendar readable", _calendar),
-    Step("contact", "Test contact created and removed", _test_contact),
-    Step("event", "Test event created and removed", _test_event),
-    Step("message", "Test message sent to the test mailbox and found in Sent Items", _test_message),
 )
+BACKEND_STEPS: tuple[BackendStep, ...] = (
+    BackendStep("token", "{protocol}: token acquired (fresh) with {roles}", _token),
+    BackendStep("mailbox", "{protocol}: test mailbox reachable {mailbox_reach}", _mailbox),
+    BackendStep("contacts", "{protocol}: contacts readable", _contacts),
+    BackendStep("calendar", "{protocol}: calendar readable", _calendar),
+    BackendStep("contact", "{protocol}: test contact created and removed", _test_contact),
+    BackendStep("event", "{protocol}: test event created and removed", _test_event),
+    BackendStep("message", "{protocol}: test message sent to the test mailbox and found in Sent Items", _test_message),
+)
+# What another backend than the brokerage's is tried for: enough to say whether the tenant lets the app in
+# (permissions and consent, the mailbox scope, EWS switched off), writing nothing to the mailbox.
+PROBE_STEPS: tuple[BackendStep, ...] = BACKEND_STEPS[:2]
+# The rows every run records (skipped ones included): the steps before any backend, the brokerage's backend in
+# full, every other backend probed.
+STEPS_PER_RUN = len(STEPS) + len(BACKEND_STEPS) + len(PROBE_STEPS) * (len(Brokerage.Backend) - 1)
+
+
+def _backends(run: VerificationRun) -> list[str]:
+    """The run's backend first (verified in full), then every other one (probed)."""
+    return [run.backend, *(backend for backend in Brokerage.Backend.values if backend != run.backend)]
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -328,6 +368,9 @@ def execute(run_id: int) -> VerificationRun | None:
         VerificationStep.objects.filter(run_id=run_id).delete()
     run = VerificationRun.objects.select_related("brokerage", "requested_by").get(pk=run_id)
     brokerage = run.brokerage
+    # The brokerage's backend as it is now (staff may have switched it since the run was queued).
+    run.backend = brokerage.mailbox_backend
+    run.save(update_fields=["backend"])
     if not run.pending_secret and brokerage.status in ONBOARDING_STATUSES:
         _set_status(brokerage, Brokerage.Status.VERIFYING)
     ctx = _Context(run=run, brokerage=brokerage, mailbox=(brokerage.test_mailbox or "").strip().lower(),
@@ -337,25 +380,46 @@ def execute(run_id: int) -> VerificationRun | None:
     return run
 
 
-def _run_steps(ctx: _Context) -> tuple[Step, GatewayError] | None:
-    failure: tuple[Step, GatewayError] | None = None
-    for position, step in enumerate(STEPS, 1):
-        record = VerificationStep(run=ctx.run, position=position, name=step.name, label=step.label)
-        if failure is not None or (step.name == "message" and not ctx.run.send_test_message):
+def _run_steps(ctx: _Context) -> tuple[str, GatewayError] | None:
+    """Run every step, recording each; the first failure that decides the run (of a step before any backend, or
+    of the run's backend), as (step name, error). Sets ``run.backends``, the verdict per backend."""
+    positions = itertools.count(1)
+    before_backends = _run_sequence(ctx, STEPS, "", positions, skip=False)
+    failure, verdicts = before_backends, []
+    for backend in _backends(ctx.run):
+        full = backend == ctx.run.backend
+        steps = BACKEND_STEPS if full else PROBE_STEPS
+        backend_failure = _run_sequence(ctx, steps, backend, positions, skip=before_backends is not None)
+        verdicts.append({"backend": backend, **_verdict(full, checked=before_backends is None, failure=backend_failure)})
+        if full and before_backends is None:
+            failure = backend_failure
+    ctx.run.backends = verdicts
+    return failure
+
+
+def _run_sequence(
+    ctx: _Context, steps: Sequence[Step | BackendStep], backend: str, positions: Iterator[int], *, skip: bool
+) -> tuple[str, GatewayError] | None:
+    """Run ``steps`` (on ``backend``, or before any) until one fails; the failure as (step name, error)."""
+    failure: tuple[str, GatewayError] | None = None
+    for step in steps:
+        label = step.label_for(gateway_class(backend).access) if isinstance(step, BackendStep) else step.label
+        record = VerificationStep(run=ctx.run, position=next(positions), name=step.name, label=label, backend=backend)
+        if skip or failure is not None or (step.name == "message" and not ctx.run.send_test_message):
             record.outcome = VerificationStep.Outcome.SKIPPED
             record.save()
             continue
         started = time.perf_counter()
         try:
-            note = step.check(ctx)
+            note = step.check(ctx, ctx.gateways[backend]) if isinstance(step, BackendStep) else step.check(ctx)
         except Exception as exc:  # every failure becomes a recorded, classified step
             error = classify_exception(exc, secrets=ctx.secrets)
-            failure = (step, error)
+            failure = (step.name, error)
             record.outcome = VerificationStep.Outcome.FAILED
             record.error_kind, record.error_title, record.error_remedy = error.kind, error.title, error.remedy
             note = getattr(error, "detail", "") or str(error)
-            log.info("verification run %s of brokerage %s: step %s failed (%s)", ctx.run.pk, ctx.brokerage.pk,
-                     step.name, error.kind)  # fmt: skip
+            log.info("verification run %s of brokerage %s: step %s (%s) failed (%s)", ctx.run.pk, ctx.brokerage.pk,
+                     step.name, backend or "-", error.kind)  # fmt: skip
         else:
             record.outcome = VerificationStep.Outcome.OK
         record.duration_ms = int((time.perf_counter() - started) * 1000)
@@ -364,7 +428,17 @@ def _run_steps(ctx: _Context) -> tuple[Step, GatewayError] | None:
     return failure
 
 
-def _finish(run: VerificationRun, failure: tuple[Step, GatewayError] | None) -> None:
+def _verdict(full: bool, *, checked: bool, failure: tuple[str, GatewayError] | None) -> dict[str, Any]:
+    """Whether a backend can be used, as far as its steps showed, with the failing step's class and remedy."""
+    verdict: dict[str, Any] = {"usable": None if not checked else failure is None,
+                               "checked": "in full" if full else "token and test mailbox only"}  # fmt: skip
+    if failure is not None:
+        step, error = failure
+        verdict.update(failed_step=step, error_kind=error.kind, error_title=error.title, error_remedy=error.remedy)
+    return verdict
+
+
+def _finish(run: VerificationRun, failure: tuple[str, GatewayError] | None) -> None:
     brokerage = Brokerage.objects.filter(pk=run.brokerage_id).first()  # fresh: staff may have edited it meanwhile
     if brokerage is None:
         return  # deleted while it was being verified; its runs went with it
@@ -382,11 +456,11 @@ def _finish(run: VerificationRun, failure: tuple[Step, GatewayError] | None) -> 
     else:
         step, error = failure
         run.status = VerificationRun.Status.FAILED
-        run.failed_step, run.error_kind, run.error_title, run.error_remedy = step.name, error.kind, error.title, error.remedy
+        run.failed_step, run.error_kind, run.error_title, run.error_remedy = step, error.kind, error.title, error.remedy
         if brokerage.status in ONBOARDING_STATUSES and not run.pending_secret:
             _set_status(brokerage, Brokerage.Status.CANNOT_BE_VERIFIED)
     run.save(update_fields=[
-        "status", "finished_at", "promoted", "failed_step", "error_kind", "error_title", "error_remedy",
+        "status", "finished_at", "promoted", "failed_step", "error_kind", "error_title", "error_remedy", "backends",
     ])  # fmt: skip
     retrying = failure is not None and _retry_later(run, brokerage, failure[1])
     if failure is not None and not retrying and (brokerage.status not in ONBOARDING_STATUSES or run.pending_secret):

@@ -31,7 +31,7 @@ def run_badge(run: VerificationRun):
 
 class VerificationStepInline(admin.TabularInline):
     model = VerificationStep
-    fields = ("position", "label", "outcome", "duration_ms", "error_kind", "error_title", "error_remedy", "detail")
+    fields = ("position", "backend", "label", "outcome", "duration_ms", "error_kind", "error_title", "error_remedy", "detail")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -53,7 +53,7 @@ class VerificationRunAdmin(admin.ModelAdmin):
     readonly_fields = (
         "brokerage", "reason", "requested_by", "pending_secret", "send_test_message", "test_mailbox", "status",
         "created_at", "due_at", "published_at", "started_at", "finished_at", "promoted", "failed_step", "error_kind",
-        "error_title", "error_remedy",
+        "error_title", "error_remedy", "backend", "backends",
     )  # fmt: skip
 
     def has_add_permission(self, request) -> bool:

@@ -128,7 +128,9 @@ class EwsDisabled(AccessError):
         "Exchange Web Services is switched off for this tenant or mailbox, or the app is not on the tenant's EWS "
         "allow-list. The Exchange administrator must allow it: Set-OrganizationConfig -EwsEnabled $true, and add "
         "our Client ID to EwsAllowedAppIDs (Set-OrganizationConfig -EwsApplicationAccessPolicy EnforceAllowList "
-        "-EwsAllowedAppIDs @{Add='<client id>'}). Microsoft ends EWS in Exchange Online on 1 April 2027."
+        "-EwsAllowedAppIDs @{Add='<client id>'}). Better, move the brokerage to the Microsoft Graph backend, which "
+        "this switch does not touch: Exchange Online switches EWS off tenant by tenant from 1 October 2026 and for "
+        "every tenant on 1 April 2027."
     )
 
 

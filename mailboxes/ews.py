@@ -39,6 +39,7 @@ from mailboxes.errors import (
 from mailboxes.ews_occurrences import keeps_series, occurrence_writes
 from mailboxes.ews_transport import BrokerageRegistry, install_log_redaction
 from mailboxes.gateway import (
+    AccessNeeds,
     Capabilities,
     Change,
     ChangeKind,
@@ -69,10 +70,16 @@ CAPABILITIES = Capabilities(
 )  # fmt: skip
 
 
+ACCESS = AccessNeeds(
+    protocol="EWS", required_roles=(EXCHANGE_ROLE,), mailbox_reach="by impersonation (ExchangeImpersonation)"
+)
+
+
 class EwsGateway:
     """MailboxGateway over EWS for one brokerage; cheap to build (its exchangelib objects are shared per process)."""
 
     capabilities = CAPABILITIES
+    access = ACCESS
 
     def __init__(self, details: ConnectionDetails, tokens: TokenProvider) -> None:
         self.details = details

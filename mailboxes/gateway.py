@@ -107,11 +107,26 @@ class Capabilities:
     attendees_always_invited: bool
 
 
+@dataclass(frozen=True)
+class AccessNeeds:
+    """What a backend needs from the brokerage's tenant, declared so verification can say what it tried.
+
+    - ``protocol``: the backend's name as staff and administrators know it.
+    - ``required_roles``: the application permissions (admin-consented) the token must carry.
+    - ``mailbox_reach``: how the app reaches a mailbox, completing "Test mailbox reachable …".
+    """
+
+    protocol: str
+    required_roles: tuple[str, ...]
+    mailbox_reach: str
+
+
 @runtime_checkable
 class MailboxGateway(Protocol):
     """One brokerage's mailboxes. ``mailbox`` is an SMTP address inside the brokerage's domains."""
 
     capabilities: Capabilities
+    access: AccessNeeds
 
     def read_changes(
         self, mailbox: str, collection: Collection, watermark: str | None, *, page_size: int = 100
@@ -162,7 +177,8 @@ class MailboxGateway(Protocol):
     def find_messages_by_tag(self, mailbox: str, folder: MessageFolder, tag: str) -> list[SentMessage]: ...
 
     def check_token(self, *, fresh: bool = False) -> TokenCheck:
-        """Acquire a token (``fresh`` bypasses the shared cache, to prove the credential itself)."""
+        """Acquire a token (``fresh`` bypasses the shared cache, to prove the credential itself); ConsentMissing
+        naming the missing ones when it lacks any of ``access.required_roles``."""
         ...
 
     def check_mailbox(self, mailbox: str) -> None:
@@ -174,14 +190,23 @@ class MailboxGateway(Protocol):
         ...
 
 
-def open_gateway(details: ConnectionDetails, tokens: TokenProvider) -> MailboxGateway:
-    """The gateway implementation the brokerage's ``backend`` names (``ews`` or ``graph``)."""
-    if details.backend == "ews":
+def gateway_class(backend: str) -> type[MailboxGateway]:
+    """The gateway implementation of a backend (``ews`` or ``graph``), for what it declares before it is opened."""
+    if backend == "ews":
         from mailboxes.ews import EwsGateway
 
-        return EwsGateway(details, tokens)
-    if details.backend == "graph":
+        return EwsGateway
+    if backend == "graph":
         from mailboxes.graph.gateway import GraphGateway
 
-        return GraphGateway(details, tokens)
-    raise ValueError(f"Unknown mailbox backend {details.backend!r} for brokerage {details.key}")
+        return GraphGateway
+    raise ValueError(f"Unknown mailbox backend {backend!r}")
+
+
+def open_gateway(details: ConnectionDetails, tokens: TokenProvider) -> MailboxGateway:
+    """The gateway implementation the brokerage's ``backend`` names (``ews`` or ``graph``)."""
+    try:
+        cls = gateway_class(details.backend)
+    except ValueError:
+        raise ValueError(f"Unknown mailbox backend {details.backend!r} for brokerage {details.key}") from None
+    return cls(details, tokens)

@@ -39,7 +39,8 @@ DEFAULT_BACK_OFF = 30.0
 
 
 class GraphConsentMissing(ConsentMissing):
-    """ConsentMissing (same ``kind``) with the remedy for Graph's application permissions."""
+    """ConsentMissing (same ``kind``) with the remedy for Graph's application permissions, naming the missing
+    ones when the token told us which (``missing``); a refusal on a route cannot say, so it names all four."""
 
     title = "Admin consent for the Microsoft Graph permissions is missing"
     remedy = (
@@ -47,6 +48,33 @@ class GraphConsentMissing(ConsentMissing):
         "permissions, add Microsoft Graph → Application permissions → Contacts.ReadWrite, Calendars.ReadWrite, "
         "Mail.ReadWrite and Mail.Send, then click \"Grant admin consent\" and confirm that each status reads "
         "\"Granted\"."
+    )
+
+    def __init__(self, detail: str = "", *, missing: Iterable[str] = (), secrets: Iterable[str] = ()) -> None:
+        super().__init__(detail, secrets=secrets)
+        self.missing = tuple(missing)
+        if self.missing:
+            names = ", ".join(self.missing)
+            self.title = f"Admin consent for the Microsoft Graph permission {names} is missing"
+            self.remedy = (
+                f"The app's token lacks the Microsoft Graph application permission {names}. In Entra ID, app "
+                f"registration → API permissions, add Microsoft Graph → Application permissions → {names}, then "
+                "click \"Grant admin consent\" and confirm that its status reads \"Granted\" (a permission added "
+                "but not consented is not in the token)."
+            )
+
+
+class GraphMailboxOutOfScope(MailboxOutOfScope):
+    """MailboxOutOfScope (same ``kind``) as Graph says it: the app's mailbox scope leaves this mailbox out.
+
+    (A mailbox of another tenant is MailboxNotFound on Graph: /users/{address} does not find it.)"""
+
+    remedy = (
+        "Exchange Online limits this app to a set of mailboxes and this one is outside it: an Application Access "
+        "Policy or an RBAC for Applications management scope. The Exchange administrator must add the mailbox to "
+        "the mail-enabled security group the policy names (check with Test-ApplicationAccessPolicy -Identity "
+        "<mailbox> -AppId <client id>) or to the management scope of the app's role assignments (check with "
+        "Test-ServicePrincipalAuthorization -Identity <client id> -Resource <mailbox>)."
     )
 
 
@@ -118,11 +146,11 @@ def _forbidden(text: str, code: str, message: str, secrets: Iterable[str]) -> Ac
         return ConditionalAccess(text, secrets=secrets)
     # Graph's documented answer to a mailbox outside an application access policy / RBAC-for-Applications scope.
     if "access to odata is disabled" in message or "scope" in message:
-        return MailboxOutOfScope(text, secrets=secrets)
+        return GraphMailboxOutOfScope(text, secrets=secrets)
     # ErrorAccessDenied "Access is denied. Check credentials and try again.": the token lacks the route's role.
     if code in ("erroraccessdenied", "authorization_requestdenied", "accessdenied"):
         return GraphConsentMissing(text, secrets=secrets)
-    return MailboxOutOfScope(text, secrets=secrets)
+    return GraphMailboxOutOfScope(text, secrets=secrets)
 
 
 def classify_exception(exc: BaseException, *, secrets: Iterable[str] = ()) -> GatewayError:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from mailboxes.connection import GRAPH_SCOPE, ConnectionDetails
 from mailboxes.errors import ConflictError, GatewayError, InvalidItem, ItemNotFound
 from mailboxes.gateway import (
+    AccessNeeds,
     Capabilities,
     Change,
     ChangeKind,
@@ -42,6 +43,10 @@ CAPABILITIES = Capabilities(
     send_returns_id=False, concurrency_cap=4,
     cancel_notifies_attendees=True, attendees_always_invited=True,
 )  # fmt: skip
+ACCESS = AccessNeeds(
+    protocol="Microsoft Graph", required_roles=GRAPH_ROLES,
+    mailbox_reach="within the app's mailbox scope (application access policy / RBAC for Applications)",
+)
 # The default contacts folder and calendar by their well-known names, so a deleted item (moved to Deleted Items,
 # as Graph's DELETE does) is not found at these paths any more.
 CONTACTS = "/contactFolders/contacts/contacts"
@@ -65,6 +70,7 @@ class GraphGateway:
     """
 
     capabilities = CAPABILITIES
+    access = ACCESS
 
     def __init__(
         self, details: ConnectionDetails, tokens: TokenProvider, *, calendar_past_days: int = 365,
@@ -369,7 +375,9 @@ class GraphGateway:
         missing = [role for role in GRAPH_ROLES if role not in roles]
         check = TokenCheck(roles=roles, expires_at=token.expires_at_datetime, has_mailbox_access=not missing)
         if missing:
-            raise GraphConsentMissing(f"the token's roles are {sorted(roles) or 'empty'}; missing {', '.join(missing)}")
+            raise GraphConsentMissing(
+                f"the token's roles are {sorted(roles) or 'empty'}; missing {', '.join(missing)}", missing=missing
+            )
         return check
 
     def check_mailbox(self, mailbox: str) -> None:

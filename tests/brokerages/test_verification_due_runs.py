@@ -144,7 +144,7 @@ def test_a_run_whose_worker_died_is_published_again_and_taken_over(simulator, si
     verify_tasks.verify_brokerage(*args)
     run.refresh_from_db()
     assert run.status == VerificationRun.Status.VERIFIED
-    assert list(run.steps.values_list("position", flat=True)) == list(range(1, len(verification.STEPS) + 1))
+    assert list(run.steps.values_list("position", flat=True)) == list(range(1, verification.STEPS_PER_RUN + 1))
 
 
 @pytest.mark.django_db(transaction=True)

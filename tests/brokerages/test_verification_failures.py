@@ -1,5 +1,6 @@
-"""Each way onboarding goes wrong, produced by its real condition at the simulator (real MSAL, real exchangelib),
-ends *Cannot be verified* at the right step, with its class and remedy on the brokerage page."""
+"""Each way onboarding goes wrong, produced by its real condition at the simulator (real MSAL, real exchangelib or
+httpx over HTTPS), ends *Cannot be verified* at the right step, with its class and remedy on the brokerage page, on
+each backend the condition applies to."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.utils.html import escape
 from brokerages import verification
 from brokerages.models import Brokerage, VerificationRun
 from mailboxes import errors
+from mailboxes.graph.classify import GRAPH_ROLES, GraphConsentMissing, GraphMailboxOutOfScope
 
 from .verification_support import sim_brokerage
 
@@ -36,7 +38,21 @@ def unknown_tenant(simulator, tenant, other):
 
 
 def no_consent(simulator, tenant, other):
-    simulator.update_app(tenant.tenant_id, tenant.client_id, consented=False)
+    # Neither full_access_as_app nor any Graph permission consented: the permissions were added, never granted.
+    simulator.update_app(tenant.tenant_id, tenant.client_id, consented=False,
+                         graph_roles=dict.fromkeys(GRAPH_ROLES, False))  # fmt: skip
+    return {}
+
+
+def mail_send_not_granted(simulator, tenant, other):
+    simulator.update_app(tenant.tenant_id, tenant.client_id, graph_roles={"Mail.Send": None})
+    return {}
+
+
+def mailbox_outside_the_apps_scope(simulator, tenant, other):
+    # An application access policy (RBAC for Applications scope) naming another of the tenant's mailboxes only.
+    agent = simulator.create_mailboxes(tenant.tenant_id, [f"agent-in-scope@{tenant.domain}"])[0]
+    simulator.set_mailbox_scope(tenant.tenant_id, tenant.client_id, [agent])
     return {}
 
 
@@ -59,27 +75,41 @@ def throttled(simulator, tenant, other):
     return {}
 
 
+EWS, GRAPH = "ews", "graph"
+FAILURES = [
+    # (backend, condition, failing step, expected class, or an instance where the remedy depends on the case)
+    *((backend, condition, "token", expected) for backend in (EWS, GRAPH) for condition, expected in (
+        (wrong_secret, errors.InvalidSecret),
+        (expired_secret, errors.ExpiredSecret),
+        (unknown_app, errors.AppNotInTenant),
+        (unknown_tenant, errors.TenantNotFound),
+    )),
+    (EWS, no_consent, "token", errors.ConsentMissing),
+    (GRAPH, no_consent, "token", GraphConsentMissing(missing=GRAPH_ROLES)),
+    (GRAPH, mail_send_not_granted, "token", GraphConsentMissing(missing=["Mail.Send"])),
+    (EWS, mailbox_missing, "mailbox", errors.MailboxNotFound),
+    (GRAPH, mailbox_missing, "mailbox", errors.MailboxNotFound),
+    (EWS, mailbox_in_another_tenant, "mailbox", errors.MailboxOutOfScope),
+    # Graph looks the address up in the token's tenant only: another tenant's mailbox is not found there.
+    (GRAPH, mailbox_in_another_tenant, "mailbox", errors.MailboxNotFound),
+    (GRAPH, mailbox_outside_the_apps_scope, "mailbox", GraphMailboxOutOfScope),
+    # The EWS switch does not touch Graph: a Graph brokerage verifies there (test_verification_backends.py).
+    (EWS, ews_switched_off, "mailbox", errors.EwsDisabled),
+    (EWS, throttled, "mailbox", errors.Throttled),
+    (GRAPH, throttled, "mailbox", errors.Throttled),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("condition", "failing_step", "expected"),
-    [
-        (wrong_secret, "token", errors.InvalidSecret),
-        (expired_secret, "token", errors.ExpiredSecret),
-        (unknown_app, "token", errors.AppNotInTenant),
-        (unknown_tenant, "token", errors.TenantNotFound),
-        (no_consent, "token", errors.ConsentMissing),
-        (mailbox_missing, "mailbox", errors.MailboxNotFound),
-        (mailbox_in_another_tenant, "mailbox", errors.MailboxOutOfScope),
-        (ews_switched_off, "mailbox", errors.EwsDisabled),
-        (throttled, "mailbox", errors.Throttled),
-    ],
-    ids=lambda value: getattr(value, "__name__", value),
-)
+    ("backend", "condition", "failing_step", "expected"), FAILURES,
+    ids=[f"{backend}-{condition.__name__}" for backend, condition, _, _ in FAILURES],
+)  # fmt: skip
 def test_each_failure_ends_cannot_be_verified_with_its_step_class_and_remedy_on_the_page(
-    simulator, sim_tenant, admin_client, condition, failing_step, expected
+    simulator, sim_tenant, admin_client, backend, condition, failing_step, expected
 ):
-    # Given a brokerage whose tenant has the condition
+    # Given a brokerage on the backend whose tenant has the condition
     tenant, other = sim_tenant(), sim_tenant()
-    brokerage = sim_brokerage(simulator, tenant, **condition(simulator, tenant, other))
+    brokerage = sim_brokerage(simulator, tenant, mailbox_backend=backend, **condition(simulator, tenant, other))
 
     # When its credentials are verified
     run = verification.request_verification(brokerage, reason=VerificationRun.Reason.MANUAL)
@@ -91,7 +121,8 @@ def test_each_failure_ends_cannot_be_verified_with_its_step_class_and_remedy_on_
     assert run.status == VerificationRun.Status.FAILED
     assert brokerage.status == Brokerage.Status.CANNOT_BE_VERIFIED
     assert (run.failed_step, run.error_kind, run.error_remedy) == (failing_step, expected.kind, expected.remedy)
-    outcomes = [(s.name, s.outcome) for s in run.steps.all()]
+    # (the steps before any backend and those of the brokerage's own; the other backend is only probed)
+    outcomes = [(s.name, s.outcome) for s in run.steps.all() if s.backend in ("", backend)]
     failed_at = [name for name, _ in outcomes].index(failing_step)
     assert all(outcome == "ok" for _, outcome in outcomes[:failed_at])
     assert outcomes[failed_at][1] == "failed"
@@ -103,7 +134,13 @@ def test_each_failure_ends_cannot_be_verified_with_its_step_class_and_remedy_on_
     assert escape(expected.title) in box and f"<code>{expected.kind}</code>" in box
     assert f"(step: {failing_step})" in box
     assert escape(expected.remedy) in box
-    assert f'data-step="{failing_step}" data-outcome="failed"' in box
+    assert f'data-step="{failing_step}" data-outcome="failed" data-backend="{backend}"' in box
+    # ... and the verdict says this backend is not usable, with the same remedy
+    assert run.backends[0] == {
+        "backend": backend, "usable": False, "checked": "in full", "failed_step": failing_step, "error_kind": expected.kind,
+        "error_title": expected.title, "error_remedy": expected.remedy,
+    }  # fmt: skip
+    assert f'data-backend="{backend}" data-usable="no"' in box
 
 
 def test_test_mailbox_outside_the_domains_is_refused_with_zero_requests_at_the_simulator(

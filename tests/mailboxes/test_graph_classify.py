@@ -10,7 +10,12 @@ import httpx
 import pytest
 
 from mailboxes import errors
-from mailboxes.graph.classify import GraphConsentMissing, classify_exception, classify_response
+from mailboxes.graph.classify import (
+    GraphConsentMissing,
+    GraphMailboxOutOfScope,
+    classify_exception,
+    classify_response,
+)
 
 
 def answer(status: int, code: str, message: str = "", **headers: str) -> errors.GatewayError:
@@ -20,7 +25,7 @@ def answer(status: int, code: str, message: str = "", **headers: str) -> errors.
 
 @pytest.mark.parametrize(("status", "code", "message", "expected"), [
     (401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.", errors.TokenRejected),
-    (403, "ErrorAccessDenied", "Access to OData is disabled.", errors.MailboxOutOfScope),
+    (403, "ErrorAccessDenied", "Access to OData is disabled.", GraphMailboxOutOfScope),
     (403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", GraphConsentMissing),
     (404, "ErrorInvalidUser", "The requested user 'x@y.example' is invalid.", errors.MailboxNotFound),
     (404, "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
