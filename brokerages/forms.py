@@ -17,7 +17,11 @@ from django.utils import timezone
 
 from brokerages import certificates, domains
 from brokerages.models import (
-    MICROSOFT_365_EWS_URL, MICROSOFT_ENTRA_AUTHORITY, MICROSOFT_GRAPH_URL, Brokerage, backend_for_new_brokerage,
+    MICROSOFT_365_EWS_URL,
+    MICROSOFT_ENTRA_AUTHORITY,
+    MICROSOFT_GRAPH_URL,
+    Brokerage,
+    backend_for_new_brokerage,
 )
 from mailboxes.secret import Secret
 
