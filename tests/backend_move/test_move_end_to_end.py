@@ -1,0 +1,222 @@
+"""Moving a brokerage from EWS to Microsoft Graph (and back) against the simulator over HTTPS, with real workers.
+
+A fleet of mailboxes is synced on EWS with items from both sides (the CRM's, pushed with our tag; the agent's,
+pulled), an email waits for reconciliation; the move runs on a real maintenance worker while a sync worker and
+the dispatcher run too. Afterwards: links name the Graph ids of the same items, nothing is duplicated or lost,
+the following syncs on Graph change nothing, and the email is found sent — once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from backend_move.models import BackendMove, MailboxMove
+from backend_move.moving import request_move, run_move
+from brokerages.gateways import gateway_for_mailbox
+from brokerages.models import Brokerage, Mailbox
+from mailboxes.items import Collection, MessageFolder, OutgoingMessage
+from outbox import sending
+from outbox.models import OutgoingEmail
+from scheduling.dispatch import dispatch
+from sync.engine import sync_mailbox
+from sync.models import Contact, Event, FolderState, SyncLink
+from tests.fixtures.broker import wait_for
+from tests.fixtures.crm import brokerage_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+FOLDERS = {Collection.CONTACTS: "contacts", Collection.CALENDAR: "calendar"}
+
+
+def _sync(mailbox_id: int):
+    row = Mailbox.objects.select_related("brokerage").get(pk=mailbox_id)
+    return sync_mailbox(row, gateway_for_mailbox(row), lambda: None)
+
+
+def _fleet(simulator, sim_tenant, size: int = 3) -> tuple[Brokerage, list[Mailbox]]:
+    """A brokerage on EWS whose mailboxes are synced, with CRM-made and agent-made contacts and events."""
+    tenant = sim_tenant(mailboxes=size)
+    brokerage = brokerage_for(tenant)
+    mailboxes = [Mailbox.objects.create(brokerage=brokerage, email=address, display_name=address) for address in tenant.mailboxes]
+    start = timezone.now().replace(microsecond=0) + dt.timedelta(days=3)
+    for n, mailbox in enumerate(mailboxes):
+        Contact(mailbox=mailbox, given_name="Crm", surname=f"Buyer{n}", emails=[f"buyer{n}@client.example"]).save()
+        Event(mailbox=mailbox, subject=f"Viewing {n}", start=start, end=start + dt.timedelta(hours=1)).save()
+        simulator.user_create(mailbox.email, "contacts", {"given_name": "Agent", "surname": f"Made{n}"})
+        simulator.user_create(mailbox.email, "calendar", {
+            "subject": f"Open house {n}", "start": (start + dt.timedelta(days=1)).isoformat(),
+            "end": (start + dt.timedelta(days=1, hours=2)).isoformat()})
+        _sync(mailbox.pk)
+        assert (_sync(mailbox.pk).pulled, _sync(mailbox.pk).pushed) == (0, 0)  # settled on EWS
+    return brokerage, mailboxes
+
+
+def _email_awaiting_reconciliation(mailbox: Mailbox, subject: str, *, sent: bool) -> OutgoingEmail:
+    """An email whose draft (and, if ``sent``, send request) reached Exchange over EWS, with the outcome never
+    recorded: the worker was lost right after."""
+    email = OutgoingEmail.objects.create(mailbox=mailbox, idempotency_key=subject, to=["ada@client.example"],
+                                         subject=subject, text_body="See you there")
+    gateway = gateway_for_mailbox(mailbox)
+    draft = gateway.create_draft(mailbox.email, OutgoingMessage(subject, "See you there", ("ada@client.example",)),
+                                 tag=str(email.pk))
+    if sent:
+        gateway.send_draft(mailbox.email, draft)
+    OutgoingEmail.objects.filter(pk=email.pk).update(
+        phase=OutgoingEmail.Phase.SEND_REQUESTED if sent else OutgoingEmail.Phase.DRAFT_CREATED,
+        draft_id=draft.item_id, draft_version=draft.version or "", attempts=1,
+        send_requested_at=timezone.now() - dt.timedelta(hours=1) if sent else None,
+        not_before=timezone.now() + dt.timedelta(days=1))  # not swept during the test: sent by hand below
+    return OutgoingEmail.objects.get(pk=email.pk)
+
+
+def _snapshot(simulator, mailboxes) -> dict:
+    """Per mailbox and folder: how many items each side holds (the CRM's live rows, the mailbox's items)."""
+    shot = {}
+    for mailbox in mailboxes:
+        shot[mailbox.email] = (
+            Contact.objects.filter(mailbox=mailbox, deleted_at=None).count(),
+            Event.objects.filter(mailbox=mailbox, deleted_at=None).count(),
+            len(simulator.list_items(mailbox.email, "contacts")), len(simulator.list_items(mailbox.email, "calendar")),
+        )
+    return shot
+
+
+def _graph_ids(mailbox: Mailbox, collection: Collection, backend: str = "graph") -> set[str]:
+    """The ids Microsoft Graph itself lists for the folder (a full delta read, immutable ids)."""
+    row = Mailbox.objects.select_related("brokerage").get(pk=mailbox.pk)
+    row.brokerage.mailbox_backend = backend  # in memory: Graph's view even while the brokerage is still on EWS
+    gateway = gateway_for_mailbox(row)
+    return {c.item_id for page in gateway.read_changes(mailbox.email, collection, None) for c in page.changes}
+
+
+def _assert_moved_to_graph(simulator, brokerage, mailboxes, before) -> None:
+    brokerage.refresh_from_db()
+    assert brokerage.mailbox_backend == Brokerage.Backend.GRAPH
+    # Links name exactly the ids Graph lists for the same folders: the items are matched, none left over.
+    for mailbox in mailboxes:
+        for collection in FOLDERS:
+            links = set(SyncLink.objects.filter(mailbox=mailbox, collection=collection.value).values_list("remote_id", flat=True))
+            assert links == _graph_ids(mailbox, collection) and len(links) == 2
+    # No lease of the move is left: every mailbox may sync, and is due now
+    assert not Mailbox.objects.filter(brokerage=brokerage, lease_owner__startswith="backend-move").exists()
+    # The first and second syncs on Graph change nothing: 0 duplicates and 0 lost on either side
+    for mailbox in mailboxes:
+        first, second = _sync(mailbox.pk), _sync(mailbox.pk)
+        assert (first.pulled, first.pushed, second.pulled, second.pushed) == (0, 0, 0, 0)
+        # on Graph's own delta state (the move dropped EWS's; the first Graph sync read each folder in full)
+        watermarks = FolderState.objects.filter(mailbox=mailbox).values_list("watermark", flat=True)
+        assert len(watermarks) == 2 and all(w.startswith(brokerage.graph_url) for w in watermarks)
+    assert _snapshot(simulator, mailboxes) == before
+
+
+def test_given_a_synced_ews_fleet_when_moved_to_graph_while_workers_run_then_nothing_is_duplicated_lost_or_resent(
+    simulator, sim_tenant, worker_process
+):
+    # Given three mailboxes synced on EWS (items from both sides) and an email awaiting reconciliation
+    brokerage, mailboxes = _fleet(simulator, sim_tenant)
+    sent = _email_awaiting_reconciliation(mailboxes[0], "Your viewing", sent=True)
+    draft = _email_awaiting_reconciliation(mailboxes[0], "Your offer", sent=False)
+    before = _snapshot(simulator, mailboxes)
+    assert before == {m.email: (2, 2, 2, 2) for m in mailboxes}
+    # And workers running: the move's (maintenance) and the syncs' (the dispatcher is ticked below)
+    worker_process(queues="maintenance,sync")
+    Mailbox.objects.filter(brokerage=brokerage).update(next_sync_at=timezone.now())
+    # When a credential manager's request moves the brokerage to Graph
+    move = request_move(brokerage, Brokerage.Backend.GRAPH)
+
+    def finished():
+        dispatch()  # syncs keep being dispatched during the move; held mailboxes are not leased
+        return BackendMove.objects.get(pk=move.pk).state == BackendMove.State.DONE
+
+    wait_for(finished, "the move", timeout=120)
+    # Then the run counted every mailbox and every stored id: 2 links per folder, and the unsent draft's id (the
+    # sent one's EWS draft id names nothing since Exchange moved it to Sent Items: it is left to the reconciler)
+    move.refresh_from_db()
+    assert (move.mailboxes_done, move.mailboxes_total, move.ids_translated, move.ids_gone, move.emails_translated) == (
+        3, 3, 12, 0, 1)
+    assert set(MailboxMove.objects.filter(move=move).values_list("requests", flat=True)) == {1}
+    wait_for(lambda: not Mailbox.objects.filter(brokerage=brokerage, lease_expires_at__gt=timezone.now()).exists(),
+             "syncs dispatched after the switch to end")
+    _assert_moved_to_graph(simulator, brokerage, mailboxes, before)
+    # And the unsent draft's id is Graph's id of it; reconciled on Graph, each email goes out exactly once
+    graph = gateway_for_mailbox(Mailbox.objects.get(pk=mailboxes[0].pk))
+    draft.refresh_from_db()
+    (found,) = graph.find_messages_by_tag(mailboxes[0].email, MessageFolder.DRAFTS, str(draft.pk))
+    assert draft.draft_id == found.ref.item_id
+    OutgoingEmail.objects.filter(pk__in=[sent.pk, draft.pk]).update(not_before=timezone.now())
+    assert [sending.send(str(e.pk), gateway_for_mailbox) for e in (sent, draft)] == ["sent", "sent"]
+    subjects = sorted(m.get("subject") for m in simulator.outbound(mailboxes[0].email))
+    assert subjects == ["Your offer", "Your viewing"]
+
+
+def test_given_a_move_whose_worker_is_sigkilled_midway_when_a_worker_returns_then_it_resumes_and_ends_the_same(
+    simulator, sim_tenant, worker_process
+):
+    # Given a synced EWS fleet and a worker that dies right after moving its first mailbox
+    brokerage, mailboxes = _fleet(simulator, sim_tenant)
+    before = _snapshot(simulator, mailboxes)
+    doomed = worker_process(queues="maintenance", failpoints="backend_move.after_mailbox=kill")
+    move = request_move(brokerage, Brokerage.Backend.GRAPH)
+    wait_for(lambda: doomed.process.poll() is not None, "the worker to die at the failpoint")
+    # Then one mailbox is done and stays held (no sync may run on its translated ids), the brokerage is still on EWS
+    (done,) = MailboxMove.objects.filter(move=move, done_at__isnull=False)
+    held = Mailbox.objects.get(pk=done.mailbox_id)
+    assert held.lease_owner == f"backend-move:{move.pk}" and held.lease_expires_at > timezone.now() + dt.timedelta(days=1)
+    Mailbox.objects.exclude(pk=held.pk).update(next_sync_at=timezone.now() + dt.timedelta(days=1))
+    Mailbox.objects.filter(pk=held.pk).update(next_sync_at=timezone.now())
+    assert dispatch().leased == 0  # due, yet not leased: the dead move's hold outlives its worker
+    assert set(FolderState.objects.filter(mailbox=held).values_list("watermark", flat=True)) == {""}
+    assert set(SyncLink.objects.filter(mailbox=held).values_list("remote_id", flat=True)) == (
+        _graph_ids(held, Collection.CONTACTS, backend="graph") | _graph_ids(held, Collection.CALENDAR, backend="graph"))
+    brokerage.refresh_from_db()
+    assert brokerage.mailbox_backend == Brokerage.Backend.EWS
+    # When a healthy worker takes the redelivered task
+    worker_process(queues="maintenance")
+    wait_for(lambda: BackendMove.objects.get(pk=move.pk).state == BackendMove.State.DONE, "the resumed move", timeout=120)
+    # Then it ended as an uninterrupted move does: every id translated once, none mistaken for gone
+    move.refresh_from_db()
+    assert (move.mailboxes_done, move.ids_translated, move.ids_gone, move.attempts) == (3, 12, 0, 2)
+    _assert_moved_to_graph(simulator, brokerage, mailboxes, before)
+
+
+def test_given_a_tenant_without_graph_permissions_when_moved_then_the_move_is_refused_and_nothing_changes(
+    simulator, sim_tenant
+):
+    # Given a brokerage synced on EWS whose app has no Graph application permissions
+    tenant = sim_tenant(mailboxes=1, graph_roles=())
+    brokerage = brokerage_for(tenant)
+    mailbox = Mailbox.objects.create(brokerage=brokerage, email=tenant.mailboxes[0], display_name="Agent")
+    Contact(mailbox=mailbox, given_name="Kept", surname="OnEws").save()
+    _sync(mailbox.pk)
+    links = list(SyncLink.objects.values_list("remote_id", flat=True))
+    # When staff run the command to move it to Graph
+    with pytest.raises(CommandError, match="did not finish"):
+        call_command("move_backend", "--to", "graph", "--brokerage", str(brokerage.pk), "--in-process")
+    # Then the move is refused with what failed, and the brokerage, its links and watermarks are untouched
+    (move,) = BackendMove.objects.filter(brokerage=brokerage)
+    assert move.state == BackendMove.State.REFUSED and "Microsoft Graph does not verify" in move.error
+    brokerage.refresh_from_db()
+    assert brokerage.mailbox_backend == Brokerage.Backend.EWS
+    assert list(SyncLink.objects.values_list("remote_id", flat=True)) == links
+    assert FolderState.objects.exclude(watermark="").count() == 2  # contacts and calendar keep their EWS state
+    assert not Mailbox.objects.filter(lease_owner__startswith="backend-move").exists()
+
+
+def test_given_a_brokerage_moved_to_graph_when_moved_back_to_ews_then_links_name_the_ews_ids_again(simulator, sim_tenant):
+    # Given a fleet moved from EWS to Graph (in process, as the command's --in-process does)
+    brokerage, mailboxes = _fleet(simulator, sim_tenant, size=1)
+    ews_links = set(SyncLink.objects.values_list("remote_id", flat=True))
+    run_move(request_move(brokerage, Brokerage.Backend.GRAPH).pk)
+    assert not set(SyncLink.objects.values_list("remote_id", flat=True)) & ews_links
+    # When it is moved back (an on-premises migration)
+    call_command("move_backend", "--to", "ews", "--all-graph", "--in-process")
+    # Then the links hold the EWS ids again and a sync on EWS finds nothing to do
+    brokerage.refresh_from_db()
+    assert brokerage.mailbox_backend == Brokerage.Backend.EWS
+    assert set(SyncLink.objects.values_list("remote_id", flat=True)) == ews_links
+    result = _sync(mailboxes[0].pk)
+    assert (result.pulled, result.pushed) == (0, 0)
