@@ -23,36 +23,13 @@ from mailboxes.items import Collection, MessageFolder, OutgoingMessage
 from outbox import sending
 from outbox.models import OutgoingEmail
 from scheduling.dispatch import dispatch
-from sync.engine import sync_mailbox
 from sync.models import Contact, Event, FolderState, SyncLink
+from tests.backend_move.move_support import graph_ids, sync, synced_fleet
 from tests.fixtures.broker import wait_for
 from tests.fixtures.crm import brokerage_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FOLDERS = {Collection.CONTACTS: "contacts", Collection.CALENDAR: "calendar"}
-
-
-def _sync(mailbox_id: int):
-    row = Mailbox.objects.select_related("brokerage").get(pk=mailbox_id)
-    return sync_mailbox(row, gateway_for_mailbox(row), lambda: None)
-
-
-def _fleet(simulator, sim_tenant, size: int = 3) -> tuple[Brokerage, list[Mailbox]]:
-    """A brokerage on EWS whose mailboxes are synced, with CRM-made and agent-made contacts and events."""
-    tenant = sim_tenant(mailboxes=size)
-    brokerage = brokerage_for(tenant)
-    mailboxes = [Mailbox.objects.create(brokerage=brokerage, email=address, display_name=address) for address in tenant.mailboxes]
-    start = timezone.now().replace(microsecond=0) + dt.timedelta(days=3)
-    for n, mailbox in enumerate(mailboxes):
-        Contact(mailbox=mailbox, given_name="Crm", surname=f"Buyer{n}", emails=[f"buyer{n}@client.example"]).save()
-        Event(mailbox=mailbox, subject=f"Viewing {n}", start=start, end=start + dt.timedelta(hours=1)).save()
-        simulator.user_create(mailbox.email, "contacts", {"given_name": "Agent", "surname": f"Made{n}"})
-        simulator.user_create(mailbox.email, "calendar", {
-            "subject": f"Open house {n}", "start": (start + dt.timedelta(days=1)).isoformat(),
-            "end": (start + dt.timedelta(days=1, hours=2)).isoformat()})
-        _sync(mailbox.pk)
-        assert (_sync(mailbox.pk).pulled, _sync(mailbox.pk).pushed) == (0, 0)  # settled on EWS
-    return brokerage, mailboxes
 
 
 def _email_awaiting_reconciliation(mailbox: Mailbox, subject: str, *, sent: bool) -> OutgoingEmail:
@@ -85,14 +62,6 @@ def _snapshot(simulator, mailboxes) -> dict:
     return shot
 
 
-def _graph_ids(mailbox: Mailbox, collection: Collection, backend: str = "graph") -> set[str]:
-    """The ids Microsoft Graph itself lists for the folder (a full delta read, immutable ids)."""
-    row = Mailbox.objects.select_related("brokerage").get(pk=mailbox.pk)
-    row.brokerage.mailbox_backend = backend  # in memory: Graph's view even while the brokerage is still on EWS
-    gateway = gateway_for_mailbox(row)
-    return {c.item_id for page in gateway.read_changes(mailbox.email, collection, None) for c in page.changes}
-
-
 def _assert_moved_to_graph(simulator, brokerage, mailboxes, before) -> None:
     brokerage.refresh_from_db()
     assert brokerage.mailbox_backend == Brokerage.Backend.GRAPH
@@ -100,12 +69,12 @@ def _assert_moved_to_graph(simulator, brokerage, mailboxes, before) -> None:
     for mailbox in mailboxes:
         for collection in FOLDERS:
             links = set(SyncLink.objects.filter(mailbox=mailbox, collection=collection.value).values_list("remote_id", flat=True))
-            assert links == _graph_ids(mailbox, collection) and len(links) == 2
+            assert links == graph_ids(mailbox, collection) and len(links) == 2
     # No lease of the move is left: every mailbox may sync, and is due now
     assert not Mailbox.objects.filter(brokerage=brokerage, lease_owner__startswith="backend-move").exists()
     # The first and second syncs on Graph change nothing: 0 duplicates and 0 lost on either side
     for mailbox in mailboxes:
-        first, second = _sync(mailbox.pk), _sync(mailbox.pk)
+        first, second = sync(mailbox.pk), sync(mailbox.pk)
         assert (first.pulled, first.pushed, second.pulled, second.pushed) == (0, 0, 0, 0)
         # on Graph's own delta state (the move dropped EWS's; the first Graph sync read each folder in full)
         watermarks = FolderState.objects.filter(mailbox=mailbox).values_list("watermark", flat=True)
@@ -117,7 +86,7 @@ def test_given_a_synced_ews_fleet_when_moved_to_graph_while_workers_run_then_not
     simulator, sim_tenant, worker_process
 ):
     # Given three mailboxes synced on EWS (items from both sides) and an email awaiting reconciliation
-    brokerage, mailboxes = _fleet(simulator, sim_tenant)
+    brokerage, mailboxes = synced_fleet(simulator, sim_tenant)
     sent = _email_awaiting_reconciliation(mailboxes[0], "Your viewing", sent=True)
     draft = _email_awaiting_reconciliation(mailboxes[0], "Your offer", sent=False)
     before = _snapshot(simulator, mailboxes)
@@ -157,7 +126,7 @@ def test_given_a_move_whose_worker_is_sigkilled_midway_when_a_worker_returns_the
     simulator, sim_tenant, worker_process
 ):
     # Given a synced EWS fleet and a worker that dies right after moving its first mailbox
-    brokerage, mailboxes = _fleet(simulator, sim_tenant)
+    brokerage, mailboxes = synced_fleet(simulator, sim_tenant)
     before = _snapshot(simulator, mailboxes)
     doomed = worker_process(queues="maintenance", failpoints="backend_move.after_mailbox=kill")
     move = request_move(brokerage, Brokerage.Backend.GRAPH)
@@ -171,7 +140,7 @@ def test_given_a_move_whose_worker_is_sigkilled_midway_when_a_worker_returns_the
     assert dispatch().leased == 0  # due, yet not leased: the dead move's hold outlives its worker
     assert set(FolderState.objects.filter(mailbox=held).values_list("watermark", flat=True)) == {""}
     assert set(SyncLink.objects.filter(mailbox=held).values_list("remote_id", flat=True)) == (
-        _graph_ids(held, Collection.CONTACTS, backend="graph") | _graph_ids(held, Collection.CALENDAR, backend="graph"))
+        graph_ids(held, Collection.CONTACTS, backend="graph") | graph_ids(held, Collection.CALENDAR, backend="graph"))
     brokerage.refresh_from_db()
     assert brokerage.mailbox_backend == Brokerage.Backend.EWS
     # When a healthy worker takes the redelivered task
@@ -191,7 +160,7 @@ def test_given_a_tenant_without_graph_permissions_when_moved_then_the_move_is_re
     brokerage = brokerage_for(tenant)
     mailbox = Mailbox.objects.create(brokerage=brokerage, email=tenant.mailboxes[0], display_name="Agent")
     Contact(mailbox=mailbox, given_name="Kept", surname="OnEws").save()
-    _sync(mailbox.pk)
+    sync(mailbox.pk)
     links = list(SyncLink.objects.values_list("remote_id", flat=True))
     # When staff run the command to move it to Graph
     with pytest.raises(CommandError, match="did not finish"):
@@ -208,7 +177,7 @@ def test_given_a_tenant_without_graph_permissions_when_moved_then_the_move_is_re
 
 def test_given_a_brokerage_moved_to_graph_when_moved_back_to_ews_then_links_name_the_ews_ids_again(simulator, sim_tenant):
     # Given a fleet moved from EWS to Graph (in process, as the command's --in-process does)
-    brokerage, mailboxes = _fleet(simulator, sim_tenant, size=1)
+    brokerage, mailboxes = synced_fleet(simulator, sim_tenant, size=1)
     ews_links = set(SyncLink.objects.values_list("remote_id", flat=True))
     run_move(request_move(brokerage, Brokerage.Backend.GRAPH).pk)
     assert not set(SyncLink.objects.values_list("remote_id", flat=True)) & ews_links
@@ -218,5 +187,5 @@ def test_given_a_brokerage_moved_to_graph_when_moved_back_to_ews_then_links_name
     brokerage.refresh_from_db()
     assert brokerage.mailbox_backend == Brokerage.Backend.EWS
     assert set(SyncLink.objects.values_list("remote_id", flat=True)) == ews_links
-    result = _sync(mailboxes[0].pk)
+    result = sync(mailboxes[0].pk)
     assert (result.pulled, result.pushed) == (0, 0)
