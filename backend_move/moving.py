@@ -190,7 +190,7 @@ def move_mailbox(move: BackendMove, marker: MailboxMove, gateway) -> None:
     )  # fmt: skip
     wanted = list(dict.fromkeys([rid for _, rid in links] + [i for _, d, r in emails for i in (d, r) if i]))
     translate = gateway.translate_ews_ids if move.target == Brokerage.Backend.GRAPH else gateway.translate_graph_ids
-    new_ids = translate(mailbox.email, wanted) if wanted else {}
+    new_ids = _patiently(lambda: translate(mailbox.email, wanted)) if wanted else {}
     requests = -(-len(wanted) // TRANSLATE_BATCH)
     failpoint("backend_move.after_translate")
     with transaction.atomic():
@@ -207,6 +207,19 @@ def move_mailbox(move: BackendMove, marker: MailboxMove, gateway) -> None:
             mailboxes_done=F("mailboxes_done") + 1, ids_translated=F("ids_translated") + len(changed),
             ids_gone=F("ids_gone") + gone, emails_translated=F("emails_translated") + emails_changed)
     failpoint("backend_move.after_mailbox")
+
+
+def _patiently(call):
+    """The call, retried after Microsoft's back-off (throttling, a network failure) a few times before the move
+    stops; a permanent failure (consent withdrawn, mailbox gone) stops it at once."""
+    for attempt in range(settings.BACKEND_MOVE_RETRIES + 1):
+        try:
+            return call()
+        except GatewayError as error:
+            if error.permanent or attempt == settings.BACKEND_MOVE_RETRIES:
+                raise
+            time.sleep(min(getattr(error, "back_off_seconds", 5.0), 60.0))
+    raise AssertionError("unreachable")
 
 
 def _translate_email(pk: uuid.UUID, draft: str, message: str, new_ids: dict[str, str | None]) -> int:

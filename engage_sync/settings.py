@@ -272,6 +272,8 @@ SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 600, minimum=5)
 BACKEND_MOVE_HOLD_SECONDS = env_int("BACKEND_MOVE_HOLD_SECONDS", 7 * 24 * 3600, minimum=60)
 # How long a move waits for a running sync to give a mailbox's lease back before it stops (to be resumed).
 BACKEND_MOVE_LEASE_WAIT_SECONDS = env_int("BACKEND_MOVE_LEASE_WAIT_SECONDS", 900, minimum=1)
+# Throttling or a network failure while translating ids: retried this often (after Microsoft's back-off, ≤ 60 s).
+BACKEND_MOVE_RETRIES = env_int("BACKEND_MOVE_RETRIES", 5, minimum=0)
 SYNC_MAX_BACKOFF_SECONDS = env_int("SYNC_MAX_BACKOFF_SECONDS", 3600, minimum=60)
 # The broker the prompt publisher (scheduling/prompt.py: a CRM write's sync, sent at once) uses; empty: Celery's
 # own (CELERY_BROKER_URL). Its own setting so a broker outage can be shown on the web side alone: pointed at a

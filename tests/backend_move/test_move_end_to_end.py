@@ -189,3 +189,19 @@ def test_given_a_brokerage_moved_to_graph_when_moved_back_to_ews_then_links_name
     assert set(SyncLink.objects.values_list("remote_id", flat=True)) == ews_links
     result = sync(mailboxes[0].pk)
     assert (result.pulled, result.pushed) == (0, 0)
+
+
+def test_given_graph_throttles_the_translation_when_moved_then_the_move_waits_it_out_and_finishes(simulator, sim_tenant):
+    # Given a synced EWS mailbox and Graph answering the first translateExchangeIds with 503 Retry-After: 1
+    brokerage, mailboxes = synced_fleet(simulator, sim_tenant, size=1)
+    simulator.add_fault("server_busy", mailbox=mailboxes[0].email, operation="translate_exchange_ids",
+                        back_off_ms=1000, count=1)
+    translations = simulator.stats().get("graph_operation", {}).get("translate_exchange_ids", 0)
+    # When it is moved to Graph
+    move = request_move(brokerage, Brokerage.Backend.GRAPH)
+    assert run_move(move.pk) == BackendMove.State.DONE
+    # Then the throttled request was answered 503 Retry-After once, retried, and every id translated
+    assert [f["fired"] for f in simulator.faults()] == [1]
+    assert simulator.stats()["graph_operation"]["translate_exchange_ids"] == translations + 2  # the throttled one, and its retry
+    move.refresh_from_db()
+    assert (move.ids_translated, move.ids_gone, move.error) == (4, 0, "")
