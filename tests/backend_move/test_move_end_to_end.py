@@ -205,3 +205,15 @@ def test_given_graph_throttles_the_translation_when_moved_then_the_move_waits_it
     assert simulator.stats()["graph_operation"]["translate_exchange_ids"] == translations + 2  # the throttled one, and its retry
     move.refresh_from_db()
     assert (move.ids_translated, move.ids_gone, move.error) == (4, 0, "")
+
+
+def test_given_graph_without_permissions_when_a_graph_brokerage_moves_back_to_ews_then_it_is_refused(simulator, sim_tenant):
+    # Given a brokerage on Graph whose app lost its Graph permissions (ids are translated through Graph)
+    tenant = sim_tenant(mailboxes=1, graph_roles=())
+    brokerage = brokerage_for(tenant, mailbox_backend=Brokerage.Backend.GRAPH)
+    # When it is moved back to EWS, which itself verifies
+    move = request_move(brokerage, Brokerage.Backend.EWS)
+    # Then the move is refused, naming Graph, and the brokerage stays on Graph
+    assert run_move(move.pk) == BackendMove.State.REFUSED
+    assert "Microsoft Graph does not verify" in BackendMove.objects.get(pk=move.pk).error
+    assert Brokerage.objects.get(pk=brokerage.pk).mailbox_backend == Brokerage.Backend.GRAPH

@@ -7,10 +7,12 @@ import datetime as dt
 import uuid
 
 import pytest
+from django.contrib import admin
 from django.utils import timezone
 
 from backend_move.models import BackendMove
 from backend_move.moving import request_move, run_move
+from brokerages.mailbox_admin import MailboxAdmin
 from brokerages.models import Brokerage, Mailbox
 from engage_sync import failpoints
 from mailboxes.items import Collection
@@ -58,6 +60,9 @@ def test_given_a_move_crashed_after_a_mailbox_when_a_mailbox_is_added_and_it_res
     move = request_move(tenant_brokerage, Brokerage.Backend.GRAPH)
     with pytest.raises(failpoints.FailpointTriggered):
         run_move(move.pk)
+    # (its first mailbox stays held, and the mailbox list says so)
+    (held,) = Mailbox.objects.filter(lease_owner=f"backend-move:{move.pk}")
+    assert MailboxAdmin(Mailbox, admin.site).next_sync(held) == "held by a backend move"
     # And, while it is stopped, a third mailbox of the brokerage is added and synced (on EWS: not switched yet)
     address = simulator.create_mailboxes(str(tenant_brokerage.tenant_id), [f"late@{tenant_brokerage.email_domains[0]}"])[0]
     late = Mailbox.objects.create(brokerage=tenant_brokerage, email=address, display_name="Late")
