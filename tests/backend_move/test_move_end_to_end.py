@@ -143,12 +143,27 @@ def test_given_a_move_whose_worker_is_sigkilled_midway_when_a_worker_returns_the
         graph_ids(held, Collection.CONTACTS, backend="graph") | graph_ids(held, Collection.CALENDAR, backend="graph"))
     brokerage.refresh_from_db()
     assert brokerage.mailbox_backend == Brokerage.Backend.EWS
+    # And edits in flight while the move is stopped: a CRM edit of the held mailbox's contact, an Outlook edit in
+    # a mailbox not moved yet
+    crm_contact = Contact.objects.get(mailbox=held, given_name="Crm")
+    crm_contact.job_title = "Seller"
+    crm_contact.save()
+    waiting = next(m for m in mailboxes if m.pk != held.pk and not MailboxMove.objects.filter(
+        move=move, mailbox=m, done_at__isnull=False).exists())
+    (outlook_item,) = [i for i in simulator.list_items(waiting.email, "contacts") if i["fields"].get("given_name") == "Agent"]
+    simulator.user_update(waiting.email, outlook_item["id"], {"job_title": "Landlord"})
     # When a healthy worker takes the redelivered task
     worker_process(queues="maintenance")
     wait_for(lambda: BackendMove.objects.get(pk=move.pk).state == BackendMove.State.DONE, "the resumed move", timeout=120)
     # Then it ended as an uninterrupted move does: every id translated once, none mistaken for gone
     move.refresh_from_db()
     assert (move.mailboxes_done, move.ids_translated, move.ids_gone, move.attempts) == (3, 12, 0, 2)
+    # And the first syncs on Graph carry each edit across, once
+    pushed, pulled = sync(held.pk), sync(waiting.pk)
+    assert (pushed.pulled, pushed.pushed, pulled.pulled, pulled.pushed) == (0, 1, 1, 0)
+    assert [i["fields"].get("job_title") for i in simulator.list_items(held.email, "contacts")
+            if i["fields"].get("given_name") == "Crm"] == ["Seller"]
+    assert Contact.objects.get(mailbox=waiting, given_name="Agent").job_title == "Landlord"
     _assert_moved_to_graph(simulator, brokerage, mailboxes, before)
 
 
