@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from backend_move.models import BackendMove
@@ -65,3 +68,17 @@ def test_given_a_brokerage_already_on_graph_when_moved_to_graph_then_staff_are_t
                            follow=True)
     assert "is on Microsoft Graph already" in _said(response)
     assert not BackendMove.objects.exists()
+
+
+def test_given_workers_when_the_command_queues_a_move_without_waiting_then_it_returns_and_a_worker_finishes_it(
+    simulator, sim_tenant, celery_worker
+):
+    # Given a brokerage on EWS
+    brokerage = brokerage_for(sim_tenant(mailboxes=1))
+    # When the command queues its move with --no-wait
+    out = io.StringIO()
+    call_command("move_backend", "--to", "graph", "--brokerage", str(brokerage.pk), "--no-wait", stdout=out)
+    # Then it says so and returns, and a worker carries the move out
+    assert out.getvalue().strip() == "1 move(s) queued."
+    wait_for(lambda: BackendMove.objects.get(brokerage=brokerage).state == BackendMove.State.DONE, "the move", timeout=60)
+    assert Brokerage.objects.get(pk=brokerage.pk).mailbox_backend == Brokerage.Backend.GRAPH

@@ -9,6 +9,7 @@ the following syncs on Graph change nothing, and the email is found sent — onc
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 from django.core.management import call_command
@@ -197,8 +198,12 @@ def test_given_a_brokerage_moved_to_graph_when_moved_back_to_ews_then_links_name
     run_move(request_move(brokerage, Brokerage.Backend.GRAPH).pk)
     assert not set(SyncLink.objects.values_list("remote_id", flat=True)) & ews_links
     # When it is moved back (an on-premises migration)
-    call_command("move_backend", "--to", "ews", "--all-graph", "--in-process")
-    # Then the links hold the EWS ids again and a sync on EWS finds nothing to do
+    out = io.StringIO()
+    call_command("move_backend", "--to", "ews", "--all-graph", "--in-process", stdout=out)
+    # Then the command printed the move's progress and its end
+    assert "graph→ews: done, mailboxes 1/1, ids translated 4, gone 0" in out.getvalue()
+    assert out.getvalue().rstrip().endswith("1 move(s) done.")
+    # And the links hold the EWS ids again and a sync on EWS finds nothing to do
     brokerage.refresh_from_db()
     assert brokerage.mailbox_backend == Brokerage.Backend.EWS
     assert set(SyncLink.objects.values_list("remote_id", flat=True)) == ews_links
