@@ -78,3 +78,25 @@ def test_given_a_move_crashed_after_a_mailbox_when_a_mailbox_is_added_and_it_res
     # And the first sync on Graph of the late mailbox changes nothing
     result = sync(late.pk)
     assert (result.pulled, result.pushed) == (0, 0)
+
+
+def test_given_a_move_crashed_between_translating_and_storing_when_it_resumes_then_the_mailbox_is_translated_afresh(
+    simulator, sim_tenant, monkeypatch
+):
+    # Given a synced EWS mailbox and a move that crashes after translateExchangeIds answered, before its commit
+    brokerage, (mailbox,) = synced_fleet(simulator, sim_tenant, size=1)
+    ews_links = set(SyncLink.objects.values_list("remote_id", flat=True))
+    monkeypatch.setitem(failpoints._ACTIVE, "backend_move.after_translate", "raise")
+    move = request_move(brokerage, Brokerage.Backend.GRAPH)
+    with pytest.raises(failpoints.FailpointTriggered):
+        run_move(move.pk)
+    # Then nothing of the translation is stored: the links still name the EWS ids, the mailbox is not done, yet held
+    assert set(SyncLink.objects.values_list("remote_id", flat=True)) == ews_links
+    assert BackendMove.objects.get(pk=move.pk).mailboxes_done == 0
+    assert Mailbox.objects.get(pk=mailbox.pk).lease_owner == f"backend-move:{move.pk}"
+    # When it resumes, the EWS ids are translated again and stored once
+    monkeypatch.delitem(failpoints._ACTIVE, "backend_move.after_translate")
+    assert run_move(move.pk) == BackendMove.State.DONE
+    move.refresh_from_db()
+    assert (move.mailboxes_done, move.ids_translated, move.ids_gone) == (1, 4, 0)
+    assert _links_are_graphs(mailbox)
