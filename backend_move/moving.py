@@ -119,6 +119,8 @@ def _run(move: BackendMove) -> str:
         started = MailboxMove.objects.filter(move=move, done_at__isnull=False).exists()
         # Nothing done yet: refused, the brokerage stays as it was. Some mailboxes moved (a resume): it must end.
         state = BackendMove.State.FAILED if started else BackendMove.State.REFUSED
+        if not started:  # a lease taken before a crash, no id stored under it: the mailbox may sync on as before
+            Mailbox.objects.filter(lease_token=move.lease_token).update(lease_token=None, lease_owner="", lease_expires_at=None)
         _finish(move, state, refusal)
         return state
     translator = _graph(brokerage)
@@ -140,7 +142,7 @@ def verify_target(brokerage: Brokerage, target: str) -> str:
     for backend in dict.fromkeys([target, Brokerage.Backend.GRAPH.value]):
         gateway = _gateway_on(brokerage, backend)
         try:
-            gateway.check_token()
+            gateway.check_token(fresh=True)  # the permissions granted now, not those of a cached token
             gateway.check_mailbox(brokerage.test_mailbox)
         except GatewayError as error:
             remedy = getattr(error, "remedy", "")

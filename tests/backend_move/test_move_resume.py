@@ -100,3 +100,25 @@ def test_given_a_move_crashed_between_translating_and_storing_when_it_resumes_th
     move.refresh_from_db()
     assert (move.mailboxes_done, move.ids_translated, move.ids_gone) == (1, 4, 0)
     assert _links_are_graphs(mailbox)
+
+
+def test_given_a_move_crashed_before_its_first_mailbox_was_stored_when_graph_no_longer_verifies_then_it_lets_go(
+    simulator, sim_tenant, monkeypatch
+):
+    # Given a move that crashed after taking its first mailbox's lease, before storing anything
+    brokerage, (mailbox,) = synced_fleet(simulator, sim_tenant, size=1)
+    monkeypatch.setitem(failpoints._ACTIVE, "backend_move.after_translate", "raise")
+    move = request_move(brokerage, Brokerage.Backend.GRAPH)
+    with pytest.raises(failpoints.FailpointTriggered):
+        run_move(move.pk)
+    monkeypatch.delitem(failpoints._ACTIVE, "backend_move.after_translate")
+    # And the tenant's administrator revoked the Graph permissions meanwhile
+    roles = ["Contacts.ReadWrite", "Calendars.ReadWrite", "Mail.ReadWrite", "Mail.Send"]
+    simulator.update_app(str(brokerage.tenant_id), str(brokerage.client_id), graph_roles={role: None for role in roles})
+    # When the move resumes
+    assert run_move(move.pk) == BackendMove.State.REFUSED
+    # Then it is refused and lets the mailbox go: it syncs on EWS as before, nothing was translated
+    assert not Mailbox.objects.filter(lease_owner__startswith="backend-move").exists()
+    assert Brokerage.objects.get(pk=brokerage.pk).mailbox_backend == Brokerage.Backend.EWS
+    result = sync(mailbox.pk)
+    assert (result.pulled, result.pushed) == (0, 0)
