@@ -21,6 +21,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
+from backend_move.admin import move_to_ews, move_to_graph
 from brokerages import audit, mailbox_import, mailbox_summary, verification
 from brokerages.forms import BrokerageForm, BrokerageOperatorForm
 from brokerages.mailbox_admin import MailboxAdmin  # noqa: F401  (registers it; split off to keep this module small)
@@ -130,7 +131,7 @@ class BrokerageAdmin(admin.ModelAdmin):
     list_select_related = False  # no foreign keys; the mailbox count is one annotated query
     actions = (
         "verify_credentials", "verify_credentials_with_test_message", "verify_and_promote_next_secret",
-        "pause_brokerages", "resume_brokerages",
+        "pause_brokerages", "resume_brokerages", move_to_graph, move_to_ews,
     )  # fmt: skip
     change_form_template = "admin/brokerages/brokerage/change_form.html"
 

@@ -139,7 +139,8 @@ class MailboxAdmin(admin.ModelAdmin):
     def next_sync(self, obj: Mailbox):
         now = timezone.now()
         if obj.lease_expires_at and obj.lease_expires_at > now:
-            return "syncing now"
+            # A backend move holds its mailboxes until the brokerage switches (backend_move/moving.py)
+            return "held by a backend move" if obj.lease_owner.startswith("backend-move:") else "syncing now"
         if not obj.is_active or obj.sync_paused:
             return "—"
         seconds = (obj.next_sync_at - now).total_seconds()

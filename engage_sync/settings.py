@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "outbox",
     "scheduling",
     "sync",
+    "backend_move",
 ]
 
 MIDDLEWARE = [
@@ -275,6 +276,13 @@ SYNC_TIME_LIMIT_SECONDS = env_int("SYNC_TIME_LIMIT_SECONDS", 480, minimum=1)
 # Every request to Microsoft is bounded: EWS (exchangelib's per-request timeout) and the token endpoint (MSAL).
 EWS_REQUEST_TIMEOUT_SECONDS = env_int("EWS_REQUEST_TIMEOUT_SECONDS", 30, minimum=1)
 TOKEN_REQUEST_TIMEOUT_SECONDS = env_int("TOKEN_REQUEST_TIMEOUT_SECONDS", 10, minimum=1)
+# A backend move (backend_move/) holds each moved mailbox's lease until the brokerage's backend is switched; a move
+# stopped midway keeps them this long (7 days) before syncs could resume on mixed ids. Resume the move instead.
+BACKEND_MOVE_HOLD_SECONDS = env_int("BACKEND_MOVE_HOLD_SECONDS", 7 * 24 * 3600, minimum=60)
+# How long a move waits for a running sync to give a mailbox's lease back before it stops (to be resumed).
+BACKEND_MOVE_LEASE_WAIT_SECONDS = env_int("BACKEND_MOVE_LEASE_WAIT_SECONDS", 900, minimum=1)
+# Throttling or a network failure while translating ids: retried this often (after Microsoft's back-off, ≤ 60 s).
+BACKEND_MOVE_RETRIES = env_int("BACKEND_MOVE_RETRIES", 5, minimum=0)
 SYNC_MAX_BACKOFF_SECONDS = env_int("SYNC_MAX_BACKOFF_SECONDS", 3600, minimum=60)
 # The broker the prompt publisher (scheduling/prompt.py: a CRM write's sync, sent at once) uses; empty: Celery's
 # own (CELERY_BROKER_URL). Its own setting so a broker outage can be shown on the web side alone: pointed at a

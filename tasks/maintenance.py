@@ -29,3 +29,13 @@ def prune_sync_runs() -> int:
 def prune_denied_api_requests() -> int:
     """Hourly (beat): delete refused-request tallies older than API_DENIED_RETENTION_DAYS; returns how many."""
     return apikey_audit.prune_denied()
+
+
+# Long (a brokerage's every mailbox) and resumable: a worker lost midway gives the message back (acks_late,
+# reject on worker lost) and the next delivery carries on from the per-mailbox markers.
+@shared_task(acks_late=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
+def move_backend(move_id: int) -> str:
+    """Move a brokerage to another mailbox backend (backend_move/moving.py); returns the move's state."""
+    from backend_move.moving import run_move
+
+    return run_move(move_id)

@@ -356,13 +356,19 @@ class GraphGateway:
     def translate_ews_ids(self, mailbox: str, ews_ids: Sequence[str]) -> dict[str, str | None]:
         """Each EWS item id of the mailbox → its immutable Graph id (``translateExchangeIds``, 1,000 a request);
         None for an id that names no item any more."""
+        return self.translate_ids(mailbox, ews_ids, source="ewsId", target="restImmutableEntryId")
+
+    def translate_graph_ids(self, mailbox: str, graph_ids: Sequence[str]) -> dict[str, str | None]:
+        """The reverse (a move back to EWS): each immutable Graph id → the EWS id of the same item, or None."""
+        return self.translate_ids(mailbox, graph_ids, source="restImmutableEntryId", target="ewsId")
+
+    def translate_ids(self, mailbox: str, ids_in: Sequence[str], *, source: str, target: str) -> dict[str, str | None]:
         user = self._user(mailbox)
         found: dict[str, str | None] = {}
-        ids = list(dict.fromkeys(ews_ids))
+        ids = list(dict.fromkeys(ids_in))
         for start in range(0, len(ids), TRANSLATE_LIMIT):
             body = self._http.json("POST", f"{user}/translateExchangeIds", json={
-                "inputIds": ids[start : start + TRANSLATE_LIMIT], "sourceIdType": "ewsId",
-                "targetIdType": "restImmutableEntryId"})
+                "inputIds": ids[start : start + TRANSLATE_LIMIT], "sourceIdType": source, "targetIdType": target})
             for entry in body.get("value") or ():
                 found[entry["sourceId"]] = entry.get("targetId") if not entry.get("errorDetails") else None
         return {i: found.get(i) for i in ids}
