@@ -3,8 +3,8 @@
 Per enabled folder: read the mailbox's changes since the stored watermark, read the CRM's changes since the
 links, plan (sync.reconcile, pure), apply (sync.executor), and store the new watermark only when every action
 applied. A skipped action (a side moved under us) means re-read and re-plan, a bounded number of times. The
-mailbox items we wrote stay marked unconfirmed until a committed watermark covers them; a read that does not
-report one reads it by id. The mass-deletion guard pauses the mailbox and alerts staff; gateway errors propagate
+linked items whose creation no stored watermark covers yet (ours, or pulled in a round whose watermark was not
+stored) stay marked; a sync whose feed does not report one reads it by id. The mass-deletion guard pauses the mailbox and alerts staff; gateway errors propagate
 to the fleet, after what was safely done is saved (every applied action already is).
 """
 
@@ -78,7 +78,7 @@ def sync_folder(
     gone: set[str] = set()
     reread = full_read_due(state, collection, timezone.now())
     for _round in range(1 + settings.SYNC_REPLAN_ROUNDS):
-        # Our writes of every round so far happened before this read starts: committing its watermark confirms them.
+        # Every round so far applied its actions before this read starts: storing its watermark confirms their links.
         written = state.write_round
         unconfirmed = ledger.unconfirmed_writes(mailbox.pk, collection) if written > state.confirmed_round else frozenset()
         remote = read_remote(gateway, mailbox.email, collection, None if reread else state.watermark or None,
@@ -107,14 +107,15 @@ def sync_folder(
             _alert_mass_deletion(mailbox, reason)
             return EngineResult(pulled, pushed, conflicts, reason)
         keep_lease()
-        # Counted before the first write, so a crash after it still leaves the round's writes awaiting confirmation.
-        write_round = ledger.start_write_round(state) if _writes_mailbox_items(plan.actions) else None
-        executor = Executor(mailbox.pk, mailbox.email, collection, gateway, keep_lease, write_round)
+        # Counted before the first action, so a crash after it still leaves the round's links awaiting confirmation.
+        write_round = ledger.start_write_round(state) if plan.actions else None
+        executor = Executor(mailbox.pk, mailbox.email, collection, gateway, keep_lease, write_round, written)
         complete = executor.apply(plan.actions)
         pulled, pushed, conflicts = pulled + executor.pulled, pushed + executor.pushed, conflicts + executor.conflicts
         gone |= executor.gone
         if complete:
-            _commit(state, remote, plan, written)
+            # This read covers what the round pulled; what it wrote to the mailbox needs a read that starts later.
+            _commit(state, remote, plan, written if _writes_mailbox_items(plan.actions) else state.write_round)
             reread = False
             if not executor.pushed:
                 return EngineResult(pulled, pushed, conflicts)
@@ -172,8 +173,8 @@ def _within_window(changes: RemoteChanges, links: dict, window: CalendarWindow) 
 
 
 def _commit(state: FolderState, remote: Pulled, plan: Plan, written: int) -> None:
-    """Store the watermark: everything it covers is applied, and our writes of rounds up to ``written`` (made before
-    its read started) are confirmed with it, in one transaction."""
+    """Store the watermark: everything it covers is applied, and the links stamped with rounds up to ``written`` are
+    confirmed with it, in one transaction."""
     complete = remote.changes.complete
     confirms = written > state.confirmed_round
     if (remote.watermark == state.watermark and state.first_sync_done and not complete

@@ -53,9 +53,12 @@ class Executor:
     collection: Collection
     gateway: MailboxGateway
     keep_lease: Callable[[], None]
-    # The folder's write round these actions' mailbox writes belong to (ledger.start_write_round): each link of an
-    # item we create or update is stamped with it, so the item is read by id until a committed watermark covers it.
+    # The folder's round these actions belong to (ledger.start_write_round) and the one the plan's read covers
+    # (FolderState.write_round before that read). Each link saved is stamped, so its mailbox item is read by id until
+    # a stored watermark covers its creation: an item we create or update with ``write_round`` (a read after the
+    # write must confirm it), an item pulled or paired with ``read_round`` (storing this read's watermark confirms it).
     write_round: int | None = None
+    read_round: int | None = None
     pulled: int = 0
     pushed: int = 0
     conflicts: int = 0
@@ -102,7 +105,7 @@ class Executor:
                 created.append((action, row))
             self.model.objects.bulk_create([row for _action, row in created])
             links = [action.link(str(row.pk), row.version) for action, row in created]
-            ledger.create_links(m, c, links)
+            ledger.create_links(m, c, links, write_round=self.read_round)
             for action, _row in created:
                 self._record(action)
         self.pulled += len(created)
@@ -119,7 +122,7 @@ class Executor:
                  type(action).__name__, why)  # fmt: skip
 
     def _link(self, link, *, written: bool = False) -> None:
-        ledger.save_link(self.mailbox_id, self.collection, link, write_round=self.write_round if written else None)
+        ledger.save_link(self.mailbox_id, self.collection, link, write_round=self.write_round if written else self.read_round)
 
     def _record(self, action: SyncAction) -> None:
         conflict = getattr(action, "conflict", None)

@@ -94,14 +94,16 @@ def mark_push(collection: Collection, local_id: str, content_hash: str, *, mailb
 
 
 def start_write_round(state: FolderState) -> int:
-    """Count a round that is about to write to the mailbox (before its first write) and return its number."""
+    """Count a round that is about to apply actions (before the first) and return its number: its links await
+    confirmation, which the next sync then knows without a query (``write_round > confirmed_round``)."""
     FolderState.objects.filter(pk=state.pk).update(write_round=F("write_round") + 1)
     state.write_round += 1
     return state.write_round
 
 
 def unconfirmed_writes(mailbox_id: int, collection: Collection) -> frozenset[str]:
-    """The mailbox items we created or updated that no committed watermark covers yet (sync/README.md)."""
+    """The linked mailbox items whose creation no stored watermark may cover yet: ours, or pulled in a sync whose
+    watermark was not stored (sync/README.md, "Our writes are confirmed")."""
     return frozenset(
         SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, write_round__isnull=False)
         .values_list("remote_id", flat=True)
@@ -124,25 +126,26 @@ def _clear_marks(collection: Collection, local_id: str) -> None:
 
 def save_link(mailbox_id: int, collection: Collection, link: Link, *, write_round: int | None = None) -> None:
     """Replace the local id's link and clear the row's marks, which the link now covers (inside the action's
-    transaction). ``write_round``: we just wrote this mailbox item in that round; otherwise an unconfirmed write of
-    the same item stays unconfirmed (a new link without a write does not make the watermark cover it)."""
+    transaction). ``write_round``: the round whose stored watermark confirms this mailbox item (sync/README.md); a
+    stamp the same item already carries is never lowered."""
     _clear_marks(collection, link.local_id)
     old = SyncLink.objects.filter(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id))
     kept = old.filter(remote_id=link.remote_id).values_list("write_round", flat=True).first()
     old.delete()
+    stamps = [value for value in (write_round, kept) if value is not None]
     SyncLink.objects.create(
         mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id), remote_id=link.remote_id,
         local_version=link.local_version, remote_version=link.remote_version, agreed_hash=link.agreed_hash,
-        agreed_fields=dict(link.agreed_fields), write_round=write_round if write_round is not None else kept,
+        agreed_fields=dict(link.agreed_fields), write_round=max(stamps) if stamps else None,
     )  # fmt: skip
 
 
-def create_links(mailbox_id: int, collection: Collection, links: list[Link]) -> None:
-    """Insert links of local ids that have none yet (fresh rows), in one statement."""
+def create_links(mailbox_id: int, collection: Collection, links: list[Link], *, write_round: int | None = None) -> None:
+    """Insert links of local ids that have none yet (fresh rows), in one statement, stamped as ``save_link`` says."""
     SyncLink.objects.bulk_create([
         SyncLink(mailbox_id=mailbox_id, collection=collection.value, local_id=UUID(link.local_id), remote_id=link.remote_id,
                  local_version=link.local_version, remote_version=link.remote_version, agreed_hash=link.agreed_hash,
-                 agreed_fields=dict(link.agreed_fields))
+                 agreed_fields=dict(link.agreed_fields), write_round=write_round)
         for link in links
     ])  # fmt: skip
 

@@ -230,3 +230,25 @@ def test_a_contacts_folder_is_read_in_full_when_its_periodic_read_is_due(simulat
     assert timezone.now() - state.last_full_sync_at < dt.timedelta(minutes=5)
     assert Contact.objects.filter(mailbox=sim_mailbox).count() == 1
     assert len(simulator.list_items(sim_mailbox.email, "contacts")) == 1
+
+
+def test_an_outlook_deletion_of_a_contact_pulled_in_a_sync_cut_off_before_its_watermark_propagates(
+    simulator, sim_mailbox, sync_once
+):
+    from mailboxes.errors import Throttled
+
+    # Given a synced mailbox, a contact new in Outlook, and a sync that pulls it, then is throttled at its push
+    sync_once()
+    remote_id = simulator.user_create(sim_mailbox.email, "contacts", {"given_name": "Pulled"})
+    _contact(sim_mailbox, given_name="Pushed")
+    simulator.add_fault("server_busy", mailbox=sim_mailbox.email, operation="CreateItem", back_off_ms=1000, count=1)
+    with pytest.raises(Throttled):
+        sync_once()
+    pulled = Contact.objects.get(mailbox=sim_mailbox, given_name="Pulled")  # linked, the watermark still before it
+    # When the agent deletes it in Outlook (Exchange nets its create and deletion out of the next feed)
+    simulator.user_delete(sim_mailbox.email, remote_id)
+    sync_once()
+    sync_once()
+    # Then the CRM no longer has it, and the other contact reached the mailbox
+    assert not Contact.objects.filter(pk=pulled.pk).exists()
+    assert [item["fields"]["given_name"] for item in simulator.list_items(sim_mailbox.email, "contacts")] == ["Pushed"]
