@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from apikeys.models import ApiKey, Permission
@@ -15,6 +15,7 @@ from brokerages.models import Brokerage, Mailbox
 from brokerages.roles import CREDENTIAL_MANAGERS, OPERATORS
 from outbox.models import OutgoingEmail
 from sync.models import Contact, Event
+from tests.fixtures.staff import staff_in
 
 ALL = list(Permission.values)
 
@@ -68,20 +69,14 @@ def make_key(tenants):
     return make
 
 
-def _staff_in(group_name: str, username: str) -> User:
-    user = User.objects.create_user(username, password="pw-for-tests", is_staff=True)
-    user.groups.add(Group.objects.get(name=group_name))
-    return user
-
-
 @pytest.fixture
 def operator(db) -> User:
-    return _staff_in(OPERATORS, "olivia-operator")
+    return staff_in(OPERATORS, "olivia-operator")
 
 
 @pytest.fixture
 def credential_manager(db) -> User:
-    return _staff_in(CREDENTIAL_MANAGERS, "carl-credentials")
+    return staff_in(CREDENTIAL_MANAGERS, "carl-credentials")
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from brokerages.models import Brokerage
 from brokerages.roles import CREDENTIAL_MANAGERS, OPERATORS
+from tests.fixtures.staff import staff_in
 
 # What a real Entra ID client secret Value looks like: 40 characters with a "~".
 PLAINTEXT_SECRET = "Zx8Q~k3yV4lu3.fr0m-Entra_ID.abcdefghij12"
@@ -43,20 +44,14 @@ def make_brokerage(db):
     return make
 
 
-def _staff_in(group_name: str, username: str) -> User:
-    user = User.objects.create_user(username, password="pw-for-tests", is_staff=True)
-    user.groups.add(Group.objects.get(name=group_name))
-    return user
-
-
 @pytest.fixture
 def operator(db) -> User:
-    return _staff_in(OPERATORS, "olivia-operator")
+    return staff_in(OPERATORS, "olivia-operator")
 
 
 @pytest.fixture
 def credential_manager(db) -> User:
-    return _staff_in(CREDENTIAL_MANAGERS, "carl-credentials")
+    return staff_in(CREDENTIAL_MANAGERS, "carl-credentials")
 
 
 def change_form_data(brokerage: Brokerage, **overrides) -> dict[str, str]:
