@@ -16,8 +16,6 @@ import os
 import ssl
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -25,23 +23,12 @@ import msal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import cpu_seconds  # of another process (the simulator), from /proc
+from harness import measure_against_server as measure  # CPU of the client and of the simulator's process
 
 from tests.fixtures.simulator import start_simulator, stop_simulator
 
 WINDOW = {"startDateTime": "2030-03-01T00:00:00Z", "endDateTime": "2030-04-01T00:00:00Z"}
 
-
-def measure(label: str, count: int, server_pid: int, call: Callable[[], None]) -> None:
-    call()  # warm the connection and caches
-    server_before, client_before, started = cpu_seconds(server_pid), time.process_time(), time.perf_counter()
-    for _ in range(count):
-        call()
-    elapsed = time.perf_counter() - started
-    client_cpu = time.process_time() - client_before
-    server_cpu = cpu_seconds(server_pid) - server_before
-    print(f"{label:<42} {count / elapsed:8.1f} req/s   client CPU {client_cpu / count * 1000:6.2f} ms/req   "
-          f"simulator CPU {server_cpu / count * 1000:6.2f} ms/req   (ratio {server_cpu / max(client_cpu, 1e-9):.2f})")
 
 
 def calendar(month_days: int = 31) -> list[dict]:
@@ -111,12 +98,15 @@ def main() -> None:
                   f"{state['pages']} pages of 100 in the initial round; {args.requests} requests per figure")
             rounds = max(args.requests // 20, 5)
             measure(f"initial round ({state['pages']} pages), per round", rounds, running.process.pid, initial_round)
-            measure("calendarView delta, no changes", args.requests, running.process.pid, no_change)
+            ratio = measure("calendarView delta, no changes", args.requests, running.process.pid, no_change)
             measure("calendarView delta, one change (PATCH+GET)", max(args.requests // 5, 20), running.process.pid,
                     one_change)
             client.close()
         finally:
             stop_simulator(running.process)
+    if ratio >= 1.0:
+        sys.exit(f"FAIL: a no-change calendarView delta costs the simulator more CPU than the client ({ratio:.2f})")
+    print("OK: the simulator's CPU per no-change calendarView delta is below the client's")
 
 
 if __name__ == "__main__":

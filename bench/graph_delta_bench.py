@@ -13,31 +13,19 @@ import argparse
 import ssl
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import cpu_seconds  # of another process (the simulator), from /proc
+from harness import measure_against_server as measure  # CPU of the client and of the simulator's process
 
 from tests.fixtures.simulator import start_simulator, stop_simulator
 
 
-def measure(label: str, count: int, server_pid: int, call) -> None:
-    call()  # warm the connection and caches
-    server_before, client_before, started = cpu_seconds(server_pid), time.process_time(), time.perf_counter()
-    for _ in range(count):
-        call()
-    elapsed = time.perf_counter() - started
-    client_cpu = time.process_time() - client_before
-    server_cpu = cpu_seconds(server_pid) - server_before
-    print(f"{label:<44} {count / elapsed:8.1f} req/s   client CPU {client_cpu / count * 1000:6.2f} ms/req   "
-          f"simulator CPU {server_cpu / count * 1000:6.2f} ms/req   (ratio {server_cpu / max(client_cpu, 1e-9):.2f})")
-
-
-def run(mode: str, requests: int) -> None:
+def run(mode: str, requests: int) -> float:
+    """The no-change delta's simulator/client CPU ratio in this mode (after printing every figure)."""
     with tempfile.TemporaryDirectory() as state_dir:
         running = start_simulator(Path(state_dir), "--strict" if mode == "strict" else "--lenient")
         try:
@@ -66,11 +54,12 @@ def run(mode: str, requests: int) -> None:
                 assert len(client.get(f"/users/{mailbox}/contacts", params={"$top": 100}).json()["value"]) == 100
 
             print(f"simulator pid {running.process.pid} ({mode}); {requests} requests per figure, one connection")
-            measure(f"{mode}: contacts delta, no changes", requests, running.process.pid, no_change_delta)
+            ratio = measure(f"{mode}: contacts delta, no changes", requests, running.process.pid, no_change_delta)
             measure(f"{mode}: GET /contacts?$top=100", max(requests // 5, 20), running.process.pid, page_of_100)
             client.close()
         finally:
             stop_simulator(running.process)
+    return ratio
 
 
 def main() -> None:
@@ -78,8 +67,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--modes", default="fast,strict", help="fast, strict or both (comma-separated)")
     args = parser.parse_args()
-    for mode in args.modes.split(","):
-        run(mode.strip(), args.requests)
+    ratios = {mode.strip(): run(mode.strip(), args.requests) for mode in args.modes.split(",")}
+    over = {mode: ratio for mode, ratio in ratios.items() if ratio >= 1.0}
+    if over:
+        sys.exit(f"FAIL: a no-change contacts delta costs the simulator more CPU than the client: {over}")
+    print("OK: the simulator's CPU per no-change delta is below the client's in every mode")
 
 
 if __name__ == "__main__":

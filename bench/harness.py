@@ -126,6 +126,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def measure_against_server(label: str, count: int, server_pid: int, call) -> float:
+    """Time ``count`` calls of ``call`` (after one warm-up), print requests/s and the client's and the server process's
+    CPU per request, and return server CPU / client CPU (the simulator benches' aim: below 1)."""
+    call()  # warm the connection and caches
+    server_before, client_before, started = cpu_seconds(server_pid), time.process_time(), time.perf_counter()
+    for _ in range(count):
+        call()
+    elapsed = time.perf_counter() - started
+    client_cpu = time.process_time() - client_before
+    server_cpu = cpu_seconds(server_pid) - server_before
+    ratio = server_cpu / max(client_cpu, 1e-9)
+    print(f"{label:<44} {count / elapsed:8.1f} req/s   client CPU {client_cpu / count * 1000:6.2f} ms/req   "
+          f"simulator CPU {server_cpu / count * 1000:6.2f} ms/req   (ratio {ratio:.2f})")
+    return ratio
+
+
 class CeleryProcess:
     """`celery -A engage_sync <args>` in its own process with its own log file (a worker, beat, ...)."""
 

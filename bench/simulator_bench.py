@@ -25,20 +25,9 @@ from oauthlib.oauth2 import OAuth2Token
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import cpu_seconds  # of another process (the simulator), from /proc
+from harness import measure_against_server as measure
 
 from tests.fixtures.simulator import start_simulator, stop_simulator
-
-
-def measure(label: str, count: int, server_pid: int, call) -> None:
-    call()  # warm the connection and caches
-    server_before, client_before, started = cpu_seconds(server_pid), time.process_time(), time.perf_counter()
-    for _ in range(count):
-        call()
-    elapsed = time.perf_counter() - started
-    client_cpu = time.process_time() - client_before
-    server_cpu = cpu_seconds(server_pid) - server_before
-    print(f"{label:<38} {count / elapsed:8.1f} req/s   client CPU {client_cpu / count * 1000:6.2f} ms/req   "
-          f"simulator CPU {server_cpu / count * 1000:6.2f} ms/req   (ratio {server_cpu / max(client_cpu, 1e-9):.2f})")
 
 
 def exchange_account(ews_url: str, tenant_id: str, client_id: str, mailbox: str, token: str) -> Account:
