@@ -174,6 +174,22 @@ class MailboxGateway(Protocol):
         ...
 
 
+def capabilities_of(backend: str) -> Capabilities:
+    """What the named backend declares, without opening it (the dispatcher caps a brokerage by its ``concurrency_cap``)."""
+    if backend == "ews":
+        from mailboxes.ews import CAPABILITIES as EWS
+
+        return EWS
+    if backend == "graph":
+        from mailboxes.graph.gateway import CAPABILITIES as GRAPH
+
+        return GRAPH
+    raise ValueError(f"Unknown mailbox backend {backend!r}")
+
+
+BACKENDS = ("ews", "graph")  # every value ``ConnectionDetails.backend`` (and ``Brokerage.mailbox_backend``) may take
+
+
 def open_gateway(details: ConnectionDetails, tokens: TokenProvider) -> MailboxGateway:
     """The gateway implementation the brokerage's ``backend`` names (``ews`` or ``graph``)."""
     if details.backend == "ews":

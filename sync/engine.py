@@ -73,7 +73,7 @@ def sync_folder(
     policy: SyncPolicy, window: CalendarWindow | None, state: FolderState | None = None,
 ) -> EngineResult:  # fmt: skip
     state = state or ledger.folder_state(mailbox.pk, collection)
-    page_size = min(settings.SYNC_PAGE_SIZE, 512)  # EWS's maximum for SyncFolderItems
+    page_size = min(settings.SYNC_PAGE_SIZE, gateway.capabilities.max_page_size)
     pulled = pushed = conflicts = 0
     gone: set[str] = set()
     reread = full_read_due(state, collection, timezone.now())
