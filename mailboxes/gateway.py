@@ -203,6 +203,14 @@ def gateway_class(backend: str) -> type[MailboxGateway]:
     raise ValueError(f"Unknown mailbox backend {backend!r}")
 
 
+BACKENDS = ("ews", "graph")  # every value ``ConnectionDetails.backend`` (and ``Brokerage.mailbox_backend``) may take
+
+
+def capabilities_of(backend: str) -> Capabilities:
+    """What the named backend declares, without opening it (the dispatcher caps a brokerage by its ``concurrency_cap``)."""
+    return gateway_class(backend).capabilities
+
+
 def open_gateway(details: ConnectionDetails, tokens: TokenProvider) -> MailboxGateway:
     """The gateway implementation the brokerage's ``backend`` names (``ews`` or ``graph``)."""
     try:

@@ -24,11 +24,23 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from engage_sync.celery import app
+from mailboxes.gateway import BACKENDS, capabilities_of
 
 log = logging.getLogger(__name__)
 
 SYNC_TASK = "tasks.sync.sync_mailbox"
 _DISPATCH_LOCK_ID = 0x454E_4753_4449_5350  # "ENGSDISP": one dispatcher in the whole fleet
+
+# A brokerage's cap: its own setting, never above what its backend allows at once (Capabilities.concurrency_cap:
+# Graph runs 4 concurrent requests per app, for all the tenant's mailboxes; EWS 27 connections). A mailbox's sync
+# makes one request at a time, so mailboxes in flight bound requests in flight.
+# Both leasing statements compute it as `cap.value`, from a LATERAL over the backends' caps (backend_caps()).
+
+
+def backend_caps() -> dict[str, list]:
+    """The query parameters the leasing statements read: each backend with its declared concurrency cap."""
+    return {"cap_backends": list(BACKENDS), "cap_values": [capabilities_of(name).concurrency_cap for name in BACKENDS]}
+
 
 # Lock order: the brokerage rows, then its mailbox rows (a prompt lease takes them in the same order).
 # FOR NO KEY UPDATE, not FOR UPDATE: inserts referencing a brokerage (sync runs, mailboxes) take KEY SHARE on
@@ -49,12 +61,17 @@ WITH in_flight AS MATERIALIZED (  -- once, not once per brokerage row
     WHERE lease_expires_at > now()
     GROUP BY brokerage_id
 ), open_brokerages AS (
-    SELECT b.id, b.max_mailboxes_in_flight - coalesce(f.leased, 0) AS free
+    SELECT b.id, cap.value - coalesce(f.leased, 0) AS free
     FROM brokerages_brokerage b LEFT JOIN in_flight f ON f.brokerage_id = b.id
+    CROSS JOIN LATERAL (
+        SELECT LEAST(b.max_mailboxes_in_flight, coalesce(max(c.cap), 1)) AS value
+        FROM unnest(%(cap_backends)s::text[], %(cap_values)s::int[]) AS c(backend, cap)
+        WHERE c.backend = b.mailbox_backend
+    ) cap
     WHERE b.id = ANY(%(locked)s)
       AND b.status = 'active'
       AND (b.cooldown_until IS NULL OR b.cooldown_until <= now())
-      AND b.max_mailboxes_in_flight > coalesce(f.leased, 0)
+      AND cap.value > coalesce(f.leased, 0)
 ), chosen AS (
     SELECT due.id
     FROM open_brokerages ob
@@ -108,7 +125,8 @@ def lease_due(batch: int, owner: str = "dispatcher") -> list[Leased] | None:
             return []
         # A statement of its own: its snapshot, taken after the row locks, sees every prompt lease committed
         # before them, so the in-flight counts below are exact.
-        cursor.execute(_LEASE_DUE_SQL, {"batch": batch, "owner": owner, "lease": lease, "locked": locked})
+        cursor.execute(_LEASE_DUE_SQL, {"batch": batch, "owner": owner, "lease": lease, "locked": locked,
+                                        **backend_caps()})  # fmt: skip
         return [Leased(mailbox_id, str(token), priority) for mailbox_id, token, priority in cursor.fetchall()]
 
 

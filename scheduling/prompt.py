@@ -25,7 +25,7 @@ from brokerages.models import Mailbox
 from engage_sync.celery import app
 
 from . import leases
-from .dispatch import SYNC_TASK, Leased
+from .dispatch import SYNC_TASK, Leased, backend_caps
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,13 @@ PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "i
 CONNECT_TIMEOUT_SECONDS = 2  # a black-holed broker costs the request at most this, twice
 
 _LOCK_BROKERAGE_SQL = """
-SELECT b.id, b.max_mailboxes_in_flight
+SELECT b.id, cap.value
 FROM brokerages_brokerage b JOIN brokerages_mailbox m ON m.brokerage_id = b.id
+CROSS JOIN LATERAL (  -- the brokerage's cap within its backend's (scheduling/dispatch.py)
+    SELECT LEAST(b.max_mailboxes_in_flight, coalesce(max(c.cap), 1)) AS value
+    FROM unnest(%(cap_backends)s::text[], %(cap_values)s::int[]) AS c(backend, cap)
+    WHERE c.backend = b.mailbox_backend
+) cap
 WHERE m.id = %(mailbox)s AND b.status = 'active' AND (b.cooldown_until IS NULL OR b.cooldown_until <= now())
 FOR NO KEY UPDATE OF b
 """
@@ -96,7 +101,7 @@ def lease_one(mailbox_id: int) -> Leased | None:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
-            cursor.execute(_LOCK_BROKERAGE_SQL, {"mailbox": mailbox_id})
+            cursor.execute(_LOCK_BROKERAGE_SQL, {"mailbox": mailbox_id, **backend_caps()})
             row = cursor.fetchone()
             if row is None:  # gone, or its brokerage is paused, not active or cooling down
                 return None

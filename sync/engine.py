@@ -26,6 +26,7 @@ from mailboxes.items import Collection
 from scheduling.runs import EngineResult
 from sync import ledger
 from sync.actions import CreateRemote, SyncAction, UpdateBoth, UpdateRemote
+from sync.attendees import with_crm_only_attendees
 from sync.executor import Executor
 from sync.models import BrokerageSyncSettings, FolderState
 from sync.policy import ConflictPolicy, SyncPolicy
@@ -73,7 +74,7 @@ def sync_folder(
     policy: SyncPolicy, window: CalendarWindow | None, state: FolderState | None = None,
 ) -> EngineResult:  # fmt: skip
     state = state or ledger.folder_state(mailbox.pk, collection)
-    page_size = min(settings.SYNC_PAGE_SIZE, 512)  # EWS's maximum for SyncFolderItems
+    page_size = min(settings.SYNC_PAGE_SIZE, gateway.capabilities.max_page_size)
     pulled = pushed = conflicts = 0
     gone: set[str] = set()
     reread = full_read_due(state, collection, timezone.now())
@@ -100,6 +101,8 @@ def sync_folder(
             links = {lid: link for lid, link in links.items() if link.remote_id not in remote.unreadable}
         if window is not None:
             changes = _within_window(changes, links, window)
+            if gateway.capabilities.attendees_always_invited:
+                changes = with_crm_only_attendees(changes, links)
         plan = plan_sync(links, local, changes, policy, allow_mass_deletion=state.confirm_mass_deletion,
                          first_sync=not state.first_sync_done)  # fmt: skip
         if plan.paused is not None:

@@ -35,6 +35,7 @@ from sync.actions import (
     UpdateLocal,
     UpdateRemote,
 )
+from sync.attendees import without_uninvited_attendees
 from sync.content import Content
 from sync.models import Event as EventRow
 from sync.models import SyncedRecord, SyncLink
@@ -154,11 +155,14 @@ class Executor:
         )
 
     def _as_written(self, item: Contact | Event, local_id: str) -> Contact | Event:
-        """The item as the mailbox should write it: an event invites its attendees only if the CRM asked."""
+        """The item as the mailbox should write it: an event invites its attendees only if the CRM asked (on a
+        backend that invites whoever an event names, the attendees stay in the CRM: sync/attendees.py)."""
         if not isinstance(item, Event):
             return item
-        asked = EventRow.objects.filter(pk=UUID(local_id)).values_list("send_invitations", flat=True).first()
-        return dataclasses.replace(item, send_invitations=bool(asked))
+        asked = bool(EventRow.objects.filter(pk=UUID(local_id)).values_list("send_invitations", flat=True).first())
+        if self.gateway.capabilities.attendees_always_invited:
+            item = without_uninvited_attendees(item, asked)
+        return dataclasses.replace(item, send_invitations=asked)
 
     def _update_remote(self, action: UpdateRemote | UpdateBoth) -> ItemRef | None:
         version = action.expected_remote_version or self._current_version(action.remote_id, self._agreed_hash(action.local_id))

@@ -293,7 +293,8 @@ class _Planner:
 
     def _keep_organizer_cancellation(self, action: UpdateRemote | UpdateBoth) -> UpdateBoth:
         """A CRM re-opening a meeting whose organizer cancelled it (the mailbox holds an attendee's cancelled copy):
-        only the organizer can re-open it, and EWS cannot clear IsCancelled, so the other fields are written and
+        only the organizer can re-open it, and an attendee's copy cannot be un-cancelled (EWS's IsCancelled, Graph's
+        isCancelled are read-only), so the other fields are written and
         both sides keep it cancelled, recorded for staff (else the next read would flip the CRM back a round later).
         The other fields stay as the policy settled them; the record says so by its own decision."""
         content = action.content.replace(cancelled=True)
@@ -422,7 +423,8 @@ def _written_by_us(local: LocalItem | LocalTombstone | None, remote: RemoteItem)
 def _partly_written_by_us(local: LocalItem, remote: RemoteItem) -> bool:
     """The mailbox holds our pending push of a series but for its exceptions: a write cut off in between.
 
-    EWS writes a series' exceptions in requests of their own after the series (mailboxes/ews.py), so a failure
+    Both backends write a series' exceptions in requests of their own after the series (mailboxes/ews.py,
+    mailboxes/graph/series.py), so a failure
     there leaves the mailbox with the row's content except the exceptions, and the row with the mark of that
     push (the mark equals the row's content: no CRM edit since). Read as an agent's edit, a "later wins" would
     drop the CRM's exceptions; it is ours, so it is pushed again (the gateway writes only what is missing).

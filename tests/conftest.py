@@ -112,5 +112,6 @@ pytest_plugins = [
     "tests.fixtures.session_vhost",  # the session's own RabbitMQ vhost (autouse): `session_broker`
     "tests.fixtures.simulator",  # the Microsoft 365 simulator: `simulator`, `sim_tenant`
     "tests.simulator.graph_support",  # `graph`: httpx clients with a real MSAL Graph token
-    "tests.fixtures.crm",  # `brokerage`, `mailbox`, `sim_mailbox`, `crm_client`
+    "tests.fixtures.crm",  # `brokerage`, `mailbox`, `sim_mailbox`, `crm_client`, `backend`
+    "tests.fixtures.outlook",  # `outlook`: the agent's side of `sim_mailbox`, by the ids the backend stores
 ]

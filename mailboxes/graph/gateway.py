@@ -279,14 +279,20 @@ class GraphGateway:
         return False
 
     def _locate(self, user: str, ref: ItemRef, select: str) -> tuple[str, dict[str, Any]]:
-        """The path of an item that is a contact or an event (the protocol's delete does not say which)."""
+        """The path to delete an item that is a contact, an event or a draft (the protocol's delete does not say
+        which; the outbox deletes a tagged draft that lacks its attachments). A draft is looked for in Drafts only,
+        so a sent message is never deleted."""
         for base in (CONTACTS, EVENTS):
             path = f"{user}{base}/{_seg(ref.item_id)}"
             try:
                 return path, self._require_version(path, ref, select)
             except ItemNotFound:
                 continue
-        raise ItemNotFound("neither a contact nor an event has this id")
+        try:
+            current = self._require_version(f"{user}/mailFolders/drafts/messages/{_seg(ref.item_id)}", ref, select)
+        except ItemNotFound:
+            raise ItemNotFound("neither a contact, an event nor a draft has this id") from None
+        return f"{user}/messages/{_seg(ref.item_id)}", current
 
     def find_by_tag(self, mailbox: str, collection: Collection, tag: str) -> list[StoredItem]:
         user = self._user(mailbox)

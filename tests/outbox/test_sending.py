@@ -12,8 +12,9 @@ import pytest
 from outbox import publishing, sending
 from outbox.models import OutgoingEmail
 from tasks.mail import send_email
+from tests.fixtures.crm import BACKENDS
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.parametrize("backend", BACKENDS)]
 
 
 def _queue(mailbox, key="alert-1", **fields) -> OutgoingEmail:
@@ -84,9 +85,10 @@ def test_the_same_task_delivered_twice_sends_once(sim_mailbox, simulator, celery
     _sent_once(simulator, sim_mailbox, _wait_until_sent(email))
 
 
-def test_a_send_that_times_out_after_the_server_accepted_it_is_not_sent_again(sim_mailbox, simulator, settings):
+def test_a_send_that_times_out_after_the_server_accepted_it_is_not_sent_again(sim_mailbox, simulator, outlook, settings):
     # Given the server sends the message and then drops the connection before answering
-    simulator.add_fault("timeout_after_commit", mailbox=sim_mailbox.email, operation="SendItem", count=1, seconds=0.2)
+    simulator.add_fault("timeout_after_commit", mailbox=sim_mailbox.email, operation=outlook.operation("send_draft"),
+                        count=1, seconds=0.2)
     email = _queue(sim_mailbox)
     from brokerages.gateways import gateway_for_mailbox
 

@@ -28,6 +28,34 @@ def test_due_mailboxes_of_active_brokerages_are_leased_up_to_each_cap(make_broke
     assert all(item.lease_token for item in leased)
 
 
+def test_a_graph_brokerage_never_has_more_mailboxes_in_flight_than_its_backend_allows(make_brokerage):
+    # Given a Graph brokerage whose own cap (10) is above Graph's 4 concurrent requests per app, and an EWS one
+    graph = make_brokerage("On Graph", mailboxes=12, cap=10)
+    Brokerage.objects.filter(pk=graph.pk).update(mailbox_backend="graph")
+    ews = make_brokerage("On EWS", mailboxes=12, cap=10)
+    # When the dispatcher leases, twice (the second finds the first's leases in flight)
+    leased = dispatch.lease_due(batch=100) + dispatch.lease_due(batch=100)
+    # Then the Graph brokerage gets its backend's concurrency_cap, the EWS one its own cap
+    counts = {b: Mailbox.objects.filter(pk__in=[i.mailbox_id for i in leased], brokerage=b).count() for b in (graph, ews)}
+    assert counts == {graph: 4, ews: 10}
+
+
+def test_a_prompt_lease_keeps_a_graph_brokerage_within_its_backend_cap(make_brokerage):
+    # Given a Graph brokerage with 4 mailboxes in flight (its backend's cap) and a fifth one due
+    from scheduling import prompt
+
+    graph = make_brokerage("On Graph", mailboxes=5, cap=10)
+    Brokerage.objects.filter(pk=graph.pk).update(mailbox_backend="graph")
+    fifth = Mailbox.objects.filter(brokerage=graph).order_by("pk").last()
+    Mailbox.objects.filter(brokerage=graph).exclude(pk=fifth.pk).update(lease_expires_at=timezone.now() + timezone.timedelta(minutes=5))
+    # When a CRM write asks for the fifth one's sync, then the others' leases end
+    refused = prompt.lease_one(fifth.pk)
+    Mailbox.objects.filter(brokerage=graph).update(lease_expires_at=None)
+    # Then it waits for a free slot rather than pass the cap, and gets one once a slot is free
+    assert refused is None
+    assert prompt.lease_one(fifth.pk) is not None
+
+
 def test_a_small_batch_serves_every_brokerage_before_a_noisy_one_gets_more(make_brokerage):
     noisy = make_brokerage("Noisy", mailboxes=100, cap=27)
     quiet = [make_brokerage(f"Quiet {n}", mailboxes=1) for n in range(4)]

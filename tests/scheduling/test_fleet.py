@@ -16,13 +16,13 @@ from scheduling import dispatch
 from scheduling.models import SyncRun
 from tasks.sync import sync_mailbox
 from tests.fixtures.broker import queue_is_empty, wait_for
-from tests.fixtures.crm import brokerage_for
+from tests.fixtures.crm import BACKENDS, brokerage_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _brokerage_of(tenant, name: str) -> Brokerage:
-    brokerage = brokerage_for(tenant, name, sync_interval_seconds=3600)
+def _brokerage_of(tenant, name: str, backend: str = "ews") -> Brokerage:
+    brokerage = brokerage_for(tenant, name, sync_interval_seconds=3600, mailbox_backend=backend)
     Mailbox.objects.bulk_create(
         Mailbox(brokerage=brokerage, email=address, next_sync_at=timezone.now() - dt.timedelta(seconds=1))
         for address in tenant.mailboxes
@@ -53,32 +53,36 @@ def test_schedules_staff_edited_are_kept_and_missing_ones_come_back():
     assert PeriodicTask.objects.filter(name="Outbox: publish due emails").exists()
 
 
-def test_a_duplicate_delivery_of_a_sync_task_does_nothing(sim_tenant, simulator, celery_worker):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_duplicate_delivery_of_a_sync_task_does_nothing(sim_tenant, simulator, celery_worker, backend):
     # Given a leased mailbox whose sync task is delivered twice (broker redelivery, a duplicate publish)
-    brokerage = _brokerage_of(sim_tenant(mailboxes=1), "Twice Realty")
+    brokerage = _brokerage_of(sim_tenant(mailboxes=1), "Twice Realty", backend)
     (leased,) = dispatch.lease_due(10)
     sync_mailbox.delay(leased.mailbox_id, leased.lease_token)
     wait_for(lambda: _runs(brokerage, SyncRun.Outcome.OK).exists(), "the first delivery's sync")
-    after_first = _ews_requests(simulator, [Mailbox.objects.get(pk=leased.mailbox_id).email])
+    after_first = _requests(simulator, [Mailbox.objects.get(pk=leased.mailbox_id).email], backend)
     sync_mailbox.delay(leased.mailbox_id, leased.lease_token)
     # Then the second finds its lease gone (released by the first) and touches neither the row nor the mailbox
     wait_for(queue_is_empty, "the second delivery to be taken")
     time.sleep(1)
     assert _runs(brokerage).get().outcome == SyncRun.Outcome.OK
-    assert _ews_requests(simulator, [Mailbox.objects.get(pk=leased.mailbox_id).email]) == after_first
+    assert _requests(simulator, [Mailbox.objects.get(pk=leased.mailbox_id).email], backend) == after_first
 
 
-def _ews_requests(simulator, addresses) -> int:
-    """EWS requests the simulator has answered for these mailboxes."""
-    per_mailbox = simulator.stats().get("ews_mailbox", {})
+def _requests(simulator, addresses, backend: str = "ews") -> int:
+    """Requests the simulator has answered for these mailboxes on the backend (its ``ews_`` or ``graph_mailbox``)."""
+    per_mailbox = simulator.stats().get(f"{backend}_mailbox", {})
     return sum(per_mailbox.get(address.lower(), 0) for address in addresses)
 
 
-def test_a_throttled_brokerage_cools_down_while_the_others_keep_their_schedule(sim_tenant, simulator, celery_worker):
-    # Given two brokerages, one of which Microsoft is about to throttle (ErrorServerBusy, back off 3 s)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_throttled_brokerage_cools_down_while_the_others_keep_their_schedule(sim_tenant, simulator, celery_worker,
+                                                                              backend):
+    # Given two brokerages, one of which Microsoft is about to throttle (EWS ErrorServerBusy with BackOffMilliseconds,
+    # Graph 429 with Retry-After: back off 3 s)
     throttled_tenant, calm_tenant = sim_tenant(mailboxes=2), sim_tenant(mailboxes=2)
-    throttled = _brokerage_of(throttled_tenant, "Busy Realty")
-    calm = _brokerage_of(calm_tenant, "Calm Realty")
+    throttled = _brokerage_of(throttled_tenant, "Busy Realty", backend)
+    calm = _brokerage_of(calm_tenant, "Calm Realty", backend)
     simulator.add_fault("server_busy", tenant_id=throttled_tenant.tenant_id, back_off_ms=3000, count=1)
     # When beat dispatches them all
     dispatch.dispatch()
@@ -118,7 +122,7 @@ def test_the_kill_switch_stops_queued_work_within_one_dispatch_cycle(sim_tenant,
     brokerage = _brokerage_of(tenant, "Runaway Realty")
     app.control.purge()
     assert dispatch.dispatch().published == 3
-    requests_before = _ews_requests(simulator, tenant.mailboxes)
+    requests_before = _requests(simulator, tenant.mailboxes)
     # When staff pull the kill switch, and only then a worker starts on the queued tasks
     Brokerage.objects.filter(pk=brokerage.pk).update(status=Brokerage.Status.PAUSED)
     worker_process(queues="sync")
@@ -126,7 +130,7 @@ def test_the_kill_switch_stops_queued_work_within_one_dispatch_cycle(sim_tenant,
     wait_for(lambda: queue_is_empty() and not Mailbox.objects.filter(brokerage=brokerage, lease_token__isnull=False).exists(),
               "the queued tasks to be consumed")  # fmt: skip
     assert not _runs(brokerage, SyncRun.Outcome.OK).exists()
-    assert _ews_requests(simulator, tenant.mailboxes) == requests_before
+    assert _requests(simulator, tenant.mailboxes) == requests_before
     # And the next dispatch cycle publishes nothing for it
     Mailbox.objects.filter(brokerage=brokerage).update(next_sync_at=timezone.now())
     assert dispatch.dispatch().published == 0

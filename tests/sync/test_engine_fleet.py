@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from django.db import transaction
 
 from brokerages.models import Mailbox
@@ -12,22 +13,26 @@ from scheduling.models import SyncRun
 from scheduling.prompt import request_sync
 from sync.models import Contact, SyncLink
 from tests.fixtures.broker import wait_for
+from tests.fixtures.crm import BACKENDS
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS)
 
 
 def test_a_contact_created_through_the_api_reaches_the_mailbox_through_a_real_worker(
-    simulator, sim_mailbox, crm_client, celery_worker
+    outlook, simulator, sim_mailbox, crm_client, celery_worker
 ):
     # When the CRM creates a contact through the API
     response = crm_client.post(f"/api/mailboxes/{sim_mailbox.pk}/contacts/",
                                {"given_name": "Fleet", "surname": "Path", "emails": ["fleet@client.example"]}, format="json")
     assert response.status_code == 201, response.content
     # Then the prompt sync carries it to the mailbox, once, tagged with the CRM id
-    items = wait_for(lambda: simulator.list_items(sim_mailbox.email, "contacts"), "the contact in the mailbox")
-    (item,) = items
+    items = wait_for(lambda: outlook.items("contacts"), "the contact in the mailbox")
+    ((remote_id, item),) = items.items()
     assert item["fields"]["email1"] == "fleet@client.example" and response.json()["id"] in item["extended"].values()
     run = wait_for(lambda: SyncRun.objects.filter(mailbox=sim_mailbox, outcome=SyncRun.Outcome.OK).first(), "the run")
     assert run.pushed == 1
-    assert wait_for(lambda: SyncLink.objects.filter(local_id=response.json()["id"]).exists(), "the link")
+    link = wait_for(lambda: SyncLink.objects.filter(local_id=response.json()["id"]).first(), "the link")
+    assert link.remote_id == remote_id
 
 
 def test_a_meeting_cancelled_through_the_api_leaves_the_calendar_through_a_real_worker(
@@ -56,7 +61,7 @@ def test_a_meeting_cancelled_through_the_api_leaves_the_calendar_through_a_real_
 
 
 def test_a_worker_killed_after_the_mailbox_create_leaves_no_duplicate_after_the_retry(
-    simulator, sim_mailbox, worker_process, settings
+    outlook, simulator, sim_mailbox, worker_process, settings
 ):
     # Given short leases, and a worker that SIGKILLs itself right after Exchange created the item
     settings.SYNC_LEASE_SECONDS = 5
@@ -81,6 +86,6 @@ def test_a_worker_killed_after_the_mailbox_create_leaves_no_duplicate_after_the_
 
     # Then the item found by our tag is linked, and the mailbox still holds exactly one
     link = wait_for(linked_or_nudge, "the link after the retry")
-    (item,) = simulator.list_items(sim_mailbox.email, "contacts")
-    assert link.remote_id == item["id"]
+    (remote_id,) = outlook.items("contacts")
+    assert link.remote_id == remote_id
     assert Contact.objects.filter(mailbox=sim_mailbox).count() == 1
