@@ -142,6 +142,8 @@ def page_list() -> list[tuple[str, str, dict]]:
         ("emails: error class throttled", "/admin/outbox/outgoingemail/?last_error_class=throttled", {}),
         ("emails: one brokerage", f"/admin/outbox/outgoingemail/?mailbox__brokerage__id__exact={b}", {}),
         ("emails: search an address", f"/admin/outbox/outgoingemail/?q={mailbox.email}", {}),
+        ("emails: search an id", f"/admin/outbox/outgoingemail/?q={email.pk}", {}),
+        ("emails: search a subject word (reads the table)", "/admin/outbox/outgoingemail/?q=Showing+4242", {}),
         ("email: detail", f"/admin/outbox/outgoingemail/{email.pk}/change/", {}),
         ("verification runs: list", "/admin/brokerages/verificationrun/", {}),
         ("verification runs: failed", "/admin/brokerages/verificationrun/?status__exact=failed", {}),

@@ -71,6 +71,7 @@ class OutgoingEmail(models.Model):
         indexes = [
             models.Index(fields=["status", "not_before"], name="outbox_due"),
             models.Index(fields=["mailbox", "send_slot_at"], name="outbox_pacing"),
+            models.Index(fields=["created_at"], name="outbox_created"),  # the admin list, newest first
         ]
         # Clients' data: operators see an email's state, not what it says or to whom (outbox/admin.py).
         permissions = [("view_email_content", "Can see emails' subjects, bodies, recipients and attachment names")]
