@@ -28,4 +28,6 @@ class CappedCountPaginator(Paginator):
                 row = cursor.fetchone()
             if row and row[0] > COUNT_CAP:  # small tables (and never-analysed ones, -1) get an exact count
                 return int(row[0])
-        return self.object_list[: COUNT_CAP + 1].count()
+        # Unordered: counting needs no sort, and without one PostgreSQL can stop after COUNT_CAP + 1 rows of any
+        # index on the filtered column (0.4 s → 2 ms for one error class of 2 million sync runs).
+        return self.object_list.order_by()[: COUNT_CAP + 1].count()

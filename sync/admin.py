@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from brokerages.models import Mailbox
+from engage_sync.admin_paging import CappedCountPaginator
 from scheduling.prompt import request_sync
 
 from .models import BrokerageSyncSettings, Contact, Event, FolderState, SyncConflict, SyncLink
@@ -36,6 +37,8 @@ class SyncConflictAdmin(admin.ModelAdmin):
     search_fields = ("mailbox__email", "remote_id")
     date_hierarchy = "decided_at"
     readonly_fields = [f.name for f in SyncConflict._meta.fields]
+    show_full_result_count = False  # a row per contested item: no count of the whole table next to a filtered one
+    paginator = CappedCountPaginator
 
     @admin.display(description="fields")
     def contested_fields(self, obj: SyncConflict) -> str:
