@@ -76,7 +76,7 @@ def test_searching_a_whole_address_lists_that_mailbox_and_a_part_of_one_still_fi
     brokerage = make_brokerage(email_domains=["acme-realty.com"], test_mailbox="t@acme-realty.com")
     ann = Mailbox.objects.create(brokerage=brokerage, email="ann@acme-realty.com")
     joann = Mailbox.objects.create(brokerage=brokerage, email="joann@acme-realty.com")
-    client.force_login(User.objects.create_superuser("boss", password="x-long-password"))  # noqa: S106
+    client.force_login(User.objects.create_superuser("boss", password="x-long-password"))
     url = reverse("admin:brokerages_mailbox_changelist")
 
     def found(term: str) -> set[int]:
