@@ -72,6 +72,7 @@ class SyncLinkAdmin(admin.ModelAdmin):
     list_select_related = ("mailbox",)
     search_fields = ("=local_id", "=remote_id")
     show_full_result_count = False  # huge table: no COUNT(*) per page
+    paginator = CappedCountPaginator  # nor a count of a filtered list beyond its cap
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
