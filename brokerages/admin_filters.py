@@ -17,6 +17,7 @@ SHOWN = 25
 class BrokerageFilter(admin.SimpleListFilter):
     title = "brokerage"
     parameter_name = "brokerage__id__exact"
+    field = "brokerage_id"  # the filtered model's path to the brokerage id
 
     def lookups(self, request, model_admin):
         choices = list(Brokerage.objects.order_by("name").values_list("pk", "name")[: SHOWN + 1])
@@ -34,4 +35,11 @@ class BrokerageFilter(admin.SimpleListFilter):
             return queryset
         if not value.isdigit():
             return queryset.none()
-        return queryset.filter(brokerage_id=int(value))
+        return queryset.filter(**{self.field: int(value)})
+
+
+class MailboxBrokerageFilter(BrokerageFilter):
+    """The same, for rows that belong to a mailbox (outgoing emails); Django's parameter name for that path."""
+
+    parameter_name = "mailbox__brokerage__id__exact"
+    field = "mailbox__brokerage_id"

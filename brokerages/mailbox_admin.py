@@ -109,6 +109,16 @@ class MailboxAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(last_error_class=_last_error_class())
 
+    def get_search_results(self, request, queryset, search_term):
+        # A whole address (what staff paste from a ticket) by the unique index; the LIKE search over the address,
+        # name and brokerage reads every mailbox (~0.25 s at 100,000), so it runs only when that finds nothing.
+        term = search_term.strip().lower()
+        if "@" in term and " " not in term:
+            exact = queryset.filter(email=term)
+            if exact.exists():
+                return exact, False
+        return super().get_search_results(request, queryset, search_term)
+
     def get_urls(self):
         export = self.admin_site.admin_view(self.export_view)
         return [path("export/", export, name="brokerages_mailbox_export"), *super().get_urls()]

@@ -107,7 +107,8 @@ class FleetCollector:
         yield statuses
 
         emails = GaugeMetricFamily("engage_sync_outgoing_emails", "Outgoing emails by status.", labels=["status"])
-        counted = dict(OutgoingEmail.objects.order_by().values_list("status").annotate(n=Count("pk")))
+        # count(*), not count(id): an index-only scan of outbox_due (status first) instead of reading every row.
+        counted = dict(OutgoingEmail.objects.order_by().values_list("status").annotate(n=Count("*")))
         for status in OutgoingEmail.Status.values:
             emails.add_metric([status], counted.get(status, 0))
         yield emails

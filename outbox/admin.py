@@ -1,13 +1,23 @@
 """Staff's view of the outbox: status, failures with their remedy, and a retry for failed emails.
 
+The table grows by every email sent (a million a month on a big fleet), so the list never counts it whole
+(engage_sync.admin_paging), its filters' choices come from code or are bounded (error titles, the first brokerages by
+name), and there is no date drill-down (it lists the dates present with a DISTINCT over the table).
+
 What an email says and to whom (subject, bodies, recipients, reply-to, attachment names) is clients' data: only
 users with ``outbox.view_email_content`` (credential managers, superusers) see it; operators see the state.
 """
+
+import uuid
 
 from django.contrib import admin, messages
 from django.db import transaction
 from django.utils import timezone
 from django.utils.html import format_html
+
+from brokerages.admin_filters import MailboxBrokerageFilter
+from engage_sync.admin_paging import CappedCountPaginator
+from ops import error_titles
 
 from .models import OutgoingEmail
 from .publishing import publish_send_on_commit
@@ -38,14 +48,34 @@ class OutgoingAttachmentInline(admin.TabularInline):
 @admin.register(OutgoingEmail)
 class OutgoingEmailAdmin(admin.ModelAdmin):
     list_display = ("subject", "mailbox", "status_badge", "attempts", "last_error_class", "created_at", "sent_at")
-    list_filter = ("status", "last_error_class", "mailbox__brokerage")
-    search_fields = ("subject", "idempotency_key", "mailbox__email", "=id")
+    list_filter = ("status", error_titles.list_filter("last_error_class"), MailboxBrokerageFilter)
+    search_fields = ("subject", "idempotency_key", "mailbox__email", "=id")  # an id or address: get_search_results
+    search_help_text = ("An email's id or an agent's whole email address (fast); other words search the idempotency key, "
+                        "the address and, for those who may read emails, the subject.")
     list_select_related = ("mailbox",)
-    date_hierarchy = "created_at"
     inlines = [OutgoingAttachmentInline]
     actions = ["retry_failed"]
     readonly_fields = [field.name for field in OutgoingEmail._meta.fields]
     show_full_result_count = False  # the table grows large; counting it on every page is slow
+    paginator = CappedCountPaginator
+    ordering = ("-created_at",)  # newest first, by the outbox_created index
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        # The brokerage filter's parameter (Django's own name for the path, so older links keep working).
+        return lookup == MailboxBrokerageFilter.parameter_name or super().lookup_allowed(lookup, value, request)
+
+    def get_search_results(self, request, queryset, search_term):
+        # An email's id or an agent's whole address (what staff paste from a ticket) by index; anything else
+        # falls back to the fields' LIKE search, which reads the table.
+        term = search_term.strip()
+        if term:
+            try:
+                return queryset.filter(pk=uuid.UUID(term)), False
+            except ValueError:
+                pass
+            if "@" in term and " " not in term:  # addresses are stored lower-case (Mailbox.save)
+                return queryset.filter(mailbox__email=term.lower()), False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_list_display(self, request):
         return self.list_display if sees_content(request) else ("__str__", *self.list_display[1:])

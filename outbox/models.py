@@ -71,6 +71,11 @@ class OutgoingEmail(models.Model):
         indexes = [
             models.Index(fields=["status", "not_before"], name="outbox_due"),
             models.Index(fields=["mailbox", "send_slot_at"], name="outbox_pacing"),
+            models.Index(fields=["created_at"], name="outbox_created"),  # the admin list, newest first
+            # The admin's error filter: only emails that failed at least once, so it stays small.
+            models.Index(
+                fields=["last_error_class", "created_at"], name="outbox_error_class", condition=~models.Q(last_error_class="")
+            ),
         ]
         # Clients' data: operators see an email's state, not what it says or to whom (outbox/admin.py).
         permissions = [("view_email_content", "Can see emails' subjects, bodies, recipients and attachment names")]

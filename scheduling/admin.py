@@ -1,7 +1,7 @@
 """The sync-run admin: every sync of every mailbox, read-only, for staff who must find and act on failures.
 
 The table grows by a row per sync (millions a week), so nothing here scans it whole: no exact page count
-(CappedCountPaginator), no date_hierarchy (it lists the dates present with a DISTINCT over the table),
+(engage_sync.admin_paging), no date_hierarchy (it lists the dates present with a DISTINCT over the table),
 filters whose choices come from code (outcomes, the error taxonomy) rather than from the rows, and a search
 that uses the indexes (an exact address, a task id) instead of a LIKE over a join.
 """
@@ -12,14 +12,12 @@ import uuid
 from datetime import UTC, timedelta
 
 from django.contrib import admin
-from django.core.paginator import Paginator
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from brokerages.admin_filters import BrokerageFilter
+from engage_sync.admin_paging import CappedCountPaginator
 from engage_sync.admin_records import RecordAdmin
 from ops import error_titles
 
@@ -32,25 +30,6 @@ OUTCOME_COLOURS = {
     SyncRun.Outcome.PAUSED: "#7c3aed",
     SyncRun.Outcome.SKIPPED: "#6b7280",
 }
-COUNT_CAP = 10_000  # a filtered list counts at most this many rows and says "10,000+" beyond
-
-
-class CappedCountPaginator(Paginator):
-    """Counts cheaply: the planner's row estimate for the whole table, a count capped at COUNT_CAP + 1 otherwise.
-
-    The last page number is then approximate for huge results; staff narrow with filters, never page to 5000.
-    """
-
-    @cached_property
-    def count(self) -> int:
-        query = self.object_list.query
-        if not query.where:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [query.model._meta.db_table])
-                row = cursor.fetchone()
-            if row and row[0] > COUNT_CAP:  # small tables (and never-analysed ones, -1) get an exact count
-                return int(row[0])
-        return self.object_list[: COUNT_CAP + 1].count()
 
 
 def error_classes() -> list[str]:

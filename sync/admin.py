@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from brokerages.models import Mailbox
+from engage_sync.admin_paging import CappedCountPaginator
 from scheduling.prompt import request_sync
 
 from .models import BrokerageSyncSettings, Contact, Event, FolderState, SyncConflict, SyncLink
@@ -36,6 +37,8 @@ class SyncConflictAdmin(admin.ModelAdmin):
     search_fields = ("mailbox__email", "remote_id")
     date_hierarchy = "decided_at"
     readonly_fields = [f.name for f in SyncConflict._meta.fields]
+    show_full_result_count = False  # a row per contested item: no count of the whole table next to a filtered one
+    paginator = CappedCountPaginator
 
     @admin.display(description="fields")
     def contested_fields(self, obj: SyncConflict) -> str:
@@ -69,6 +72,7 @@ class SyncLinkAdmin(admin.ModelAdmin):
     list_select_related = ("mailbox",)
     search_fields = ("=local_id", "=remote_id")
     show_full_result_count = False  # huge table: no COUNT(*) per page
+    paginator = CappedCountPaginator  # nor a count of a filtered list beyond its cap
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -170,7 +170,10 @@ class SyncConflict(models.Model):
 
     class Meta:
         ordering = ["-decided_at"]
-        indexes = [models.Index(fields=["mailbox", "-decided_at"], name="conflict_mailbox_recent")]
+        indexes = [
+            models.Index(fields=["mailbox", "-decided_at"], name="conflict_mailbox_recent"),
+            models.Index(fields=["-decided_at"], name="conflict_recent"),  # the admin list, newest first
+        ]
 
     def __str__(self) -> str:
         return f"{self.decision} {self.collection} {self.local_id or self.remote_id}"

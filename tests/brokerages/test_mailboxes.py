@@ -68,3 +68,21 @@ def test_a_mailbox_added_on_its_own_page_is_validated_against_its_brokerage_doma
     assert (agent.email, agent.display_name, agent.contacts_enabled, agent.calendar_enabled) == (
         "good.agent@acme-realty.com", "Good Agent", True, False,
     )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_searching_a_whole_address_lists_that_mailbox_and_a_part_of_one_still_finds_every_match(make_brokerage, client):
+    # Given agents whose addresses contain one another
+    brokerage = make_brokerage(email_domains=["acme-realty.com"], test_mailbox="t@acme-realty.com")
+    ann = Mailbox.objects.create(brokerage=brokerage, email="ann@acme-realty.com")
+    joann = Mailbox.objects.create(brokerage=brokerage, email="joann@acme-realty.com")
+    client.force_login(User.objects.create_superuser("boss", password="x-long-password"))
+    url = reverse("admin:brokerages_mailbox_changelist")
+
+    def found(term: str) -> set[int]:
+        return {m.pk for m in client.get(url, {"q": term}).context["cl"].result_list}
+
+    # Then a whole address (any case) is that mailbox; a part of one, or an address nobody has, searches as before
+    assert found(" Ann@Acme-Realty.com ") == {ann.pk}
+    assert found("ann@acme") == {ann.pk, joann.pk}
+    assert found("nobody@acme-realty.com") == set()

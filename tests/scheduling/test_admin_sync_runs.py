@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from scheduling.admin import CappedCountPaginator
+from engage_sync.admin_paging import CappedCountPaginator
 from scheduling.models import SyncRun
 from tests.scheduling.staff_fixtures import first_mailbox, operator, record_run, superuser  # noqa: F401
 
@@ -92,7 +92,7 @@ def test_runs_are_a_record_nobody_adds_changes_or_deletes(client, superuser, mak
 
 def test_a_huge_filtered_list_counts_no_further_than_the_cap(monkeypatch, make_brokerage, record_run):
     # Given more runs than the cap allows to count
-    monkeypatch.setattr("scheduling.admin.COUNT_CAP", 5)
+    monkeypatch.setattr("engage_sync.admin_paging.COUNT_CAP", 5)
     mailbox = first_mailbox(make_brokerage(mailboxes=1))
     for minutes in range(9):
         record_run(mailbox, SyncRun.Outcome.FAILED, ago=dt.timedelta(minutes=minutes + 1))
